@@ -34,6 +34,8 @@ mod error;
 mod frame;
 mod header;
 pub mod messages;
+#[cfg(test)]
+mod testing;
 mod version;
 pub(crate) mod wire;
 

@@ -69,3 +69,115 @@ wire_struct! {
         pub min_version_level: i16 [3+],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Message;
+    use crate::protocol::testing::{assert_decodes, assert_literal};
+
+    #[test]
+    fn request_v0_is_empty_and_v3_names_the_client() {
+        assert_literal(0, "", &ApiVersionsRequest::default());
+        let request = ApiVersionsRequest {
+            client_software_name: "odradek".into(),
+            client_software_version: "0.1".into(),
+        };
+        assert_literal(3, "08 6f6472616465 6b | 04 302e31 | 00", &request);
+    }
+
+    #[test]
+    fn response_v0_classic() {
+        let response = ApiVersionsResponse {
+            api_keys: vec![
+                ApiVersion {
+                    api_key: 0,
+                    min_version: 0,
+                    max_version: 9,
+                },
+                ApiVersion {
+                    api_key: 1,
+                    min_version: 0,
+                    max_version: 13,
+                },
+            ],
+            ..Default::default()
+        };
+        assert_literal(
+            0,
+            "0000 | 00000002 | 0000 0000 0009 | 0001 0000 000d",
+            &response,
+        );
+    }
+
+    #[test]
+    fn response_v3_flexible_with_a_tagged_field() {
+        let response = ApiVersionsResponse {
+            api_keys: vec![
+                ApiVersion {
+                    api_key: 18,
+                    min_version: 0,
+                    max_version: 4,
+                },
+                ApiVersion {
+                    api_key: 1,
+                    min_version: 4,
+                    max_version: 17,
+                },
+            ],
+            throttle_time_ms: 0,
+            finalized_features_epoch: 5,
+            ..Default::default()
+        };
+        assert_literal(
+            3,
+            "0000 | 03 | 0012 0000 0004 00 | 0001 0004 0011 00 | 00000000 \
+             | 01 | 01 08 0000000000000005",
+            &response,
+        );
+    }
+
+    #[test]
+    fn response_v3_skips_unknown_tags_and_keeps_order() {
+        // Unsorted keys, an unknown tag 9 in an entry and unknown tags 7 and
+        // 12 at the top level, as tansu sends them.
+        let response = ApiVersionsResponse {
+            api_keys: vec![
+                ApiVersion {
+                    api_key: 3,
+                    min_version: 0,
+                    max_version: 12,
+                },
+                ApiVersion {
+                    api_key: 0,
+                    min_version: 0,
+                    max_version: 11,
+                },
+            ],
+            zk_migration_ready: true,
+            ..Default::default()
+        };
+        assert_decodes(
+            3,
+            "0000 | 03 | 0003 0000 000c 01 09 02 abcd | 0000 0000 000b 00 | 00000000 \
+             | 03 | 03 01 01 | 07 00 | 0c 03 010203",
+            &response,
+        );
+    }
+
+    #[test]
+    fn tagged_field_with_a_wrong_size_is_rejected() {
+        // Tag 1 (an int64) declared as 9 bytes.
+        let bytes = crate::protocol::testing::hex("0000 01 00000000 01 01 09 000000000000000500");
+        let err = ApiVersionsResponse::decode_exact(bytes, 3).unwrap_err();
+        assert_eq!(err.field, "ApiVersionsResponse.finalized_features_epoch");
+        assert!(matches!(
+            err.kind,
+            crate::protocol::DecodeErrorKind::TaggedFieldSize {
+                tag: 1,
+                declared: 9,
+                used: 8
+            }
+        ));
+    }
+}

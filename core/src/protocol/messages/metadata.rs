@@ -100,3 +100,112 @@ wire_struct! {
         pub offline_replicas: Vec<i32> [5+],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::assert_literal;
+
+    #[test]
+    fn request_v0_lists_topics_and_v1_null_means_all() {
+        let request = MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some("t".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        assert_literal(0, "00000001 | 0001 74", &request);
+        let all = MetadataRequest {
+            topics: None,
+            ..Default::default()
+        };
+        assert_literal(1, "ffffffff", &all);
+    }
+
+    #[test]
+    fn request_v9_flexible() {
+        let request = MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some("t".into()),
+                ..Default::default()
+            }]),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        assert_literal(9, "02 | 02 74 00 | 00 | 00 | 00 | 00", &request);
+    }
+
+    fn partition() -> MetadataResponsePartition {
+        MetadataResponsePartition {
+            partition_index: 2,
+            leader_id: 1,
+            leader_epoch: 7,
+            replica_nodes: vec![1],
+            isr_nodes: vec![1],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn response_v1_classic() {
+        let response = MetadataResponse {
+            brokers: vec![MetadataResponseBroker {
+                node_id: 1,
+                host: "h".into(),
+                port: 9092,
+                rack: None,
+            }],
+            controller_id: 1,
+            topics: vec![MetadataResponseTopic {
+                name: Some("t".into()),
+                partitions: vec![MetadataResponsePartition {
+                    leader_epoch: -1,
+                    ..partition()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_literal(
+            1,
+            "00000001 | 00000001 0001 68 00002384 ffff \
+             | 00000001 \
+             | 00000001 | 0000 0001 74 00 \
+             | 00000001 | 0000 00000002 00000001 | 00000001 00000001 | 00000001 00000001",
+            &response,
+        );
+    }
+
+    #[test]
+    fn response_v12_flexible_with_topic_id() {
+        let response = MetadataResponse {
+            brokers: vec![MetadataResponseBroker {
+                node_id: 1,
+                host: "h".into(),
+                port: 9092,
+                rack: Some("r".into()),
+            }],
+            cluster_id: Some("c".into()),
+            controller_id: 1,
+            topics: vec![MetadataResponseTopic {
+                name: Some("t".into()),
+                topic_id: Uuid([0x11; 16]),
+                partitions: vec![partition()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_literal(
+            12,
+            "00000000 \
+             | 02 | 00000001 02 68 00002384 02 72 00 \
+             | 02 63 | 00000001 \
+             | 02 | 0000 02 74 11111111111111111111111111111111 00 \
+             | 02 | 0000 00000002 00000001 00000007 02 00000001 02 00000001 01 00 \
+             | 80000000 00 \
+             | 00",
+            &response,
+        );
+    }
+}
