@@ -190,6 +190,34 @@ macro_rules! apis {
             }
         }
 
+        #[cfg(test)]
+        impl RequestBody {
+            /// A random body of `api` legal at `version`.
+            pub(crate) fn sample(api: ApiKey, rng: &mut proptest::test_runner::TestRng, version: i16) -> Self {
+                use super::wire::sample::Sample;
+                match api {
+                    $(ApiKey::$variant => RequestBody::$variant(<$request>::sample(
+                        rng,
+                        Cx::message(version, <$request as Message>::FLEXIBLE.contains(version)),
+                    )),)*
+                }
+            }
+        }
+
+        #[cfg(test)]
+        impl ResponseBody {
+            /// A random body of `api` legal at `version`.
+            pub(crate) fn sample(api: ApiKey, rng: &mut proptest::test_runner::TestRng, version: i16) -> Self {
+                use super::wire::sample::Sample;
+                match api {
+                    $(ApiKey::$variant => ResponseBody::$variant(<$response>::sample(
+                        rng,
+                        Cx::message(version, <$response as Message>::FLEXIBLE.contains(version)),
+                    )),)*
+                }
+            }
+        }
+
         impl ResponseBody {
             /// The API of this body.
             pub fn api_key(&self) -> ApiKey {
@@ -218,6 +246,23 @@ macro_rules! apis {
 apis! {
     ApiVersions = 18, ApiVersionsRequest, ApiVersionsResponse;
     Metadata = 3, MetadataRequest, MetadataResponse;
+    Fetch = 1, FetchRequest, FetchResponse;
+    ListOffsets = 2, ListOffsetsRequest, ListOffsetsResponse;
+    OffsetForLeaderEpoch = 23, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse;
+    OffsetCommit = 8, OffsetCommitRequest, OffsetCommitResponse;
+    OffsetFetch = 9, OffsetFetchRequest, OffsetFetchResponse;
+    FindCoordinator = 10, FindCoordinatorRequest, FindCoordinatorResponse;
+    JoinGroup = 11, JoinGroupRequest, JoinGroupResponse;
+    Heartbeat = 12, HeartbeatRequest, HeartbeatResponse;
+    LeaveGroup = 13, LeaveGroupRequest, LeaveGroupResponse;
+    SyncGroup = 14, SyncGroupRequest, SyncGroupResponse;
+    DescribeGroups = 15, DescribeGroupsRequest, DescribeGroupsResponse;
+    ListGroups = 16, ListGroupsRequest, ListGroupsResponse;
+    Produce = 0, ProduceRequest, ProduceResponse;
+    CreateTopics = 19, CreateTopicsRequest, CreateTopicsResponse;
+    DeleteTopics = 20, DeleteTopicsRequest, DeleteTopicsResponse;
+    SaslHandshake = 17, SaslHandshakeRequest, SaslHandshakeResponse;
+    SaslAuthenticate = 36, SaslAuthenticateRequest, SaslAuthenticateResponse;
 }
 
 impl ApiKey {

@@ -35,6 +35,8 @@ mod frame;
 mod header;
 pub mod messages;
 #[cfg(test)]
+mod robustness;
+#[cfg(test)]
 mod testing;
 mod version;
 pub(crate) mod wire;
@@ -49,4 +51,4 @@ pub use frame::{
     decode_response_body, encode_request, encode_response, response_correlation_id,
 };
 pub use header::{RequestHeader, ResponseHeader};
-pub use version::{Uuid, VersionRange, negotiate};
+pub use version::{SecretBytes, Uuid, VersionRange, negotiate};

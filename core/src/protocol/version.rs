@@ -1,4 +1,5 @@
-//! Version ranges, version negotiation, and the UUID value type.
+//! Version ranges, version negotiation, and small value types of the wire
+//! format (UUIDs, secret byte strings).
 
 use std::fmt;
 
@@ -108,6 +109,24 @@ impl fmt::Debug for Uuid {
     }
 }
 
+/// Bytes that may hold credentials (SASL tokens). They encode like any
+/// `bytes` field, but `Debug` shows only their length, so secrets never reach
+/// logs or error messages.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretBytes(pub bytes::Bytes);
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+impl From<bytes::Bytes> for SecretBytes {
+    fn from(bytes: bytes::Bytes) -> Self {
+        SecretBytes(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +161,14 @@ mod tests {
             err.to_string(),
             "the broker does not support Produce (Odradek needs versions 3-13)"
         );
+    }
+
+    #[test]
+    fn secret_bytes_are_redacted_in_debug() {
+        let secret = SecretBytes(bytes::Bytes::from_static(b"\0user\0hunter2"));
+        let shown = format!("{secret:?}");
+        assert_eq!(shown, "SecretBytes(<13 bytes redacted>)");
+        assert!(!shown.contains("hunter2"));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::Uuid;
 use super::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+use super::{SecretBytes, Uuid};
 
 /// Where a value sits: the message version, whether that version is
 /// flexible (compact lengths, tagged fields), and whether null is legal for
@@ -517,6 +517,15 @@ impl Wire for Bytes {
     }
 }
 
+impl Wire for SecretBytes {
+    fn write(&self, w: &mut Writer<'_>, cx: Cx) -> Result<(), EncodeError> {
+        self.0.write(w, cx)
+    }
+    fn read(r: &mut Reader, cx: Cx) -> Result<Self, DecodeError> {
+        Bytes::read(r, cx).map(SecretBytes)
+    }
+}
+
 impl Wire for Option<Bytes> {
     fn write(&self, w: &mut Writer<'_>, cx: Cx) -> Result<(), EncodeError> {
         if self.is_none() && !cx.nullable {
@@ -609,11 +618,14 @@ pub(crate) mod sample {
         ($($ty:ty),*) => {$(
             impl Sample for $ty {
                 fn sample(rng: &mut TestRng, _cx: Cx) -> Self {
-                    // Mostly small values (short varints, the sentinels -1 and 0), some anything.
-                    match rng.random_range(0..8) {
+                    // Mostly small values (short varints), often the sentinels
+                    // schemas use as defaults (-1, 0, the extremes), some anything.
+                    match rng.random_range(0..10) {
                         0 => -1,
                         1 => 0,
-                        2..=4 => rng.random_range(-2..100) as $ty,
+                        2 => <$ty>::MIN,
+                        3 => <$ty>::MAX,
+                        4..=6 => rng.random_range(-2..100) as $ty,
                         _ => rng.random(),
                     }
                 }
@@ -668,6 +680,12 @@ pub(crate) mod sample {
         fn sample(rng: &mut TestRng, _cx: Cx) -> Self {
             let len = rng.random_range(0..16);
             (0..len).map(|_| rng.random::<u8>()).collect()
+        }
+    }
+
+    impl Sample for SecretBytes {
+        fn sample(rng: &mut TestRng, cx: Cx) -> Self {
+            SecretBytes(Bytes::sample(rng, cx))
         }
     }
 
