@@ -10,6 +10,8 @@
 //!   (confluent-kafka, kafka-python) from a pinned virtualenv.
 //! * [`produced`] runs `tests/python/produce.py` and regenerates, on the Rust
 //!   side, exactly the records it wrote.
+//! * [`driver`] is a blocking one-request-at-a-time connection speaking
+//!   Odradek's own codec, for protocol conformance tests.
 //!
 //! The broker binary and the virtualenv are installed on first use by
 //! `scripts/install-tansu.sh` and `scripts/install-python-clients.sh` into
@@ -25,6 +27,8 @@
 //!   broker runs with its default log level).
 //! * `ODRADEK_KEEP_BROKER_DIR`: if set, a broker's temporary directory (with its
 //!   log) is kept after drop. It is always kept when the dropping thread panics.
+
+pub mod driver;
 
 use std::error::Error;
 use std::fmt;
