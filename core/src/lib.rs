@@ -9,6 +9,8 @@
 //! ## Contents
 //! - [`protocol`]: framing, primitive types, request/response headers and one
 //!   codec per Kafka API message, plus the consumer embedded protocol.
+//! - [`records`]: record batches (v2 and legacy message sets), compression
 //!   and CRC checks.
 
 pub mod protocol;
+pub mod records;

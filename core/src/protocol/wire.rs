@@ -543,11 +543,11 @@ impl Wire for Option<Bytes> {
     }
 }
 
-/// Initial capacity for a decoded array: never more than the element count
-/// the remaining bytes could hold, and capped so a large claimed count costs
-/// nothing until its elements actually parse.
-fn initial_capacity(count: usize, remaining: usize) -> usize {
-    count.min(remaining).min(1024)
+/// Initial capacity for a decoded array of `T`: at most as many bytes as
+/// remain in the input, so a claimed count costs nothing until its elements
+/// actually parse; past that the vector grows with the elements parsed.
+fn initial_capacity<T>(count: usize, remaining: usize) -> usize {
+    count.min(remaining / std::mem::size_of::<T>().max(1))
 }
 
 fn write_elements<T: Wire>(items: &[T], w: &mut Writer<'_>, cx: Cx) -> Result<(), EncodeError> {
@@ -559,7 +559,7 @@ fn write_elements<T: Wire>(items: &[T], w: &mut Writer<'_>, cx: Cx) -> Result<()
 
 fn read_elements<T: Wire>(r: &mut Reader, count: usize, cx: Cx) -> Result<Vec<T>, DecodeError> {
     let element_cx = cx.field(false);
-    let mut items = Vec::with_capacity(initial_capacity(count, r.remaining()));
+    let mut items = Vec::with_capacity(initial_capacity::<T>(count, r.remaining()));
     for _ in 0..count {
         items.push(T::read(r, element_cx)?);
     }

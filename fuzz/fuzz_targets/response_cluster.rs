@@ -1,0 +1,5 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| odradek_fuzz::response(
+    odradek_fuzz::families::CLUSTER,
+    data
+));

@@ -1,0 +1,156 @@
+//! Shared entry points for the fuzz targets: each target is one call into
+//! one of these, so the interesting logic is here and each target stays a
+//! one-liner.
+
+use bytes::Bytes;
+use odradek_core::protocol::{
+    ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, EmbeddedProtocol,
+    FrameDecoder, decode_request, decode_response_body,
+};
+use odradek_core::records::{DecodeLimits, RecordBatchReader};
+
+/// The response decoders, grouped the way the fuzz targets split them.
+pub mod families {
+    use odradek_core::protocol::ApiKey;
+
+    /// Connection set-up, metadata, admin and SASL.
+    pub const CLUSTER: &[ApiKey] = &[
+        ApiKey::ApiVersions,
+        ApiKey::Metadata,
+        ApiKey::CreateTopics,
+        ApiKey::DeleteTopics,
+        ApiKey::SaslHandshake,
+        ApiKey::SaslAuthenticate,
+    ];
+    /// Reading and writing records, and offsets by time or epoch.
+    pub const FETCH: &[ApiKey] = &[
+        ApiKey::Fetch,
+        ApiKey::ListOffsets,
+        ApiKey::OffsetForLeaderEpoch,
+        ApiKey::Produce,
+    ];
+    /// Group membership and committed offsets.
+    pub const GROUP: &[ApiKey] = &[
+        ApiKey::FindCoordinator,
+        ApiKey::JoinGroup,
+        ApiKey::SyncGroup,
+        ApiKey::Heartbeat,
+        ApiKey::LeaveGroup,
+        ApiKey::DescribeGroups,
+        ApiKey::ListGroups,
+        ApiKey::OffsetCommit,
+        ApiKey::OffsetFetch,
+    ];
+}
+
+/// Feeds `data` through a frame decoder in chunks whose sizes come from the
+/// input itself, and decodes every complete frame as a request.
+pub fn frames(data: &[u8]) {
+    let Some((&chunk, stream)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(chunk % 32) + 1;
+    let mut decoder = FrameDecoder::new(64 * 1024);
+    for piece in stream.chunks(chunk) {
+        decoder.push(piece);
+        while let Ok(Some(frame)) = decoder.next_frame() {
+            let _ = decode_request(frame);
+        }
+    }
+}
+
+/// Decodes `data` as a request frame body (header and body).
+pub fn request(data: &[u8]) {
+    let _ = decode_request(Bytes::copy_from_slice(data));
+}
+
+/// Decodes a response of one API of `family`: the first byte picks the API,
+/// the second the version, the rest is the frame (header and body).
+pub fn response(family: &[ApiKey], data: &[u8]) {
+    let [pick, version, frame @ ..] = data else {
+        return;
+    };
+    let api = family[usize::from(*pick) % family.len()];
+    let range = api.versions();
+    let span = (range.max - range.min + 1) as u8;
+    let version = range.min + i16::from(version % span);
+    let _ = decode_response_body(api, Bytes::copy_from_slice(frame), version);
+}
+
+/// Decodes the consumer embedded protocol: the first byte picks subscription
+/// or assignment.
+pub fn consumer_protocol(data: &[u8]) {
+    let Some((&pick, payload)) = data.split_first() else {
+        return;
+    };
+    let payload = Bytes::copy_from_slice(payload);
+    if pick % 2 == 0 {
+        let _ = ConsumerProtocolSubscription::from_versioned_bytes(payload);
+    } else {
+        let _ = ConsumerProtocolAssignment::from_versioned_bytes(payload);
+    }
+}
+
+/// Decodes `data` as a partition's record set and touches every record.
+///
+/// Checksums are fixed up first (CRC-32C of v2 batches, CRC-32 of legacy
+/// messages), so mutations reach the parsers behind the CRC check instead
+/// of all failing at it.
+pub fn record_batches(data: &[u8]) {
+    let mut bytes = data.to_vec();
+    fix_checksums(&mut bytes);
+    // Small, so decompression bombs are cheap to find and to reject.
+    let limits = DecodeLimits::default().with_max_decompressed_bytes(1 << 20);
+    for batch in RecordBatchReader::with_limits(Some(Bytes::from(bytes)), limits) {
+        let Ok(batch) = batch else { break };
+        let _ = batch.control_record();
+        let Ok(records) = batch.records() else {
+            continue;
+        };
+        for record in &records {
+            let Ok(record) = record else { break };
+            let _ = (
+                record.offset(),
+                record.timestamp(),
+                record.key(),
+                record.value(),
+            );
+            for header in record.headers().iter() {
+                let _ = (header.key_str(), header.value);
+            }
+        }
+    }
+}
+
+/// Rewrites the checksum of every batch or legacy message it can find.
+fn fix_checksums(bytes: &mut [u8]) {
+    let mut at = 0;
+    while at + 17 <= bytes.len() {
+        let size =
+            i32::from_be_bytes([bytes[at + 8], bytes[at + 9], bytes[at + 10], bytes[at + 11]]);
+        let Ok(size) = usize::try_from(size) else {
+            return;
+        };
+        let end = (at + 12).saturating_add(size).min(bytes.len());
+        match bytes[at + 16] {
+            // v2: CRC-32C at 17..21 over everything after it.
+            2 if end >= at + 21 => {
+                let crc = crc32c::crc32c(&bytes[at + 21..end]);
+                bytes[at + 17..at + 21].copy_from_slice(&crc.to_be_bytes());
+            }
+            // Legacy: CRC-32 at 12..16 over magic onwards.
+            0 | 1 => {
+                let crc = crc32fast::hash(&bytes[at + 16..end]);
+                bytes[at + 12..at + 16].copy_from_slice(&crc.to_be_bytes());
+            }
+            _ => return,
+        }
+        at = end;
+    }
+}
+
+// Every API's response decoder is in exactly one family (counted here; the
+// lists above are checked by eye for duplicates).
+const _: () = assert!(
+    families::CLUSTER.len() + families::FETCH.len() + families::GROUP.len() == ApiKey::ALL.len()
+);
