@@ -791,42 +791,8 @@ pub mod produced {
     /// The filler that pads values after their `"{seed}-{i}-"` prefix.
     pub const PATTERN: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
-    /// A compression codec supported by Kafka record batches.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    pub enum Compression {
-        /// No compression.
-        None,
-        /// gzip.
-        Gzip,
-        /// snappy (Kafka's xerial framing, as librdkafka writes it).
-        Snappy,
-        /// lz4 frame.
-        Lz4,
-        /// zstd.
-        Zstd,
-    }
-
-    impl Compression {
-        /// All five codecs.
-        pub const ALL: [Compression; 5] = [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ];
-
-        /// The name used by `produce.py --compression` and librdkafka.
-        pub fn name(self) -> &'static str {
-            match self {
-                Compression::None => "none",
-                Compression::Gzip => "gzip",
-                Compression::Snappy => "snappy",
-                Compression::Lz4 => "lz4",
-                Compression::Zstd => "zstd",
-            }
-        }
-    }
+    /// The batch codecs, with the names `produce.py --compression` takes.
+    pub use odradek_core::records::Compression;
 
     /// What to produce; mirrors `produce.py`'s command line.
     #[derive(Clone, Debug)]

@@ -24,6 +24,15 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every codec Kafka defines.
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     /// The codec id stored in the batch attributes.
     pub const fn id(self) -> u8 {
         match self {
