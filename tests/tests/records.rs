@@ -119,6 +119,9 @@ fn split_batches(mut records: Bytes) -> Vec<Bytes> {
     batches
 }
 
+/// A record's key and value, for comparisons.
+type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 fn sample_records(batch: usize, count: usize) -> Vec<NewRecord> {
     (0..count)
         .map(|i| {
@@ -212,7 +215,7 @@ fn fetch_at_every_common_version() {
     let topic = "fetch-versions";
     broker.create_topic(topic, 1).expect("create topic");
     let records = sample_records(0, 100);
-    let expected: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = records
+    let expected: Vec<KeyValue> = records
         .iter()
         .map(|r| {
             (
