@@ -117,6 +117,27 @@ fn metadata_at_every_common_version() {
     }
 }
 
+/// A request deleting topic `name`, in the form `version` has: a list of
+/// names before v6, name-or-id entries from v6.
+fn delete_request(name: &str, version: i16) -> DeleteTopicsRequest {
+    if version >= 6 {
+        DeleteTopicsRequest {
+            topics: vec![DeleteTopicState {
+                name: Some(name.into()),
+                ..Default::default()
+            }],
+            timeout_ms: 10_000,
+            ..Default::default()
+        }
+    } else {
+        DeleteTopicsRequest {
+            topic_names: vec![name.into()],
+            timeout_ms: 10_000,
+            ..Default::default()
+        }
+    }
+}
+
 #[test]
 fn create_and_delete_topics_at_every_common_version() {
     let (_broker, mut conn) = start();
@@ -143,22 +164,7 @@ fn create_and_delete_topics_at_every_common_version() {
 
         // Delete it again at a version from DeleteTopics' range.
         let delete_version = clamp(delete, version - create.min + delete.min);
-        let request = if delete_version >= 6 {
-            DeleteTopicsRequest {
-                topics: vec![DeleteTopicState {
-                    name: Some(name.clone()),
-                    ..Default::default()
-                }],
-                timeout_ms: 10_000,
-                ..Default::default()
-            }
-        } else {
-            DeleteTopicsRequest {
-                topic_names: vec![name.clone()],
-                timeout_ms: 10_000,
-                ..Default::default()
-            }
-        };
+        let request = delete_request(&name, delete_version);
         let response = conn
             .send(&request, delete_version)
             .unwrap_or_else(|e| panic!("DeleteTopics v{delete_version}: {e}"));
@@ -188,22 +194,7 @@ fn create_and_delete_topics_at_every_common_version() {
             create.max,
         )
         .expect("create");
-        let request = if version >= 6 {
-            DeleteTopicsRequest {
-                topics: vec![DeleteTopicState {
-                    name: Some(name.clone()),
-                    ..Default::default()
-                }],
-                timeout_ms: 10_000,
-                ..Default::default()
-            }
-        } else {
-            DeleteTopicsRequest {
-                topic_names: vec![name.clone()],
-                timeout_ms: 10_000,
-                ..Default::default()
-            }
-        };
+        let request = delete_request(&name, version);
         let response = conn
             .send(&request, version)
             .unwrap_or_else(|e| panic!("v{version}: {e}"));

@@ -23,11 +23,7 @@ wire_struct! {
         pub rack_id: Option<String> [3+],
     }
 }
-message!(
-    ConsumerProtocolSubscription,
-    versions[0 - 3],
-    flexible[none]
-);
+message! { ConsumerProtocolSubscription, versions [0-3], flexible [none] }
 
 wire_struct! {
     /// The partitions the leader assigned to one member, sent in SyncGroup.
@@ -38,7 +34,7 @@ wire_struct! {
         pub user_data: Option<Bytes> [0+],
     }
 }
-message!(ConsumerProtocolAssignment, versions[0 - 3], flexible[none]);
+message! { ConsumerProtocolAssignment, versions [0-3], flexible [none] }
 
 wire_struct! {
     /// Some partitions of one topic.
@@ -91,3 +87,94 @@ pub trait EmbeddedProtocol: Message {
 
 impl EmbeddedProtocol for ConsumerProtocolSubscription {}
 impl EmbeddedProtocol for ConsumerProtocolAssignment {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::{assert_literal, hex};
+
+    fn topic(name: &str, partitions: Vec<i32>) -> TopicPartitions {
+        TopicPartitions {
+            topic: name.into(),
+            partitions,
+        }
+    }
+
+    #[test]
+    fn subscription_v0_and_v3_literal_bytes() {
+        let v0 = ConsumerProtocolSubscription {
+            topics: vec!["t".into()],
+            ..Default::default()
+        };
+        assert_literal(0, "00000001 0001 74 | ffffffff", &v0);
+        let v3 = ConsumerProtocolSubscription {
+            topics: vec!["a".into(), "b".into()],
+            user_data: Some(Bytes::from_static(&[0xaa, 0xbb])),
+            owned_partitions: vec![topic("a", vec![0, 1])],
+            generation_id: 5,
+            rack_id: Some("r1".into()),
+        };
+        assert_literal(
+            3,
+            "00000002 0001 61 0001 62 | 00000002 aabb \
+             | 00000001 0001 61 00000002 00000000 00000001 \
+             | 00000005 | 0002 7231",
+            &v3,
+        );
+    }
+
+    #[test]
+    fn assignment_v0_and_v1_literal_bytes() {
+        let assignment = ConsumerProtocolAssignment {
+            assigned_partitions: vec![topic("t", vec![0, 2])],
+            user_data: None,
+        };
+        assert_literal(
+            0,
+            "00000001 0001 74 00000002 00000000 00000002 | ffffffff",
+            &assignment,
+        );
+        assert_literal(
+            1,
+            "00000001 0001 74 00000002 00000000 00000002 | ffffffff",
+            &assignment,
+        );
+    }
+
+    #[test]
+    fn versioned_bytes_carry_the_version_prefix() {
+        let subscription = ConsumerProtocolSubscription {
+            topics: vec!["t".into()],
+            ..Default::default()
+        };
+        let bytes = subscription.to_versioned_bytes(1).unwrap();
+        assert_eq!(bytes, hex("0001 | 00000001 0001 74 | ffffffff | 00000000"));
+        let (version, back) = ConsumerProtocolSubscription::from_versioned_bytes(bytes).unwrap();
+        assert_eq!((version, back), (1, subscription));
+    }
+
+    #[test]
+    fn a_newer_version_reads_as_the_newest_known() {
+        // Version 9 from a future client: a v3 body followed by fields we do
+        // not know, which are ignored.
+        let bytes =
+            hex("0009 | 00000001 0001 74 | ffffffff | 00000000 | ffffffff | ffff | 0102030405");
+        let (version, subscription) =
+            ConsumerProtocolSubscription::from_versioned_bytes(bytes).unwrap();
+        assert_eq!(version, 9);
+        assert_eq!(subscription.topics, vec!["t".to_string()]);
+        assert_eq!(subscription.generation_id, -1);
+        assert_eq!(subscription.rack_id, None);
+    }
+
+    #[test]
+    fn short_or_broken_payloads_are_typed_errors() {
+        let err = ConsumerProtocolAssignment::from_versioned_bytes(hex("00")).unwrap_err();
+        assert_eq!(err.api, "ConsumerProtocolAssignment");
+        assert!(matches!(err.kind, DecodeErrorKind::UnexpectedEnd { .. }));
+        let err =
+            ConsumerProtocolAssignment::from_versioned_bytes(hex("0000 7fffffff")).unwrap_err();
+        assert_eq!(err.offset, 6);
+        assert_eq!(err.field, "ConsumerProtocolAssignment.assigned_partitions");
+    }
+}

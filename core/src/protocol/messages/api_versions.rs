@@ -10,7 +10,7 @@ wire_struct! {
         pub client_software_version: String [3+],
     }
 }
-message!(ApiVersionsRequest, versions [0-4], flexible [3+]);
+message! { ApiVersionsRequest, versions [0-4], flexible [3+] }
 
 wire_struct! {
     /// The broker's supported API versions and features.
@@ -32,7 +32,7 @@ wire_struct! {
         pub zk_migration_ready: bool [3+] tag 3,
     }
 }
-message!(ApiVersionsResponse, versions [0-4], flexible [3+]);
+message! { ApiVersionsResponse, versions [0-4], flexible [3+] }
 
 wire_struct! {
     /// The version range of one API.

@@ -15,7 +15,7 @@ wire_struct! {
         pub validate_only: bool [1+],
     }
 }
-message!(CreateTopicsRequest, versions [2-7], flexible [5+]);
+message! { CreateTopicsRequest, versions [2-7], flexible [5+] }
 
 wire_struct! {
     /// One topic to create.
@@ -65,7 +65,7 @@ wire_struct! {
         pub topics: Vec<CreatableTopicResult> [0+],
     }
 }
-message!(CreateTopicsResponse, versions [2-7], flexible [5+]);
+message! { CreateTopicsResponse, versions [2-7], flexible [5+] }
 
 wire_struct! {
     /// The outcome for one topic.

@@ -13,7 +13,7 @@ wire_struct! {
         pub timeout_ms: i32 [0+],
     }
 }
-message!(DeleteTopicsRequest, versions [1-6], flexible [4+]);
+message! { DeleteTopicsRequest, versions [1-6], flexible [4+] }
 
 wire_struct! {
     /// One topic to delete, identified by name or by id.
@@ -34,7 +34,7 @@ wire_struct! {
         pub responses: Vec<DeletableTopicResult> [0+],
     }
 }
-message!(DeleteTopicsResponse, versions [1-6], flexible [4+]);
+message! { DeleteTopicsResponse, versions [1-6], flexible [4+] }
 
 wire_struct! {
     /// The outcome for one topic.

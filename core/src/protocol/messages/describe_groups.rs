@@ -9,7 +9,7 @@ wire_struct! {
         pub include_authorized_operations: bool [3+],
     }
 }
-message!(DescribeGroupsRequest, versions [0-6], flexible [5+]);
+message! { DescribeGroupsRequest, versions [0-6], flexible [5+] }
 
 wire_struct! {
     /// One description per requested group.
@@ -20,7 +20,7 @@ wire_struct! {
         pub groups: Vec<DescribedGroup> [0+],
     }
 }
-message!(DescribeGroupsResponse, versions [0-6], flexible [5+]);
+message! { DescribeGroupsResponse, versions [0-6], flexible [5+] }
 
 wire_struct! {
     /// One group's description.

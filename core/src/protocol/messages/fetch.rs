@@ -42,7 +42,7 @@ wire_struct! {
         pub replica_state: FetchReplicaState [15+] tag 1,
     }
 }
-message!(FetchRequest, versions [4-18], flexible [12+]);
+message! { FetchRequest, versions [4-18], flexible [12+] }
 
 wire_struct! {
     /// Who a follower replica is; consumers leave both fields at -1.
@@ -120,7 +120,7 @@ wire_struct! {
         pub node_endpoints: Vec<FetchNodeEndpoint> [16+] tag 0,
     }
 }
-message!(FetchResponse, versions [4-18], flexible [12+]);
+message! { FetchResponse, versions [4-18], flexible [12+] }
 
 wire_struct! {
     /// Results for one topic.

@@ -12,7 +12,7 @@ wire_struct! {
         pub coordinator_keys: Vec<String> [4+],
     }
 }
-message!(FindCoordinatorRequest, versions [0-6], flexible [3+]);
+message! { FindCoordinatorRequest, versions [0-6], flexible [3+] }
 
 wire_struct! {
     /// The coordinator for the single key (v0–3) or for each key (v4+).
@@ -33,7 +33,7 @@ wire_struct! {
         pub coordinators: Vec<FindCoordinatorResponseCoordinator> [4+],
     }
 }
-message!(FindCoordinatorResponse, versions [0-6], flexible [3+]);
+message! { FindCoordinatorResponse, versions [0-6], flexible [3+] }
 
 wire_struct! {
     /// The coordinator found for one key of a batched lookup (Kafka's `Coordinator`).

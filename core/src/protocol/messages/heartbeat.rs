@@ -14,7 +14,7 @@ wire_struct! {
         pub group_instance_id: Option<String> [3+],
     }
 }
-message!(HeartbeatRequest, versions [0-4], flexible [4+]);
+message! { HeartbeatRequest, versions [0-4], flexible [4+] }
 
 wire_struct! {
     /// Whether the member is still in good standing.
@@ -25,7 +25,7 @@ wire_struct! {
         pub error_code: i16 [0+],
     }
 }
-message!(HeartbeatResponse, versions [0-4], flexible [4+]);
+message! { HeartbeatResponse, versions [0-4], flexible [4+] }
 
 #[cfg(test)]
 mod tests {

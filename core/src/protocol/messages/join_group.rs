@@ -28,7 +28,7 @@ wire_struct! {
         pub reason: Option<String> [8+],
     }
 }
-message!(JoinGroupRequest, versions [0-9], flexible [6+]);
+message! { JoinGroupRequest, versions [0-9], flexible [6+] }
 
 wire_struct! {
     /// One assignment protocol the member supports.
@@ -66,7 +66,7 @@ wire_struct! {
         pub members: Vec<JoinGroupResponseMember> [0+],
     }
 }
-message!(JoinGroupResponse, versions [0-9], flexible [6+]);
+message! { JoinGroupResponse, versions [0-9], flexible [6+] }
 
 wire_struct! {
     /// One group member as the leader sees it.

@@ -13,7 +13,7 @@ wire_struct! {
         pub members: Vec<LeaveGroupRequestMember> [3+],
     }
 }
-message!(LeaveGroupRequest, versions [0-5], flexible [4+]);
+message! { LeaveGroupRequest, versions [0-5], flexible [4+] }
 
 wire_struct! {
     /// One leaving member (Kafka's `MemberIdentity`).
@@ -38,7 +38,7 @@ wire_struct! {
         pub members: Vec<LeaveGroupResponseMember> [3+],
     }
 }
-message!(LeaveGroupResponse, versions [0-5], flexible [4+]);
+message! { LeaveGroupResponse, versions [0-5], flexible [4+] }
 
 wire_struct! {
     /// The result for one leaving member (Kafka's `MemberResponse`).

@@ -11,7 +11,7 @@ wire_struct! {
         pub types_filter: Vec<String> [5+],
     }
 }
-message!(ListGroupsRequest, versions [0-5], flexible [3+]);
+message! { ListGroupsRequest, versions [0-5], flexible [3+] }
 
 wire_struct! {
     /// The groups the broker coordinates.
@@ -24,7 +24,7 @@ wire_struct! {
         pub groups: Vec<ListedGroup> [0+],
     }
 }
-message!(ListGroupsResponse, versions [0-5], flexible [3+]);
+message! { ListGroupsResponse, versions [0-5], flexible [3+] }
 
 wire_struct! {
     /// One group in a listing.

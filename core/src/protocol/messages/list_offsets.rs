@@ -17,7 +17,7 @@ wire_struct! {
         pub timeout_ms: i32 [10+],
     }
 }
-message!(ListOffsetsRequest, versions [1-10], flexible [6+]);
+message! { ListOffsetsRequest, versions [1-10], flexible [6+] }
 
 wire_struct! {
     /// Partitions of one topic to look up.
@@ -53,7 +53,7 @@ wire_struct! {
         pub topics: Vec<ListOffsetsTopicResponse> [0+],
     }
 }
-message!(ListOffsetsResponse, versions [1-10], flexible [6+]);
+message! { ListOffsetsResponse, versions [1-10], flexible [6+] }
 
 wire_struct! {
     /// Results for one topic.

@@ -16,7 +16,7 @@ wire_struct! {
         pub include_topic_authorized_operations: bool [8+],
     }
 }
-message!(MetadataRequest, versions [0-13], flexible [9+]);
+message! { MetadataRequest, versions [0-13], flexible [9+] }
 
 wire_struct! {
     /// A topic to describe, by name or (v10+) id.
@@ -47,7 +47,7 @@ wire_struct! {
         pub error_code: i16 [13+],
     }
 }
-message!(MetadataResponse, versions [0-13], flexible [9+]);
+message! { MetadataResponse, versions [0-13], flexible [9+] }
 
 wire_struct! {
     /// One broker's address.

@@ -23,7 +23,7 @@ wire_struct! {
         pub topics: Vec<OffsetCommitRequestTopic> [0+],
     }
 }
-message!(OffsetCommitRequest, versions [2-9], flexible [8+]);
+message! { OffsetCommitRequest, versions [2-9], flexible [8+] }
 
 wire_struct! {
     /// Offsets to commit for one topic.
@@ -58,7 +58,7 @@ wire_struct! {
         pub topics: Vec<OffsetCommitResponseTopic> [0+],
     }
 }
-message!(OffsetCommitResponse, versions [2-9], flexible [8+]);
+message! { OffsetCommitResponse, versions [2-9], flexible [8+] }
 
 wire_struct! {
     /// Commit results for one topic.

@@ -21,7 +21,7 @@ wire_struct! {
         pub require_stable: bool [7+],
     }
 }
-message!(OffsetFetchRequest, versions [1-9], flexible [6+]);
+message! { OffsetFetchRequest, versions [1-9], flexible [6+] }
 
 wire_struct! {
     /// Partitions of one topic to look up (v1–7).
@@ -71,7 +71,7 @@ wire_struct! {
         pub groups: Vec<OffsetFetchResponseGroup> [8+],
     }
 }
-message!(OffsetFetchResponse, versions [1-9], flexible [6+]);
+message! { OffsetFetchResponse, versions [1-9], flexible [6+] }
 
 wire_struct! {
     /// Committed offsets of one topic (v1–7).

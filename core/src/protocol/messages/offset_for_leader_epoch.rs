@@ -11,7 +11,7 @@ wire_struct! {
         pub topics: Vec<OffsetForLeaderTopic> [0+],
     }
 }
-message!(OffsetForLeaderEpochRequest, versions [2-4], flexible [4+]);
+message! { OffsetForLeaderEpochRequest, versions [2-4], flexible [4+] }
 
 wire_struct! {
     /// Partitions of one topic to look up.
@@ -46,7 +46,7 @@ wire_struct! {
         pub topics: Vec<OffsetForLeaderTopicResult> [0+],
     }
 }
-message!(OffsetForLeaderEpochResponse, versions [2-4], flexible [4+]);
+message! { OffsetForLeaderEpochResponse, versions [2-4], flexible [4+] }
 
 wire_struct! {
     /// Results for one topic.

@@ -20,7 +20,7 @@ wire_struct! {
         pub topic_data: Vec<TopicProduceData> [0+],
     }
 }
-message!(ProduceRequest, versions [3-13], flexible [9+]);
+message! { ProduceRequest, versions [3-13], flexible [9+] }
 
 wire_struct! {
     /// The data for one topic.
@@ -57,7 +57,7 @@ wire_struct! {
         pub node_endpoints: Vec<ProduceNodeEndpoint> [10+] tag 0,
     }
 }
-message!(ProduceResponse, versions [3-13], flexible [9+]);
+message! { ProduceResponse, versions [3-13], flexible [9+] }
 
 wire_struct! {
     /// The outcome for one topic.

@@ -13,7 +13,7 @@ wire_struct! {
         pub auth_bytes: SecretBytes [0+],
     }
 }
-message!(SaslAuthenticateRequest, versions [0-2], flexible [2+]);
+message! { SaslAuthenticateRequest, versions [0-2], flexible [2+] }
 
 wire_struct! {
     /// One server step of the SASL exchange.
@@ -31,7 +31,7 @@ wire_struct! {
         pub session_lifetime_ms: i64 [1+],
     }
 }
-message!(SaslAuthenticateResponse, versions [0-2], flexible [2+]);
+message! { SaslAuthenticateResponse, versions [0-2], flexible [2+] }
 
 #[cfg(test)]
 mod tests {

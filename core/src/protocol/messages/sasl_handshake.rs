@@ -7,7 +7,7 @@ wire_struct! {
         pub mechanism: String [0+],
     }
 }
-message!(SaslHandshakeRequest, versions[0 - 1], flexible[none]);
+message! { SaslHandshakeRequest, versions [0-1], flexible [none] }
 
 wire_struct! {
     /// Whether the broker accepts the mechanism, and which ones it offers.
@@ -19,7 +19,7 @@ wire_struct! {
         pub mechanisms: Vec<String> [0+],
     }
 }
-message!(SaslHandshakeResponse, versions[0 - 1], flexible[none]);
+message! { SaslHandshakeResponse, versions [0-1], flexible [none] }
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ wire_struct! {
         pub assignments: Vec<SyncGroupRequestAssignment> [0+],
     }
 }
-message!(SyncGroupRequest, versions [0-5], flexible [4+]);
+message! { SyncGroupRequest, versions [0-5], flexible [4+] }
 
 wire_struct! {
     /// The assignment the leader computed for one member.
@@ -50,7 +50,7 @@ wire_struct! {
         pub assignment: bytes::Bytes [0+],
     }
 }
-message!(SyncGroupResponse, versions [0-5], flexible [4+]);
+message! { SyncGroupResponse, versions [0-5], flexible [4+] }
 
 #[cfg(test)]
 mod tests {

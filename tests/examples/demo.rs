@@ -1,0 +1,230 @@
+//! The README demo: start a local tansu broker, write records to it with
+//! Odradek's record-batch encoder and Produce codec, read them all back
+//! with its Fetch codec and batch decoder, and show the rates live.
+//!
+//! ```text
+//! cargo run --release -p odradek-tests --example demo -- [RECORDS] [PARTITIONS]
+//! ```
+//!
+//! The consumer (with its own demo) arrives in the next milestone; this one
+//! exercises the foundation it stands on against a real broker.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use odradek_core::protocol::messages::{
+    FetchRequest, MetadataRequest, ProduceRequest,
+    fetch::{FetchPartition, FetchTopic},
+    metadata::MetadataRequestTopic,
+    produce::{PartitionProduceData, TopicProduceData},
+};
+use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder, RecordBatchReader};
+use odradek_tests::Broker;
+use odradek_tests::driver::Connection;
+
+const TOPIC: &str = "odradek-demo";
+const BATCH: usize = 2_000;
+const VALUE_SIZE: usize = 100;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let total: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(500_000);
+    let partitions: i32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(6);
+
+    eprintln!("starting tansu (installing it first if needed)...");
+    let broker = Broker::start()?;
+    println!("broker: tansu on {}", broker.bootstrap());
+    broker.create_topic(TOPIC, partitions as u32)?;
+    let mut conn = Connection::connect(broker.addr())?;
+    println!(
+        "topic {TOPIC}: {partitions} partitions; Produce v{}, Fetch v{}",
+        conn.negotiated::<ProduceRequest>()?,
+        conn.negotiated::<FetchRequest>()?
+    );
+
+    // Write: lz4 batches of BATCH records, round-robin over partitions.
+    let started = Instant::now();
+    let mut progress = Progress::new("produced");
+    let mut written = 0;
+    while written < total {
+        let partition = (written / BATCH) as i32 % partitions;
+        let count = BATCH.min(total - written);
+        let batch = RecordBatchBuilder::new(0)
+            .compression(Compression::Lz4)
+            .records((written..written + count).map(|i| {
+                NewRecord::new()
+                    .with_key(format!("key-{i}"))
+                    .with_value(value(i))
+                    .with_header("source", "odradek-demo")
+            }))
+            .encode()?;
+        let response = conn.send_negotiated(&ProduceRequest {
+            acks: -1,
+            timeout_ms: 30_000,
+            topic_data: vec![TopicProduceData {
+                name: TOPIC.into(),
+                partition_data: vec![PartitionProduceData {
+                    index: partition,
+                    records: Some(batch),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })?;
+        let error = response.responses[0].partition_responses[0].error_code;
+        if error != 0 {
+            return Err(
+                format!("produce to partition {partition} failed with error {error}").into(),
+            );
+        }
+        written += count;
+        progress.add(count, count * VALUE_SIZE);
+    }
+    progress.finish();
+    let produce_time = started.elapsed();
+
+    // Read everything back, one partition at a time, checking every value.
+    let topic_id = conn
+        .send_negotiated(&MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(TOPIC.into()),
+                ..Default::default()
+            }]),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        })?
+        .topics[0]
+        .topic_id;
+    let started = Instant::now();
+    let mut progress = Progress::new("fetched ");
+    let mut read = 0;
+    for partition in 0..partitions {
+        let mut offset = 0;
+        loop {
+            let response = conn.send_negotiated(&FetchRequest {
+                max_wait_ms: 100,
+                min_bytes: 1,
+                max_bytes: 50 << 20,
+                topics: vec![FetchTopic {
+                    topic: TOPIC.into(),
+                    topic_id,
+                    partitions: vec![FetchPartition {
+                        partition,
+                        fetch_offset: offset,
+                        partition_max_bytes: 8 << 20,
+                        ..Default::default()
+                    }],
+                }],
+                ..Default::default()
+            })?;
+            let Some(data) = response
+                .responses
+                .into_iter()
+                .flat_map(|t| t.partitions)
+                .next()
+            else {
+                continue;
+            };
+            let high_watermark = data.high_watermark;
+            let (mut records, mut bytes) = (0, 0);
+            for batch in RecordBatchReader::new(data.records) {
+                let batch = batch?;
+                for record in &batch.records()? {
+                    let record = record?;
+                    if record.offset() < offset {
+                        continue;
+                    }
+                    let index = index_of(record.key().unwrap_or_default())?;
+                    if record.value() != Some(value(index).as_bytes()) {
+                        return Err(format!("record {index} came back changed").into());
+                    }
+                    records += 1;
+                    bytes += record.value().map_or(0, <[u8]>::len);
+                }
+                offset = batch.next_offset();
+            }
+            read += records;
+            progress.add(records, bytes);
+            if offset >= high_watermark {
+                break;
+            }
+        }
+    }
+    progress.finish();
+    let fetch_time = started.elapsed();
+
+    println!(
+        "done: wrote {written} records in {:.2}s, read back {read} in {:.2}s, every value checked",
+        produce_time.as_secs_f64(),
+        fetch_time.as_secs_f64()
+    );
+    if read != written {
+        return Err(format!("read {read} records, wrote {written}").into());
+    }
+    Ok(())
+}
+
+fn value(i: usize) -> String {
+    let mut value = format!("record {i} ");
+    while value.len() < VALUE_SIZE {
+        value.push_str("odradek ");
+    }
+    value.truncate(VALUE_SIZE);
+    value
+}
+
+fn index_of(key: &[u8]) -> Result<usize, Box<dyn std::error::Error>> {
+    let key = std::str::from_utf8(key)?;
+    Ok(key.trim_start_matches("key-").parse()?)
+}
+
+/// A live progress line: records, records/s and MB/s.
+struct Progress {
+    label: &'static str,
+    started: Instant,
+    last_print: Instant,
+    records: usize,
+    bytes: usize,
+}
+
+impl Progress {
+    fn new(label: &'static str) -> Self {
+        let now = Instant::now();
+        Self {
+            label,
+            started: now,
+            last_print: now,
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    fn add(&mut self, records: usize, bytes: usize) {
+        self.records += records;
+        self.bytes += bytes;
+        if self.last_print.elapsed() >= Duration::from_millis(200) {
+            self.print('\r');
+            self.last_print = Instant::now();
+        }
+    }
+
+    fn print(&self, end: char) {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        print!(
+            "\r{} {:>9} records  {:>10.0} records/s  {:>7.1} MB/s{end}",
+            self.label,
+            self.records,
+            self.records as f64 / secs,
+            self.bytes as f64 / secs / 1e6
+        );
+        let _ = std::io::stdout().flush();
+    }
+
+    fn finish(&self) {
+        self.print('\n');
+    }
+}
