@@ -36,14 +36,26 @@ fi
 
 "${fuzz[@]}" build --fuzz-dir fuzz -O --debug-assertions >&2
 
+logs="$cache/fuzz-logs"
+mkdir -p "$logs"
+total_runs=0
 for target in "${targets[@]}"; do
     corpus="$cache/fuzz-corpus/$target"
     mkdir -p "$corpus"
     echo "fuzzing $target for ${seconds}s (corpus: $(find "$corpus" -type f | wc -l) inputs)" >&2
-    # -rss_limit_mb doubles as an allocation check: a decoder that allocates
-    # from an untrusted length fails here even without crashing.
+    # -malloc_limit_mb doubles as an allocation check: a decoder that
+    # allocates from an untrusted length fails here even without crashing.
+    status=0
     "${fuzz[@]}" run --fuzz-dir fuzz -O --debug-assertions "$target" "$corpus" -- \
         -max_total_time="$seconds" -rss_limit_mb=1024 -malloc_limit_mb=256 -print_final_stats=1 \
-        2> >(grep -E 'stat::number_of_executed_units|stat::new_units_added|ERROR|SUMMARY|panicked|Test unit written' >&2)
+        2>"$logs/$target.log" || status=$?
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$logs/$target.log" | grep -o '[0-9]*$' || echo 0)
+    total_runs=$((total_runs + ${runs:-0}))
+    echo "  $target: ${runs:-0} inputs run, corpus now $(find "$corpus" -type f | wc -l)" >&2
+    if [ "$status" -ne 0 ]; then
+        grep -E 'panicked|ERROR|SUMMARY|Test unit written|==[0-9]+==' "$logs/$target.log" >&2 || tail -40 "$logs/$target.log" >&2
+        echo "fuzz target $target failed (full log: $logs/$target.log)" >&2
+        exit 1
+    fi
 done
-echo "fuzzing passed: ${#targets[@]} targets, ${seconds}s each"
+echo "fuzzing passed: ${#targets[@]} targets, ${seconds}s each, $total_runs inputs in all"

@@ -139,7 +139,7 @@ fn fix_checksums(bytes: &mut [u8]) {
                 bytes[at + 17..at + 21].copy_from_slice(&crc.to_be_bytes());
             }
             // Legacy: CRC-32 at 12..16 over magic onwards.
-            0 | 1 => {
+            0 | 1 if end > at + 16 => {
                 let crc = crc32fast::hash(&bytes[at + 16..end]);
                 bytes[at + 12..at + 16].copy_from_slice(&crc.to_be_bytes());
             }
