@@ -91,7 +91,7 @@ impl EmbeddedProtocol for ConsumerProtocolAssignment {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::{assert_literal, hex};
+    use crate::protocol::tests::testing::{assert_literal, hex};
 
     fn topic(name: &str, partitions: Vec<i32>) -> TopicPartitions {
         TopicPartitions {

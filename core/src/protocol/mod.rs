@@ -28,16 +28,12 @@
 mod macros;
 mod api;
 mod consumer_protocol;
-#[cfg(test)]
-mod differential;
 mod error;
 mod frame;
 mod header;
 pub mod messages;
 #[cfg(test)]
-mod robustness;
-#[cfg(test)]
-mod testing;
+mod tests;
 mod version;
 pub(crate) mod wire;
 

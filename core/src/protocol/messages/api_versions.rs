@@ -74,7 +74,7 @@ wire_struct! {
 mod tests {
     use super::*;
     use crate::protocol::Message;
-    use crate::protocol::testing::{assert_decodes, assert_literal};
+    use crate::protocol::tests::testing::{assert_decodes, assert_literal};
 
     #[test]
     fn request_v0_is_empty_and_v3_names_the_client() {
@@ -168,7 +168,8 @@ mod tests {
     #[test]
     fn tagged_field_with_a_wrong_size_is_rejected() {
         // Tag 1 (an int64) declared as 9 bytes.
-        let bytes = crate::protocol::testing::hex("0000 01 00000000 01 01 09 000000000000000500");
+        let bytes =
+            crate::protocol::tests::testing::hex("0000 01 00000000 01 01 09 000000000000000500");
         let err = ApiVersionsResponse::decode_exact(bytes, 3).unwrap_err();
         assert_eq!(err.field, "ApiVersionsResponse.finalized_features_epoch");
         assert!(matches!(

@@ -111,7 +111,7 @@ wire_struct! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::assert_literal;
+    use crate::protocol::tests::testing::assert_literal;
 
     #[test]
     fn request_v4_classic_with_assignments_and_null_config() {

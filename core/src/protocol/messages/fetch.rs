@@ -226,7 +226,7 @@ wire_struct! {
 mod tests {
     use super::*;
     use crate::protocol::Message;
-    use crate::protocol::testing::{assert_literal, hex};
+    use crate::protocol::tests::testing::{assert_literal, hex};
 
     #[test]
     fn request_v4_classic() {

@@ -30,7 +30,7 @@ message! { HeartbeatResponse, versions [0-4], flexible [4+] }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::assert_literal;
+    use crate::protocol::tests::testing::assert_literal;
 
     #[test]
     fn request_v0_and_v3_classic() {

@@ -83,7 +83,7 @@ wire_struct! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::assert_literal;
+    use crate::protocol::tests::testing::assert_literal;
 
     #[test]
     fn request_v2_classic_with_retention_and_null_metadata() {

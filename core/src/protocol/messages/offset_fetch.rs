@@ -140,7 +140,7 @@ wire_struct! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::{assert_literal, hex};
+    use crate::protocol::tests::testing::{assert_literal, hex};
     use crate::protocol::{DecodeErrorKind, EncodeErrorKind, Message};
     use bytes::BytesMut;
 

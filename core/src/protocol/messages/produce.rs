@@ -132,7 +132,7 @@ wire_struct! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::assert_literal;
+    use crate::protocol::tests::testing::assert_literal;
 
     fn two_partitions() -> Vec<PartitionProduceData> {
         vec![

@@ -36,7 +36,7 @@ message! { SaslAuthenticateResponse, versions [0-2], flexible [2+] }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::assert_literal;
+    use crate::protocol::tests::testing::assert_literal;
 
     /// `PLAIN` token for user `u`, password `p`: `\0u\0p`.
     const PLAIN: &[u8] = &[0, b'u', 0, b'p'];

@@ -24,7 +24,7 @@ message! { SaslHandshakeResponse, versions [0-1], flexible [none] }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::assert_literal;
+    use crate::protocol::tests::testing::assert_literal;
 
     #[test]
     fn request_v0_and_v1() {

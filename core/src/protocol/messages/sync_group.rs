@@ -55,7 +55,7 @@ message! { SyncGroupResponse, versions [0-5], flexible [4+] }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::assert_literal;
+    use crate::protocol::tests::testing::assert_literal;
 
     fn assignments() -> Vec<SyncGroupRequestAssignment> {
         vec![

@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::Message;
+use crate::protocol::Message;
 
 /// Bytes from hex digits; whitespace and `|` separators are ignored, so
 /// tests can lay fields out one per line.

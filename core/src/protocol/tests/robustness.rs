@@ -7,7 +7,9 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
-use super::{ApiKey, DecodeError, FrameDecoder, RequestBody, ResponseBody, decode_request};
+use crate::protocol::{
+    ApiKey, DecodeError, FrameDecoder, RequestBody, ResponseBody, decode_request,
+};
 
 /// Picks an API and one of its versions from two arbitrary numbers.
 fn api_and_version(index: usize, offset: u16) -> (ApiKey, i16) {

@@ -11,9 +11,9 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
-use super::Message;
-use super::wire::Cx;
-use super::wire::sample::Sample;
+use crate::protocol::Message;
+use crate::protocol::wire::Cx;
+use crate::protocol::wire::sample::Sample;
 
 /// Cases per version; every version of every message runs this many.
 const CASES: u32 = 48;
