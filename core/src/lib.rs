@@ -4,13 +4,41 @@
 //! understands Kafka lives here, and nothing here touches a socket, reads a
 //! clock, spawns a thread or depends on an async runtime. Adapter crates
 //! (`odradek-tokio`, `odradek-async-std`, `odradek-blocking`) move bytes and
-//! time in and out.
+//! time in and out; [`Consumer`] documents the contract they follow.
 //!
 //! ## Contents
-//! - [`protocol`]: framing, primitive types, request/response headers and one
-//!   codec per Kafka API message, plus the consumer embedded protocol.
+//! - [`Consumer`]: the consumer state machine, with its inputs, commands and
+//!   outputs ([`Io`], [`Event`]).
+//! - [`ConsumerConfig`] and [`ConsumerBuilder`]: configuration with the Java
+//!   client's defaults and property names.
+//! - [`ConsumerRecord`], [`ConsumerRecords`], [`TopicPartition`]: what the
+//!   application sees.
+//! - [`Error`]: everything the consumer can fail with.
+//! - [`protocol`]: framing, headers and one codec per Kafka API message,
+//!   plus the consumer embedded protocol.
 //! - [`records`]: record batches (v2 and legacy message sets), compression
 //!   and CRC checks.
 
+mod backoff;
+mod config;
+mod conn;
+mod consumer;
+mod error;
+mod fetch;
+mod metadata;
+mod types;
+
 pub mod protocol;
 pub mod records;
+
+pub use config::{
+    ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, FromConfig, IsolationLevel,
+    OffsetReset,
+};
+pub use conn::Io;
+pub use consumer::{Consumer, Event, OffsetsResult, QueryId};
+pub use error::Error;
+pub use types::{
+    BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress, OffsetAndTimestamp,
+    TopicPartition,
+};

@@ -29,6 +29,7 @@ mod macros;
 mod api;
 mod consumer_protocol;
 mod error;
+mod error_code;
 mod frame;
 mod header;
 pub mod messages;
@@ -42,6 +43,7 @@ pub use consumer_protocol::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, EmbeddedProtocol, TopicPartitions,
 };
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, UnsupportedVersion};
+pub use error_code::ErrorCode;
 pub use frame::{
     DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameError, decode_request, decode_response,
     decode_response_body, encode_request, encode_response, response_correlation_id,

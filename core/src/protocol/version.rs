@@ -89,6 +89,11 @@ pub struct Uuid(pub [u8; 16]);
 impl Uuid {
     /// The all-zero UUID Kafka uses for "no id".
     pub const NIL: Uuid = Uuid([0; 16]);
+
+    /// True for the nil UUID.
+    pub fn is_nil(&self) -> bool {
+        *self == Uuid::NIL
+    }
 }
 
 impl fmt::Display for Uuid {

@@ -769,3 +769,22 @@ mod legacy_fuzz {
         }
     }
 }
+
+#[test]
+fn crc_checking_can_be_turned_off() {
+    let mut bytes = RecordBatchBuilder::new(0)
+        .record(NewRecord::new().with_value("x"))
+        .encode()
+        .unwrap()
+        .to_vec();
+    bytes[20] ^= 0xff; // the last byte of the CRC field
+    let bytes = Bytes::from(bytes);
+    let checked = RecordBatchReader::new(Some(bytes.clone())).next().unwrap();
+    assert!(matches!(checked, Err(RecordsError::CrcMismatch { .. })));
+    let limits = DecodeLimits::default().with_crc_check(false);
+    let batch = RecordBatchReader::with_limits(Some(bytes), limits)
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.records().unwrap().iter().count(), 1);
+}

@@ -1,0 +1,691 @@
+//! Consumer configuration: typed fields with the Java client's defaults,
+//! a builder, and parsing of the standard property names.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::types::BrokerAddress;
+
+/// What to do when a partition has no valid position: no committed offset,
+/// or an offset the broker no longer has (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    /// Start from the oldest record the broker still has.
+    Earliest,
+    /// Start after the newest record (only records produced from now on).
+    #[default]
+    Latest,
+    /// Report an error from `poll` naming the partitions.
+    None,
+}
+
+/// Which records a consumer may read (`isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record, including those of open and aborted transactions.
+    #[default]
+    ReadUncommitted,
+    /// Only committed records: reads stop at the last stable offset and
+    /// records of aborted transactions are skipped.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The value sent in Fetch and ListOffsets requests.
+    pub fn wire_value(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+/// Everything a consumer can be configured with.
+///
+/// `Default` gives the Java client's defaults (with no bootstrap servers,
+/// which must be set). Build one with [`ConsumerConfig::builder`] or from
+/// property names with [`ConsumerConfig::from_properties`].
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// `bootstrap.servers`: brokers to ask for the cluster's metadata.
+    pub bootstrap_servers: Vec<BrokerAddress>,
+    /// `client.id`: names this client in broker logs and quotas.
+    pub client_id: String,
+    /// `client.rack`: the consumer's rack, sent with fetches.
+    pub client_rack: String,
+    /// `auto.offset.reset`: where to start without a valid position.
+    pub auto_offset_reset: OffsetReset,
+    /// `isolation.level`: whether to read uncommitted transactional records.
+    pub isolation_level: IsolationLevel,
+    /// `max.poll.records`: the most records one `poll` returns.
+    pub max_poll_records: usize,
+    /// `fetch.min.bytes`: the broker holds a fetch until this much data is ready.
+    pub fetch_min_bytes: i32,
+    /// `fetch.max.bytes`: the most data one fetch response should carry.
+    pub fetch_max_bytes: i32,
+    /// `max.partition.fetch.bytes`: the most data per partition in one fetch.
+    pub max_partition_fetch_bytes: i32,
+    /// `fetch.max.wait.ms`: how long the broker may hold a fetch for `fetch.min.bytes`.
+    pub fetch_max_wait: Duration,
+    /// `queued.max.messages.kbytes` (as in librdkafka): the bound on fetched
+    /// records buffered in the consumer, counted in decompressed bytes. When
+    /// the buffer is full no new fetch goes out.
+    pub fetch_buffer_max_bytes: usize,
+    /// `check.crcs`: verify each batch's CRC-32C.
+    pub check_crcs: bool,
+    /// `request.timeout.ms`: how long to wait for any response.
+    pub request_timeout: Duration,
+    /// `default.api.timeout.ms`: the bound on blocking calls such as
+    /// `position` or `end_offsets` when the caller gives none.
+    pub default_api_timeout: Duration,
+    /// `retry.backoff.ms`: first wait before retrying a failed request.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the longest wait between retries.
+    pub retry_backoff_max: Duration,
+    /// `reconnect.backoff.ms`: first wait before reconnecting to a broker.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`: the longest wait between reconnects.
+    pub reconnect_backoff_max: Duration,
+    /// `socket.connection.setup.timeout.ms`: how long a connection may take
+    /// to open and finish its handshake.
+    pub connection_setup_timeout: Duration,
+    /// `metadata.max.age.ms`: refresh metadata at least this often.
+    pub metadata_max_age: Duration,
+    /// `max.in.flight.requests.per.connection`: requests awaiting a response
+    /// on one connection at most.
+    pub max_in_flight_requests_per_connection: usize,
+    /// The largest response frame accepted (`receive.message.max.bytes` in
+    /// librdkafka). Bigger frames close the connection with an error.
+    pub max_response_size: usize,
+    /// The most bytes one compressed batch may decompress to.
+    pub max_decompressed_batch_bytes: usize,
+    /// Seed for the jitter added to backoffs. Adapters seed it from entropy;
+    /// tests fix it so runs repeat exactly.
+    pub random_seed: u64,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: Vec::new(),
+            client_id: "odradek".into(),
+            client_rack: String::new(),
+            auto_offset_reset: OffsetReset::Latest,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            max_poll_records: 500,
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 52_428_800,
+            max_partition_fetch_bytes: 1_048_576,
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_buffer_max_bytes: 64 * 1024 * 1024,
+            check_crcs: true,
+            request_timeout: Duration::from_millis(30_000),
+            default_api_timeout: Duration::from_millis(60_000),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1_000),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_millis(1_000),
+            connection_setup_timeout: Duration::from_millis(10_000),
+            metadata_max_age: Duration::from_millis(300_000),
+            max_in_flight_requests_per_connection: 5,
+            max_response_size: crate::protocol::DEFAULT_MAX_FRAME_SIZE,
+            max_decompressed_batch_bytes: crate::records::DecodeLimits::default()
+                .max_decompressed_bytes,
+            random_seed: 0x6f64_7261_6465_6b21,
+        }
+    }
+}
+
+impl fmt::Debug for ConsumerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("client_id", &self.client_id)
+            .field("auto_offset_reset", &self.auto_offset_reset)
+            .field("isolation_level", &self.isolation_level)
+            .field("max_poll_records", &self.max_poll_records)
+            .field("fetch_max_bytes", &self.fetch_max_bytes)
+            .field("max_partition_fetch_bytes", &self.max_partition_fetch_bytes)
+            .field("fetch_max_wait", &self.fetch_max_wait)
+            .field("fetch_buffer_max_bytes", &self.fetch_buffer_max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration key or value was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config `{key}`: {kind}")]
+pub struct ConfigError {
+    /// The property name (or builder field) at fault.
+    pub key: String,
+    /// What was wrong with it.
+    pub kind: ConfigErrorKind,
+}
+
+/// What was wrong with a configuration entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// Not a property the consumer knows.
+    #[error("unknown property")]
+    UnknownKey,
+    /// The value does not parse or is out of range.
+    #[error("invalid value `{value}`: {expected}")]
+    InvalidValue {
+        /// The value given.
+        value: String,
+        /// What a valid value looks like.
+        expected: String,
+    },
+    /// A known property whose feature this version does not provide yet.
+    #[error("not supported yet: {0}")]
+    Unsupported(String),
+    /// A required property is missing.
+    #[error("required but not set")]
+    Missing,
+}
+
+impl ConfigError {
+    fn invalid(key: &str, value: &str, expected: &str) -> Self {
+        ConfigError {
+            key: key.into(),
+            kind: ConfigErrorKind::InvalidValue {
+                value: value.into(),
+                expected: expected.into(),
+            },
+        }
+    }
+}
+
+fn parse_number<T: std::str::FromStr + PartialOrd + fmt::Display>(
+    key: &str,
+    value: &str,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    let expected = format!("an integer from {min} to {max}");
+    match value.trim().parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(ConfigError::invalid(key, value, &expected)),
+    }
+}
+
+fn parse_millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse_number::<u64>(key, value, 0, i32::MAX as u64).map(Duration::from_millis)
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::invalid(key, value, "true or false")),
+    }
+}
+
+impl ConsumerConfig {
+    /// A builder for a configuration, and through `build`, a consumer.
+    pub fn builder() -> ConsumerBuilder<ConsumerConfig> {
+        ConsumerBuilder::new()
+    }
+
+    /// A configuration from Java/librdkafka property names, starting from
+    /// the defaults. Unknown keys and bad values are errors naming the key.
+    ///
+    /// ```
+    /// use odradek_core::{ConsumerConfig, OffsetReset};
+    ///
+    /// let config = ConsumerConfig::from_properties([
+    ///     ("bootstrap.servers", "localhost:9092"),
+    ///     ("auto.offset.reset", "earliest"),
+    ///     ("max.poll.records", "100"),
+    /// ])
+    /// .unwrap();
+    /// assert_eq!(config.auto_offset_reset, OffsetReset::Earliest);
+    ///
+    /// let err = ConsumerConfig::from_properties([("fetch.max.wait", "5")]).unwrap_err();
+    /// assert_eq!(err.key, "fetch.max.wait");
+    /// ```
+    pub fn from_properties<I, K, V>(properties: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut config = ConsumerConfig::default();
+        for (key, value) in properties {
+            config.set(key.as_ref(), value.as_ref())?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Sets one property by its Java/librdkafka name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            "bootstrap.servers" | "metadata.broker.list" => {
+                let servers: Result<Vec<BrokerAddress>, _> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::parse)
+                    .collect();
+                self.bootstrap_servers = servers.map_err(|e| {
+                    ConfigError::invalid(key, value, &format!("host:port[,host:port...] ({e})"))
+                })?;
+            }
+            "client.id" => self.client_id = value.into(),
+            "client.rack" => self.client_rack = value.into(),
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match value.trim().to_ascii_lowercase().as_str() {
+                    "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,
+                    "latest" | "largest" | "end" => OffsetReset::Latest,
+                    "none" | "error" => OffsetReset::None,
+                    _ => return Err(ConfigError::invalid(key, value, "earliest, latest or none")),
+                }
+            }
+            "isolation.level" => {
+                self.isolation_level = match value.trim().to_ascii_lowercase().as_str() {
+                    "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                    "read_committed" => IsolationLevel::ReadCommitted,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            key,
+                            value,
+                            "read_uncommitted or read_committed",
+                        ));
+                    }
+                }
+            }
+            "max.poll.records" => {
+                self.max_poll_records = parse_number(key, value, 1, i32::MAX as usize)?;
+            }
+            "fetch.min.bytes" => self.fetch_min_bytes = parse_number(key, value, 0, i32::MAX)?,
+            "fetch.max.bytes" => self.fetch_max_bytes = parse_number(key, value, 0, i32::MAX)?,
+            "max.partition.fetch.bytes" | "fetch.message.max.bytes" => {
+                self.max_partition_fetch_bytes = parse_number(key, value, 0, i32::MAX)?;
+            }
+            "fetch.max.wait.ms" | "fetch.wait.max.ms" => {
+                self.fetch_max_wait = parse_millis(key, value)?;
+            }
+            "queued.max.messages.kbytes" => {
+                let kbytes: usize = parse_number(key, value, 1, 2_097_151)?;
+                self.fetch_buffer_max_bytes = kbytes * 1024;
+            }
+            "check.crcs" => self.check_crcs = parse_bool(key, value)?,
+            "request.timeout.ms" => self.request_timeout = parse_millis(key, value)?,
+            "default.api.timeout.ms" => self.default_api_timeout = parse_millis(key, value)?,
+            "retry.backoff.ms" => self.retry_backoff = parse_millis(key, value)?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = parse_millis(key, value)?,
+            "reconnect.backoff.ms" => self.reconnect_backoff = parse_millis(key, value)?,
+            "reconnect.backoff.max.ms" => self.reconnect_backoff_max = parse_millis(key, value)?,
+            "socket.connection.setup.timeout.ms" => {
+                self.connection_setup_timeout = parse_millis(key, value)?;
+            }
+            "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
+                self.metadata_max_age = parse_millis(key, value)?;
+            }
+            "max.in.flight.requests.per.connection" | "max.in.flight" => {
+                self.max_in_flight_requests_per_connection =
+                    parse_number(key, value, 1, 1_000_000)?;
+            }
+            "receive.message.max.bytes" => {
+                self.max_response_size = parse_number(key, value, 1000, i32::MAX as usize)?;
+            }
+            "security.protocol" => match value.trim().to_ascii_uppercase().as_str() {
+                "PLAINTEXT" => {}
+                "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => {
+                    return Err(ConfigError {
+                        key: key.into(),
+                        kind: ConfigErrorKind::Unsupported(format!(
+                            "{value}: TLS and SASL arrive in a later release; only PLAINTEXT works now"
+                        )),
+                    });
+                }
+                _ => {
+                    return Err(ConfigError::invalid(
+                        key,
+                        value,
+                        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+                    ));
+                }
+            },
+            "group.id"
+            | "group.instance.id"
+            | "enable.auto.commit"
+            | "auto.commit.interval.ms"
+            | "session.timeout.ms"
+            | "heartbeat.interval.ms"
+            | "max.poll.interval.ms"
+            | "partition.assignment.strategy" => {
+                return Err(ConfigError {
+                    key: key.into(),
+                    kind: ConfigErrorKind::Unsupported(
+                        "consumer groups arrive in a later release; use assign() for now".into(),
+                    ),
+                });
+            }
+            "sasl.mechanism"
+            | "sasl.mechanisms"
+            | "sasl.username"
+            | "sasl.password"
+            | "ssl.ca.location"
+            | "ssl.certificate.location"
+            | "ssl.key.location" => {
+                return Err(ConfigError {
+                    key: key.into(),
+                    kind: ConfigErrorKind::Unsupported(
+                        "TLS and SASL arrive in a later release".into(),
+                    ),
+                });
+            }
+            _ => {
+                return Err(ConfigError {
+                    key: key.into(),
+                    kind: ConfigErrorKind::UnknownKey,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the settings that depend on each other.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError {
+                key: "bootstrap.servers".into(),
+                kind: ConfigErrorKind::Missing,
+            });
+        }
+        if self.retry_backoff_max < self.retry_backoff {
+            return Err(ConfigError::invalid(
+                "retry.backoff.max.ms",
+                &self.retry_backoff_max.as_millis().to_string(),
+                "at least retry.backoff.ms",
+            ));
+        }
+        if self.reconnect_backoff_max < self.reconnect_backoff {
+            return Err(ConfigError::invalid(
+                "reconnect.backoff.max.ms",
+                &self.reconnect_backoff_max.as_millis().to_string(),
+                "at least reconnect.backoff.ms",
+            ));
+        }
+        if self.max_poll_records == 0 {
+            return Err(ConfigError::invalid("max.poll.records", "0", "at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Something that can be built from a [`ConsumerConfig`]: the adapters'
+/// consumers, and the configuration itself.
+pub trait FromConfig: Sized {
+    /// What building can fail with.
+    type Error: From<ConfigError>;
+    /// Builds from a validated configuration.
+    fn from_config(config: ConsumerConfig) -> Result<Self, Self::Error>;
+}
+
+impl FromConfig for ConsumerConfig {
+    type Error = ConfigError;
+    fn from_config(config: ConsumerConfig) -> Result<Self, ConfigError> {
+        Ok(config)
+    }
+}
+
+/// A typed builder for a consumer (or a bare [`ConsumerConfig`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use odradek_core::{ConsumerConfig, IsolationLevel, OffsetReset};
+///
+/// let config = ConsumerConfig::builder()
+///     .bootstrap_servers("localhost:9092")
+///     .auto_offset_reset(OffsetReset::Earliest)
+///     .isolation_level(IsolationLevel::ReadCommitted)
+///     .fetch_max_wait(Duration::from_millis(100))
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.fetch_max_wait, Duration::from_millis(100));
+/// ```
+pub struct ConsumerBuilder<T> {
+    config: ConsumerConfig,
+    error: Option<ConfigError>,
+    _target: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for ConsumerBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerBuilder")
+            .field("config", &self.config)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl<T> Default for ConsumerBuilder<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$name = value;
+            self
+        }
+    )*};
+}
+
+impl<T> ConsumerBuilder<T> {
+    /// A builder starting from the defaults.
+    pub fn new() -> Self {
+        Self {
+            config: ConsumerConfig::default(),
+            error: None,
+            _target: PhantomData,
+        }
+    }
+
+    /// A builder starting from `config`.
+    pub fn from_config(config: ConsumerConfig) -> Self {
+        Self {
+            config,
+            error: None,
+            _target: PhantomData,
+        }
+    }
+
+    /// `bootstrap.servers`, as a comma-separated `host:port` list.
+    pub fn bootstrap_servers(self, servers: impl AsRef<str>) -> Self {
+        self.property("bootstrap.servers", servers.as_ref())
+    }
+
+    /// Any property by its Java/librdkafka name; an error surfaces from `build`.
+    pub fn property(mut self, key: &str, value: &str) -> Self {
+        if self.error.is_none() {
+            if let Err(e) = self.config.set(key, value) {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
+    /// `client.id`.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.config.client_id = id.into();
+        self
+    }
+
+    /// `client.rack`.
+    pub fn client_rack(mut self, rack: impl Into<String>) -> Self {
+        self.config.client_rack = rack.into();
+        self
+    }
+
+    setters! {
+        /// `auto.offset.reset`.
+        auto_offset_reset: OffsetReset;
+        /// `isolation.level`.
+        isolation_level: IsolationLevel;
+        /// `max.poll.records`.
+        max_poll_records: usize;
+        /// `fetch.min.bytes`.
+        fetch_min_bytes: i32;
+        /// `fetch.max.bytes`.
+        fetch_max_bytes: i32;
+        /// `max.partition.fetch.bytes`.
+        max_partition_fetch_bytes: i32;
+        /// `fetch.max.wait.ms`.
+        fetch_max_wait: std::time::Duration;
+        /// The fetch buffer bound in decompressed bytes (`queued.max.messages.kbytes` × 1024).
+        fetch_buffer_max_bytes: usize;
+        /// `check.crcs`.
+        check_crcs: bool;
+        /// `request.timeout.ms`.
+        request_timeout: std::time::Duration;
+        /// `default.api.timeout.ms`.
+        default_api_timeout: std::time::Duration;
+        /// `retry.backoff.ms`.
+        retry_backoff: std::time::Duration;
+        /// `retry.backoff.max.ms`.
+        retry_backoff_max: std::time::Duration;
+        /// `reconnect.backoff.ms`.
+        reconnect_backoff: std::time::Duration;
+        /// `reconnect.backoff.max.ms`.
+        reconnect_backoff_max: std::time::Duration;
+        /// `socket.connection.setup.timeout.ms`.
+        connection_setup_timeout: std::time::Duration;
+        /// `metadata.max.age.ms`.
+        metadata_max_age: std::time::Duration;
+        /// `max.in.flight.requests.per.connection`.
+        max_in_flight_requests_per_connection: usize;
+        /// The largest response frame accepted.
+        max_response_size: usize;
+        /// The most bytes one compressed batch may decompress to.
+        max_decompressed_batch_bytes: usize;
+        /// Seed for backoff jitter.
+        random_seed: u64;
+    }
+
+    /// The configuration so far (before validation).
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Validates the configuration and builds the target.
+    pub fn build(self) -> Result<T, T::Error>
+    where
+        T: FromConfig,
+    {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        self.config.validate()?;
+        T::from_config(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_java_client() {
+        let c = ConsumerConfig::default();
+        assert_eq!(c.auto_offset_reset, OffsetReset::Latest);
+        assert_eq!(c.isolation_level, IsolationLevel::ReadUncommitted);
+        assert_eq!(c.max_poll_records, 500);
+        assert_eq!(c.fetch_min_bytes, 1);
+        assert_eq!(c.fetch_max_bytes, 52_428_800);
+        assert_eq!(c.max_partition_fetch_bytes, 1_048_576);
+        assert_eq!(c.fetch_max_wait, Duration::from_millis(500));
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.default_api_timeout, Duration::from_secs(60));
+        assert_eq!(c.retry_backoff, Duration::from_millis(100));
+        assert_eq!(c.retry_backoff_max, Duration::from_secs(1));
+        assert_eq!(c.reconnect_backoff, Duration::from_millis(50));
+        assert_eq!(c.reconnect_backoff_max, Duration::from_secs(1));
+        assert_eq!(c.connection_setup_timeout, Duration::from_secs(10));
+        assert_eq!(c.metadata_max_age, Duration::from_secs(300));
+        assert!(c.check_crcs);
+    }
+
+    #[test]
+    fn properties_parse_with_java_and_librdkafka_names() {
+        let c = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "a:1, b:2"),
+            ("isolation.level", "read_committed"),
+            ("auto.offset.reset", "smallest"),
+            ("fetch.wait.max.ms", "250"),
+            ("queued.max.messages.kbytes", "1024"),
+            ("client.id", "app"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.bootstrap_servers,
+            vec![BrokerAddress::new("a", 1), BrokerAddress::new("b", 2)]
+        );
+        assert_eq!(c.isolation_level, IsolationLevel::ReadCommitted);
+        assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);
+        assert_eq!(c.fetch_max_wait, Duration::from_millis(250));
+        assert_eq!(c.fetch_buffer_max_bytes, 1024 * 1024);
+        assert_eq!(c.client_id, "app");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = |props: &[(&str, &str)]| {
+            let mut all = vec![("bootstrap.servers", "h:1")];
+            all.extend_from_slice(props);
+            ConsumerConfig::from_properties(all).unwrap_err()
+        };
+        let e = err(&[("max.poll.records", "0")]);
+        assert_eq!(e.key, "max.poll.records");
+        assert!(matches!(e.kind, ConfigErrorKind::InvalidValue { .. }));
+        assert_eq!(
+            err(&[("no.such.key", "1")]).kind,
+            ConfigErrorKind::UnknownKey
+        );
+        assert_eq!(
+            err(&[("auto.offset.reset", "sideways")]).key,
+            "auto.offset.reset"
+        );
+        assert_eq!(err(&[("fetch.max.wait.ms", "-5")]).key, "fetch.max.wait.ms");
+        assert_eq!(
+            err(&[("bootstrap.servers", "nohost")]).key,
+            "bootstrap.servers"
+        );
+        assert!(matches!(
+            err(&[("group.id", "g")]).kind,
+            ConfigErrorKind::Unsupported(_)
+        ));
+        assert!(matches!(
+            err(&[("security.protocol", "SSL")]).kind,
+            ConfigErrorKind::Unsupported(_)
+        ));
+        assert_eq!(
+            ConsumerConfig::from_properties([("client.id", "x")])
+                .unwrap_err()
+                .kind,
+            ConfigErrorKind::Missing
+        );
+        let e = err(&[("retry.backoff.ms", "5000")]);
+        assert_eq!(e.key, "retry.backoff.max.ms");
+        assert!(e.to_string().contains("retry.backoff.max.ms"), "{e}");
+    }
+
+    #[test]
+    fn builder_reports_the_first_bad_property() {
+        let result = ConsumerConfig::builder()
+            .bootstrap_servers("h:1")
+            .property("fetch.min.bytes", "lots")
+            .property("max.poll.records", "0")
+            .build();
+        assert_eq!(result.unwrap_err().key, "fetch.min.bytes");
+    }
+}

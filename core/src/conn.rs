@@ -1,0 +1,585 @@
+//! Broker connections: opening them (through the adapter), the handshake,
+//! correlation ids, in-flight limits, request timeouts and reconnect
+//! backoff. Nothing here knows what a request is for; each in-flight
+//! request carries an opaque `purpose` the consumer uses to route its
+//! response.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::backoff::{Backoff, Rng};
+use crate::error::Error;
+use crate::protocol::messages::ApiVersionsRequest;
+use crate::protocol::{
+    ApiKey, ErrorCode, FrameDecoder, Request, UnsupportedVersion, VersionRange, decode_response,
+    encode_request, negotiate, response_correlation_id,
+};
+use crate::types::{BrokerAddress, ConnId};
+
+/// What the adapter must do for the core: open a connection, write bytes to
+/// one, or close one. Emitted in order; bytes for one connection must be
+/// written in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Io {
+    /// Open a TCP connection to `address` and report the outcome with
+    /// `handle_connected` or `handle_connect_failed`.
+    Connect {
+        /// The id the core will use for this connection.
+        conn: ConnId,
+        /// Where to connect.
+        address: BrokerAddress,
+    },
+    /// Write these bytes to the connection.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// One or more complete request frames.
+        data: Bytes,
+    },
+    /// Close the connection. The core already considers it gone: do not
+    /// report `handle_disconnected` for it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// A broker as the connection layer knows it: a bootstrap address (by
+/// index) before its id is known, or a broker id from metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Node {
+    Bootstrap(usize),
+    Broker(i32),
+}
+
+/// A request awaiting its response.
+#[derive(Debug)]
+pub(crate) struct InFlight<P> {
+    pub(crate) correlation_id: i32,
+    pub(crate) api: ApiKey,
+    pub(crate) version: i16,
+    pub(crate) deadline: Instant,
+    pub(crate) purpose: P,
+}
+
+/// Something the consumer must react to.
+#[derive(Debug)]
+pub(crate) enum Outcome<P> {
+    /// A response arrived: the frame (without its size prefix) for `request`.
+    Response {
+        node: Node,
+        request: InFlight<P>,
+        frame: Bytes,
+    },
+    /// A request will get no response: its connection failed or timed out.
+    Failed { request: InFlight<P> },
+    /// A connection finished its handshake and can take requests.
+    Ready,
+    /// A connection failed to open, broke, or sent garbage (diagnostic; the
+    /// layer reconnects on demand with backoff).
+    ConnectionError {
+        address: BrokerAddress,
+        reason: String,
+    },
+    /// A broker cannot serve this client at all.
+    Fatal(Error),
+}
+
+#[derive(Debug)]
+enum State {
+    Connecting,
+    /// Negotiating versions. SASL authentication will be a further step
+    /// between this and `Ready`.
+    ApiVersions {
+        version: i16,
+        correlation_id: i32,
+    },
+    Ready,
+}
+
+#[derive(Debug)]
+struct Conn<P> {
+    node: Node,
+    address: BrokerAddress,
+    state: State,
+    frames: FrameDecoder,
+    next_correlation_id: i32,
+    in_flight: VecDeque<InFlight<P>>,
+    versions: HashMap<i16, VersionRange>,
+    setup_deadline: Instant,
+}
+
+#[derive(Debug, Default)]
+struct NodeState {
+    conn: Option<ConnId>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// Settings the connection layer needs.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnConfig {
+    pub(crate) client_id: String,
+    pub(crate) max_in_flight: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) setup_timeout: Duration,
+    pub(crate) max_frame_size: usize,
+    pub(crate) reconnect_backoff: Backoff,
+    /// APIs without which a broker cannot serve the client.
+    pub(crate) required: Vec<ApiKey>,
+    /// Seed for reconnect jitter.
+    pub(crate) seed: u64,
+}
+
+/// Every connection of one client.
+#[derive(Debug)]
+pub(crate) struct Connections<P> {
+    config: ConnConfig,
+    conns: BTreeMap<ConnId, Conn<P>>,
+    nodes: HashMap<Node, NodeState>,
+    next_id: u64,
+    io: VecDeque<Io>,
+    outcomes: VecDeque<Outcome<P>>,
+    rng: Rng,
+}
+
+impl<P> Connections<P> {
+    pub(crate) fn new(config: ConnConfig) -> Self {
+        Self {
+            rng: Rng::new(config.seed),
+            config,
+            conns: BTreeMap::new(),
+            nodes: HashMap::new(),
+            next_id: 1,
+            io: VecDeque::new(),
+            outcomes: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn poll_io(&mut self) -> Option<Io> {
+        self.io.pop_front()
+    }
+
+    pub(crate) fn poll_outcome(&mut self) -> Option<Outcome<P>> {
+        self.outcomes.pop_front()
+    }
+
+    /// The ready connection to `node`, opening one (or waiting out its
+    /// backoff) if there is none.
+    pub(crate) fn ready(
+        &mut self,
+        node: Node,
+        address: &BrokerAddress,
+        now: Instant,
+    ) -> Option<ConnId> {
+        let state = self.nodes.entry(node).or_default();
+        if let Some(id) = state.conn {
+            return self
+                .conns
+                .get(&id)
+                .filter(|c| matches!(c.state, State::Ready))
+                .map(|_| id);
+        }
+        if state.retry_at.is_some_and(|at| at > now) {
+            return None;
+        }
+        let id = ConnId(self.next_id);
+        self.next_id += 1;
+        state.conn = Some(id);
+        self.conns.insert(
+            id,
+            Conn {
+                node,
+                address: address.clone(),
+                state: State::Connecting,
+                frames: FrameDecoder::new(self.config.max_frame_size),
+                next_correlation_id: 0,
+                in_flight: VecDeque::new(),
+                versions: HashMap::new(),
+                setup_deadline: now + self.config.setup_timeout,
+            },
+        );
+        self.io.push_back(Io::Connect {
+            conn: id,
+            address: address.clone(),
+        });
+        None
+    }
+
+    /// True if `node` has a connection that is open or opening.
+    pub(crate) fn has_connection(&self, node: Node) -> bool {
+        self.nodes.get(&node).is_some_and(|n| n.conn.is_some())
+    }
+
+    /// True if a request can go out on `conn` now.
+    pub(crate) fn can_send(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| {
+            matches!(c.state, State::Ready) && c.in_flight.len() < self.config.max_in_flight
+        })
+    }
+
+    /// The version of `api` to use on `conn`: the highest both sides support.
+    pub(crate) fn version(&self, conn: ConnId, api: ApiKey) -> Result<i16, UnsupportedVersion> {
+        let theirs = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.versions.get(&api.code()).copied());
+        negotiate(api.name(), api.versions(), theirs)
+    }
+
+    /// Sends `request` at `version` on a ready connection. `extra_timeout` is
+    /// added to the request timeout (a fetch may legitimately be held by the
+    /// broker for `fetch.max.wait.ms`).
+    pub(crate) fn send<R: Request>(
+        &mut self,
+        conn: ConnId,
+        request: &R,
+        version: i16,
+        extra_timeout: Duration,
+        purpose: P,
+        now: Instant,
+    ) -> Result<(), P> {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Err(purpose);
+        };
+        let correlation_id = c.next_correlation_id;
+        let mut out = BytesMut::new();
+        if encode_request(
+            &mut out,
+            correlation_id,
+            Some(&self.config.client_id),
+            request,
+            version,
+        )
+        .is_err()
+        {
+            return Err(purpose);
+        }
+        c.next_correlation_id = c.next_correlation_id.wrapping_add(1);
+        c.in_flight.push_back(InFlight {
+            correlation_id,
+            api: R::API_KEY,
+            version,
+            deadline: now + self.config.request_timeout + extra_timeout,
+            purpose,
+        });
+        self.io.push_back(Io::Send {
+            conn,
+            data: out.freeze(),
+        });
+        Ok(())
+    }
+
+    /// The adapter opened the connection: start the handshake.
+    pub(crate) fn handle_connected(&mut self, conn: ConnId, _now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !matches!(c.state, State::Connecting) {
+            return;
+        }
+        let version = ApiKey::ApiVersions.versions().max;
+        Self::send_api_versions(&self.config.client_id, &mut self.io, conn, c, version);
+    }
+
+    fn send_api_versions(
+        client_id: &str,
+        io: &mut VecDeque<Io>,
+        id: ConnId,
+        c: &mut Conn<P>,
+        version: i16,
+    ) {
+        let correlation_id = c.next_correlation_id;
+        c.next_correlation_id = c.next_correlation_id.wrapping_add(1);
+        let request = ApiVersionsRequest {
+            client_software_name: "odradek".into(),
+            client_software_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let mut out = BytesMut::new();
+        // Encoding a fixed request with two short strings cannot fail.
+        if encode_request(&mut out, correlation_id, Some(client_id), &request, version).is_ok() {
+            io.push_back(Io::Send {
+                conn: id,
+                data: out.freeze(),
+            });
+        }
+        c.state = State::ApiVersions {
+            version,
+            correlation_id,
+        };
+    }
+
+    /// The adapter could not open the connection.
+    pub(crate) fn handle_connect_failed(&mut self, conn: ConnId, reason: &str, now: Instant) {
+        self.drop_conn(conn, reason, now, false);
+    }
+
+    /// The connection broke (or the peer closed it).
+    pub(crate) fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
+        self.drop_conn(conn, "the connection closed", now, false);
+    }
+
+    /// Bytes arrived on a connection.
+    pub(crate) fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.frames.push(data);
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let frame = match c.frames.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(e) => {
+                    self.drop_conn(conn, &format!("bad frame: {e}"), now, true);
+                    return;
+                }
+            };
+            if let Err(reason) = self.handle_frame(conn, frame, now) {
+                self.drop_conn(conn, &reason, now, true);
+                return;
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, conn: ConnId, frame: Bytes, now: Instant) -> Result<(), String> {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        let Some(correlation_id) = response_correlation_id(&frame) else {
+            return Err("a response frame shorter than its header".into());
+        };
+        match c.state {
+            State::ApiVersions {
+                version,
+                correlation_id: expected,
+            } => {
+                if correlation_id != expected {
+                    return Err(format!(
+                        "handshake response has correlation id {correlation_id}, expected {expected}"
+                    ));
+                }
+                self.handle_api_versions(conn, frame, version, now)
+            }
+            State::Ready => {
+                let Some(front) = c.in_flight.front() else {
+                    return Err(format!(
+                        "unsolicited response with correlation id {correlation_id}"
+                    ));
+                };
+                if front.correlation_id != correlation_id {
+                    return Err(format!(
+                        "response with correlation id {correlation_id}, expected {}",
+                        front.correlation_id
+                    ));
+                }
+                let node = c.node;
+                let Some(request) = c.in_flight.pop_front() else {
+                    return Ok(());
+                };
+                self.outcomes.push_back(Outcome::Response {
+                    node,
+                    request,
+                    frame,
+                });
+                Ok(())
+            }
+            State::Connecting => Err("data before the connection was reported open".into()),
+        }
+    }
+
+    fn handle_api_versions(
+        &mut self,
+        conn: ConnId,
+        frame: Bytes,
+        version: i16,
+        now: Instant,
+    ) -> Result<(), String> {
+        let ours = ApiKey::ApiVersions.versions();
+        let response = match decode_response::<ApiVersionsRequest>(frame.clone(), version) {
+            Ok((_, response)) if response.error_code != ErrorCode::UNSUPPORTED_VERSION.0 => {
+                response
+            }
+            first => {
+                // A broker that does not know our version answers in v0,
+                // listing the ApiVersions versions it does support.
+                let (_, v0) =
+                    decode_response::<ApiVersionsRequest>(frame, 0).map_err(|e| match first {
+                        Err(first) => format!("ApiVersions reply unreadable: {first}"),
+                        Ok(_) => format!("ApiVersions reply unreadable: {e}"),
+                    })?;
+                let theirs = v0
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiKey::ApiVersions.code())
+                    .map(|k| VersionRange::new(k.min_version, k.max_version));
+                let retry = negotiate("ApiVersions", ours, theirs).map_err(|e| e.to_string())?;
+                if retry >= version {
+                    return Err(format!(
+                        "broker rejected ApiVersions v{version} but claims to support it"
+                    ));
+                }
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return Ok(());
+                };
+                Self::send_api_versions(&self.config.client_id, &mut self.io, conn, c, retry);
+                return Ok(());
+            }
+        };
+        if response.error_code != 0 {
+            return Err(format!(
+                "ApiVersions failed: {}",
+                ErrorCode(response.error_code)
+            ));
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        // Unsorted, possibly with APIs we do not know: keep what we read.
+        c.versions = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, VersionRange::new(k.min_version, k.max_version)))
+            .collect();
+        for &api in &self.config.required {
+            let theirs = c.versions.get(&api.code()).copied();
+            if let Err(source) = negotiate(api.name(), api.versions(), theirs) {
+                let broker = c.address.clone();
+                self.outcomes
+                    .push_back(Outcome::Fatal(Error::UnsupportedBroker { broker, source }));
+                self.drop_conn(
+                    conn,
+                    "the broker lacks an API the consumer needs",
+                    now,
+                    true,
+                );
+                return Ok(());
+            }
+        }
+        c.state = State::Ready;
+        if let Some(state) = self.nodes.get_mut(&c.node) {
+            state.failures = 0;
+            state.retry_at = None;
+        }
+        self.outcomes.push_back(Outcome::Ready);
+        Ok(())
+    }
+
+    /// Closes connections whose setup or requests ran out of time.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<(ConnId, String)> = self
+            .conns
+            .iter()
+            .filter_map(|(&id, c)| {
+                if !matches!(c.state, State::Ready) && c.setup_deadline <= now {
+                    Some((id, "connection setup timed out".to_string()))
+                } else {
+                    c.in_flight
+                        .iter()
+                        .find(|r| r.deadline <= now)
+                        .map(|r| (id, format!("{} request timed out", r.api)))
+                }
+            })
+            .collect();
+        for (id, reason) in expired {
+            self.drop_conn(id, &reason, now, true);
+        }
+    }
+
+    /// The earliest moment a connection needs attention.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .flat_map(|c| {
+                let setup = (!matches!(c.state, State::Ready)).then_some(c.setup_deadline);
+                setup
+                    .into_iter()
+                    .chain(c.in_flight.iter().map(|r| r.deadline))
+            })
+            .min()
+    }
+
+    /// When `node` may be connected again, if it is backing off.
+    pub(crate) fn retry_at(&self, node: Node) -> Option<Instant> {
+        self.nodes.get(&node).and_then(|n| n.retry_at)
+    }
+
+    /// Forgets a connection: its requests fail, and the node backs off
+    /// before it is connected again. `close` asks the adapter to close it.
+    fn drop_conn(&mut self, conn: ConnId, reason: &str, now: Instant, close: bool) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        if close {
+            self.io.push_back(Io::Close { conn });
+        }
+        if let Some(state) = self.nodes.get_mut(&c.node) {
+            if state.conn == Some(conn) {
+                state.conn = None;
+            }
+            let delay = self
+                .config
+                .reconnect_backoff
+                .delay(state.failures, &mut self.rng);
+            state.failures = state.failures.saturating_add(1);
+            state.retry_at = Some(now + delay);
+        }
+        self.outcomes.push_back(Outcome::ConnectionError {
+            address: c.address.clone(),
+            reason: reason.to_string(),
+        });
+        for request in c.in_flight {
+            self.outcomes.push_back(Outcome::Failed { request });
+        }
+    }
+
+    /// Closes every connection (the consumer is shutting down).
+    pub(crate) fn close_all(&mut self) {
+        // Nothing queued for a connection that is about to close matters.
+        self.io
+            .retain(|io| !matches!(io, Io::Send { .. } | Io::Connect { .. }));
+        for &id in self.conns.keys() {
+            self.io.push_back(Io::Close { conn: id });
+        }
+        self.conns.clear();
+        for state in self.nodes.values_mut() {
+            state.conn = None;
+        }
+    }
+
+    /// A node to send a cluster-wide request (Metadata) to: a ready
+    /// connection with the fewest requests in flight, else a connection
+    /// being opened, else the first of `candidates` not backing off.
+    pub(crate) fn least_loaded(
+        &self,
+        candidates: &[(Node, BrokerAddress)],
+        now: Instant,
+    ) -> Option<(Node, BrokerAddress)> {
+        let ready = candidates
+            .iter()
+            .filter_map(|(node, addr)| {
+                let id = self.nodes.get(node)?.conn?;
+                let c = self.conns.get(&id)?;
+                matches!(c.state, State::Ready).then_some((c.in_flight.len(), node, addr))
+            })
+            .min_by_key(|(load, node, _)| (*load, **node));
+        if let Some((_, node, addr)) = ready {
+            return Some((*node, addr.clone()));
+        }
+        if let Some((node, addr)) = candidates
+            .iter()
+            .find(|(node, _)| self.has_connection(*node))
+        {
+            return Some((*node, addr.clone()));
+        }
+        candidates
+            .iter()
+            .filter(|(node, _)| self.retry_at(*node).is_none_or(|at| at <= now))
+            .min_by_key(|(node, _)| self.nodes.get(node).map_or(0, |n| n.failures))
+            .cloned()
+    }
+}

@@ -1,0 +1,1753 @@
+//! The consumer state machine.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backoff::{Backoff, Rng};
+use crate::config::{ConsumerConfig, OffsetReset};
+use crate::conn::{ConnConfig, Connections, InFlight, Io, Node, Outcome};
+use crate::error::Error;
+use crate::fetch::{self, PartitionBuffer};
+use crate::metadata::Metadata;
+use crate::protocol::messages::{
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse,
+    fetch::{FetchPartition, FetchPartitionData, FetchTopic},
+    list_offsets::{ListOffsetsPartition, ListOffsetsTopic},
+};
+use crate::protocol::{ApiKey, ErrorCode, decode_response};
+use crate::records::DecodeLimits;
+use crate::types::{
+    BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, OffsetAndTimestamp, TopicPartition,
+};
+
+/// ListOffsets timestamps that mean "the log start" and "the log end".
+const EARLIEST_TIMESTAMP: i64 = -2;
+const LATEST_TIMESTAMP: i64 = -1;
+
+/// Identifies an offsets query (`beginning_offsets`, `end_offsets`,
+/// `offsets_for_times`); its result arrives as [`Event::OffsetsQueryDone`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueryId(pub u64);
+
+/// The answer to an offsets query: per partition, the offset found, or
+/// `None` when no record matches (a timestamp after the last record).
+pub type OffsetsResult = Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, Error>;
+
+/// Something the application (through its adapter) may want to react to.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// [`Consumer::poll_records`] has something to return: records, or an
+    /// error the application must see.
+    PollReady,
+    /// A position was resolved (an offset reset finished) or a partition
+    /// entered an error state: `position` waiters should look again.
+    PositionsChanged,
+    /// An offsets query finished.
+    OffsetsQueryDone {
+        /// The query.
+        id: QueryId,
+        /// Its outcome.
+        result: OffsetsResult,
+    },
+    /// A connection failed, timed out or sent something unreadable. The
+    /// consumer reconnects on its own; this is for logs and metrics.
+    ConnectionError {
+        /// The broker.
+        broker: BrokerAddress,
+        /// What happened.
+        reason: String,
+    },
+    /// The consumer finished closing; its adapter can stop driving it.
+    Closed,
+}
+
+/// Why a request was sent, to route its response.
+#[derive(Debug)]
+enum Purpose {
+    Metadata,
+    Fetch {
+        broker: i32,
+        partitions: Vec<FetchedPartition>,
+    },
+    ListOffsets {
+        partitions: Vec<(TopicPartition, OffsetsTarget)>,
+    },
+}
+
+#[derive(Debug)]
+struct FetchedPartition {
+    tp: TopicPartition,
+    /// The partition's generation when the fetch went out.
+    generation: u64,
+    fetch_offset: i64,
+}
+
+/// One partition's line in a ListOffsets request: partition, timestamp,
+/// leader epoch, and what the answer is for.
+type OffsetsEntry = (TopicPartition, i64, Option<i32>, OffsetsTarget);
+
+#[derive(Debug, Clone, Copy)]
+enum OffsetsTarget {
+    Reset { generation: u64 },
+    Query { id: QueryId },
+}
+
+/// Where a partition stands.
+#[derive(Debug)]
+enum Phase {
+    /// Consuming from `position`.
+    Fetching,
+    /// Waiting for a ListOffsets to set the position.
+    Resetting {
+        strategy: OffsetReset,
+        in_flight: bool,
+    },
+    /// No position and `auto.offset.reset` is `none`: the application must seek.
+    NeedsSeek,
+    /// The position fell outside the log and the policy is `none`.
+    OutOfRange { offset: i64 },
+    /// The log was truncated below the position and the policy is `none`.
+    Truncated { offset: i64, end_offset: i64 },
+    /// A batch at `offset` could not be decoded.
+    Corrupt {
+        offset: i64,
+        error: crate::records::RecordsError,
+    },
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    phase: Phase,
+    /// The next offset to hand the application.
+    position: i64,
+    /// Leader epoch of the last record handed out (or found by a reset).
+    position_epoch: Option<i32>,
+    paused: bool,
+    /// Bumped by every seek, pause, reset or reassignment: fetched data or
+    /// offsets from before are stale and dropped when they arrive.
+    generation: u64,
+    buffer: PartitionBuffer,
+    /// Where the next fetch starts (after the buffered data).
+    fetch_offset: i64,
+    last_fetched_epoch: Option<i32>,
+    fetching: bool,
+    /// A decode error waiting at the end of the buffered data.
+    pending_corruption: Option<(i64, crate::records::RecordsError)>,
+    retry_at: Option<Instant>,
+    failures: u32,
+    high_watermark: i64,
+    last_stable_offset: i64,
+    log_start_offset: i64,
+}
+
+impl PartitionState {
+    fn new(reset: OffsetReset) -> Self {
+        Self {
+            phase: reset_phase(reset),
+            position: -1,
+            position_epoch: None,
+            paused: false,
+            generation: 0,
+            buffer: PartitionBuffer::default(),
+            fetch_offset: -1,
+            last_fetched_epoch: None,
+            fetching: false,
+            pending_corruption: None,
+            retry_at: None,
+            failures: 0,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+        }
+    }
+}
+
+fn reset_phase(strategy: OffsetReset) -> Phase {
+    match strategy {
+        OffsetReset::None => Phase::NeedsSeek,
+        strategy => Phase::Resetting {
+            strategy,
+            in_flight: false,
+        },
+    }
+}
+
+#[derive(Debug)]
+struct Query {
+    /// Timestamp to look up per partition (-2 earliest, -1 latest).
+    pending: BTreeMap<TopicPartition, QueryPartition>,
+    results: BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct QueryPartition {
+    timestamp: i64,
+    in_flight: bool,
+    retry_at: Option<Instant>,
+    failures: u32,
+}
+
+/// A Kafka consumer with no I/O: the sans-IO heart of every adapter.
+///
+/// # The contract
+///
+/// The consumer never touches a socket, reads a clock or spawns a thread.
+/// Its adapter moves bytes and time in and out:
+///
+/// - **Inputs** (each takes `now`, the current time as the adapter read it):
+///   [`handle_connected`](Self::handle_connected),
+///   [`handle_connect_failed`](Self::handle_connect_failed),
+///   [`handle_received`](Self::handle_received) (bytes from a connection, in
+///   any chunking), [`handle_disconnected`](Self::handle_disconnected), and
+///   [`handle_timeout`](Self::handle_timeout) when the deadline from
+///   `poll_timeout` passes.
+/// - **Commands** from the application: [`assign`](Self::assign),
+///   [`seek`](Self::seek), [`pause`](Self::pause), [`resume`](Self::resume),
+///   the offset queries, [`poll_records`](Self::poll_records),
+///   [`close`](Self::close), ...
+/// - **Outputs**, pulled by the adapter: [`poll_io`](Self::poll_io)
+///   (connections to open, bytes to write, connections to close, in order),
+///   [`poll_timeout`](Self::poll_timeout) (when to call `handle_timeout`
+///   next), and [`poll_event`](Self::poll_event).
+///
+/// **Every input or command must be followed by a full drain of the
+/// outputs**: call `poll_io` until `None`, `poll_event` until `None`, then
+/// read `poll_timeout` and sleep until it (or until the next input). Nothing
+/// the consumer wants done happens otherwise.
+///
+/// The consumer is deterministic: the same inputs at the same times give
+/// the same outputs (backoff jitter comes from
+/// [`ConsumerConfig::random_seed`]).
+///
+/// Records are fetched ahead of the application (one Fetch per leader
+/// broker in flight while the buffer has room) and buffered here, bounded by
+/// [`ConsumerConfig::fetch_buffer_max_bytes`] in decompressed bytes. A seek,
+/// pause or unassignment drops that partition's buffered and in-flight
+/// records at once: no record from before it is ever returned.
+#[derive(Debug)]
+pub struct Consumer {
+    config: ConsumerConfig,
+    now: Instant,
+    rng: Rng,
+    retry_backoff: Backoff,
+    limits: DecodeLimits,
+    conns: Connections<Purpose>,
+    metadata: Metadata,
+    partitions: BTreeMap<TopicPartition, PartitionState>,
+    /// Brokers with a fetch in flight (one per broker).
+    fetching_from: HashSet<i32>,
+    fetch_rotation: usize,
+    delivery_rotation: usize,
+    buffered_bytes: usize,
+    queries: BTreeMap<QueryId, Query>,
+    next_query: u64,
+    events: VecDeque<Event>,
+    /// An error for the next `poll_records` (non-sticky).
+    poll_error: Option<Error>,
+    /// A fatal error: every later call returns it.
+    fatal: Option<Error>,
+    poll_ready_signalled: bool,
+    closed: bool,
+}
+
+impl Consumer {
+    /// A consumer with `config`, created at `now`.
+    pub fn new(config: ConsumerConfig, now: Instant) -> Result<Self, Error> {
+        config.validate()?;
+        let conn_config = ConnConfig {
+            client_id: config.client_id.clone(),
+            max_in_flight: config.max_in_flight_requests_per_connection,
+            request_timeout: config.request_timeout,
+            setup_timeout: config.connection_setup_timeout,
+            max_frame_size: config.max_response_size,
+            reconnect_backoff: Backoff::new(config.reconnect_backoff, config.reconnect_backoff_max),
+            required: vec![ApiKey::Metadata, ApiKey::Fetch, ApiKey::ListOffsets],
+            seed: config.random_seed ^ 0x5eed,
+        };
+        let retry_backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
+        Ok(Self {
+            rng: Rng::new(config.random_seed),
+            retry_backoff,
+            limits: DecodeLimits::default()
+                .with_max_decompressed_bytes(config.max_decompressed_batch_bytes)
+                .with_crc_check(config.check_crcs),
+            conns: Connections::new(conn_config),
+            metadata: Metadata::new(config.metadata_max_age, retry_backoff),
+            partitions: BTreeMap::new(),
+            fetching_from: HashSet::new(),
+            fetch_rotation: 0,
+            delivery_rotation: 0,
+            buffered_bytes: 0,
+            queries: BTreeMap::new(),
+            next_query: 1,
+            events: VecDeque::new(),
+            poll_error: None,
+            fatal: None,
+            poll_ready_signalled: false,
+            closed: false,
+            now,
+            config,
+        })
+    }
+
+    /// The configuration this consumer runs with.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    // ---- inputs -------------------------------------------------------
+
+    /// The adapter opened connection `conn`.
+    pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        self.conns.handle_connected(conn, now);
+        self.progress(now);
+    }
+
+    /// The adapter could not open connection `conn`.
+    pub fn handle_connect_failed(&mut self, conn: ConnId, reason: &str, now: Instant) {
+        self.conns.handle_connect_failed(conn, reason, now);
+        self.progress(now);
+    }
+
+    /// Bytes arrived on `conn`, cut anywhere.
+    pub fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        self.conns.handle_received(conn, data, now);
+        self.progress(now);
+    }
+
+    /// Connection `conn` closed or broke.
+    pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
+        self.conns.handle_disconnected(conn, now);
+        self.progress(now);
+    }
+
+    /// The deadline from [`poll_timeout`](Self::poll_timeout) passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.conns.handle_timeout(now);
+        self.expire_queries(now);
+        self.progress(now);
+    }
+
+    // ---- outputs ------------------------------------------------------
+
+    /// The next thing the adapter must do with a connection.
+    #[must_use]
+    pub fn poll_io(&mut self) -> Option<Io> {
+        self.conns.poll_io()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When the consumer next needs [`handle_timeout`](Self::handle_timeout),
+    /// or `None` if only an input can make it act.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed || self.fatal.is_some() {
+            return None;
+        }
+        let now = self.now;
+        let mut next = self.conns.poll_timeout();
+        let mut consider = |at: Option<Instant>| {
+            if let Some(at) = at {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        };
+        if !self.partitions.is_empty() || !self.queries.is_empty() {
+            // Due already but not sent: it waits for a connection, whose
+            // own deadlines are considered below.
+            consider(self.metadata.next_update(now).filter(|&at| at > now));
+        }
+        for state in self.partitions.values() {
+            consider(state.retry_at.filter(|&at| at > now));
+        }
+        for query in self.queries.values() {
+            consider(Some(query.deadline));
+            for p in query.pending.values() {
+                consider(p.retry_at.filter(|&at| at > now));
+            }
+        }
+        // Reconnects waiting out their backoff for a broker we need.
+        for (id, _) in self.metadata.brokers() {
+            consider(self.conns.retry_at(Node::Broker(id)).filter(|&at| at > now));
+        }
+        for i in 0..self.config.bootstrap_servers.len() {
+            consider(
+                self.conns
+                    .retry_at(Node::Bootstrap(i))
+                    .filter(|&at| at > now),
+            );
+        }
+        next
+    }
+
+    // ---- commands -----------------------------------------------------
+
+    /// Replaces the assignment with `partitions` (manual assignment, no
+    /// group). Partitions kept keep their position and buffer; new ones
+    /// start from `auto.offset.reset`.
+    pub fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.check_usable()?;
+        let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();
+        if let Some(tp) = wanted
+            .iter()
+            .find(|tp| tp.topic().is_empty() || tp.partition() < 0)
+        {
+            return Err(Error::InvalidArgument(format!("invalid partition `{tp}`")));
+        }
+        let removed: Vec<TopicPartition> = self
+            .partitions
+            .keys()
+            .filter(|tp| !wanted.contains(*tp))
+            .cloned()
+            .collect();
+        for tp in removed {
+            if let Some(mut state) = self.partitions.remove(&tp) {
+                self.buffered_bytes -= state.buffer.clear();
+            }
+        }
+        for tp in &wanted {
+            if !self.partitions.contains_key(tp) {
+                self.partitions.insert(
+                    tp.clone(),
+                    PartitionState::new(self.config.auto_offset_reset),
+                );
+            }
+        }
+        let topics: BTreeSet<Arc<str>> = wanted.iter().map(|tp| tp.topic_arc().clone()).collect();
+        self.metadata.set_wanted(topics);
+        self.note_needs_seek();
+        self.progress(now);
+        Ok(())
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.partitions.keys().cloned().collect()
+    }
+
+    /// Makes `offset` the next record `poll` returns for `tp`, dropping
+    /// anything fetched from before.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64, now: Instant) -> Result<(), Error> {
+        self.check_usable()?;
+        if offset < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "negative offset {offset} for {tp}"
+            )));
+        }
+        let state = self.assigned_mut(tp)?;
+        let freed = Self::restart(state, Phase::Fetching);
+        state.position = offset;
+        state.position_epoch = None;
+        state.fetch_offset = offset;
+        self.buffered_bytes -= freed;
+        self.events.push_back(Event::PositionsChanged);
+        self.progress(now);
+        Ok(())
+    }
+
+    /// Moves each partition to the start of its log (resolved lazily).
+    pub fn seek_to_beginning(
+        &mut self,
+        partitions: &[TopicPartition],
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.seek_to(partitions, OffsetReset::Earliest, now)
+    }
+
+    /// Moves each partition to the end of its log (resolved lazily).
+    pub fn seek_to_end(
+        &mut self,
+        partitions: &[TopicPartition],
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.seek_to(partitions, OffsetReset::Latest, now)
+    }
+
+    fn seek_to(
+        &mut self,
+        partitions: &[TopicPartition],
+        strategy: OffsetReset,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.check_usable()?;
+        for tp in partitions {
+            self.assigned_mut(tp)?;
+        }
+        for tp in partitions {
+            let Some(state) = self.partitions.get_mut(tp) else {
+                continue;
+            };
+            let freed = Self::restart(state, reset_phase(strategy));
+            self.buffered_bytes -= freed;
+        }
+        self.progress(now);
+        Ok(())
+    }
+
+    /// The next offset `poll` will return for `tp`, or `None` while it is
+    /// still being resolved (an offset reset in flight). Errors if the
+    /// partition cannot get a position without the application's help.
+    pub fn position(&mut self, tp: &TopicPartition, now: Instant) -> Result<Option<i64>, Error> {
+        self.check_usable()?;
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return Err(not_assigned(tp));
+        };
+        let result = match &state.phase {
+            Phase::Fetching => {
+                // Skipped batches (control, aborted) at the front move the
+                // position without any record to deliver.
+                let freed = state
+                    .buffer
+                    .skip_empty(&mut state.position, &mut state.position_epoch);
+                self.buffered_bytes -= freed;
+                Ok(Some(state.position))
+            }
+            Phase::Resetting { .. } => Ok(None),
+            Phase::NeedsSeek => Err(Error::NoOffsetForPartition {
+                partitions: vec![tp.clone()],
+            }),
+            Phase::OutOfRange { offset } => Err(Error::OffsetOutOfRange {
+                partitions: vec![(tp.clone(), *offset)],
+            }),
+            Phase::Truncated { offset, end_offset } => Err(Error::LogTruncation {
+                partition: tp.clone(),
+                offset: *offset,
+                end_offset: *end_offset,
+            }),
+            Phase::Corrupt { offset, error } => Err(Error::CorruptRecord {
+                partition: tp.clone(),
+                offset: *offset,
+                source: error.clone(),
+            }),
+        };
+        self.progress(now);
+        result
+    }
+
+    /// Stops fetching `partitions` and drops what was fetched for them;
+    /// their positions stay.
+    pub fn pause(&mut self, partitions: &[TopicPartition], now: Instant) -> Result<(), Error> {
+        self.check_usable()?;
+        for tp in partitions {
+            self.assigned_mut(tp)?;
+        }
+        for tp in partitions {
+            let Some(state) = self.partitions.get_mut(tp) else {
+                continue;
+            };
+            if state.paused {
+                continue;
+            }
+            state.paused = true;
+            state.generation += 1;
+            state.fetching = false;
+            self.buffered_bytes -= state.buffer.clear();
+            state.pending_corruption = None;
+            state.fetch_offset = state.position;
+        }
+        self.progress(now);
+        Ok(())
+    }
+
+    /// Resumes fetching `partitions` from their positions.
+    pub fn resume(&mut self, partitions: &[TopicPartition], now: Instant) -> Result<(), Error> {
+        self.check_usable()?;
+        for tp in partitions {
+            self.assigned_mut(tp)?;
+        }
+        for tp in partitions {
+            if let Some(state) = self.partitions.get_mut(tp) {
+                state.paused = false;
+            }
+        }
+        self.progress(now);
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.partitions
+            .iter()
+            .filter(|(_, s)| s.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// Starts looking up the first offset of each partition.
+    pub fn beginning_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<QueryId, Error> {
+        self.start_query(
+            partitions.iter().map(|tp| (tp.clone(), EARLIEST_TIMESTAMP)),
+            timeout,
+            now,
+        )
+    }
+
+    /// Starts looking up the end offset of each partition (the high
+    /// watermark, or the last stable offset with read_committed).
+    pub fn end_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<QueryId, Error> {
+        self.start_query(
+            partitions.iter().map(|tp| (tp.clone(), LATEST_TIMESTAMP)),
+            timeout,
+            now,
+        )
+    }
+
+    /// Starts looking up, per partition, the first offset whose timestamp is
+    /// at or after the given one (milliseconds since the epoch).
+    pub fn offsets_for_times(
+        &mut self,
+        timestamps: impl IntoIterator<Item = (TopicPartition, i64)>,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<QueryId, Error> {
+        let timestamps: Vec<(TopicPartition, i64)> = timestamps.into_iter().collect();
+        if let Some((tp, ts)) = timestamps.iter().find(|(_, ts)| *ts < 0) {
+            return Err(Error::InvalidArgument(format!(
+                "negative timestamp {ts} for {tp}"
+            )));
+        }
+        self.start_query(timestamps, timeout, now)
+    }
+
+    fn start_query(
+        &mut self,
+        partitions: impl IntoIterator<Item = (TopicPartition, i64)>,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<QueryId, Error> {
+        self.check_usable()?;
+        let id = QueryId(self.next_query);
+        self.next_query += 1;
+        let pending: BTreeMap<TopicPartition, QueryPartition> = partitions
+            .into_iter()
+            .map(|(tp, timestamp)| {
+                (
+                    tp,
+                    QueryPartition {
+                        timestamp,
+                        in_flight: false,
+                        retry_at: None,
+                        failures: 0,
+                    },
+                )
+            })
+            .collect();
+        if let Some(tp) = pending
+            .keys()
+            .find(|tp| tp.partition() < 0 || tp.topic().is_empty())
+        {
+            return Err(Error::InvalidArgument(format!("invalid partition `{tp}`")));
+        }
+        let mut topics: BTreeSet<Arc<str>> = self
+            .partitions
+            .keys()
+            .map(|tp| tp.topic_arc().clone())
+            .collect();
+        let new_topics = pending
+            .keys()
+            .any(|tp| topics.insert(tp.topic_arc().clone()));
+        if new_topics {
+            self.metadata.set_wanted(topics);
+        }
+        self.queries.insert(
+            id,
+            Query {
+                pending,
+                results: BTreeMap::new(),
+                deadline: now + timeout,
+            },
+        );
+        self.finish_queries();
+        self.progress(now);
+        Ok(id)
+    }
+
+    /// Takes up to `max.poll.records` buffered records, fairly across
+    /// partitions, or the error the application must see first. Never
+    /// waits: an empty result means nothing is buffered yet.
+    pub fn poll_records(&mut self, now: Instant) -> Result<ConsumerRecords, Error> {
+        self.check_usable()?;
+        self.poll_ready_signalled = false;
+        if let Some(e) = self.poll_error.take() {
+            self.progress(now);
+            return Err(e);
+        }
+        if let Some(e) = self.blocking_error() {
+            return Err(e);
+        }
+        let max = self.config.max_poll_records;
+        let mut out: Vec<ConsumerRecord> = Vec::new();
+        let candidates: Vec<TopicPartition> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| {
+                !s.paused && matches!(s.phase, Phase::Fetching) && !s.buffer.is_empty()
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        let n = candidates.len();
+        if n > 0 {
+            let start = self.delivery_rotation % n;
+            self.delivery_rotation = self.delivery_rotation.wrapping_add(1);
+            let mut remaining_partitions = n;
+            for i in 0..n {
+                if out.len() >= max {
+                    break;
+                }
+                let tp = &candidates[(start + i) % n];
+                // An even share of what is left, so one busy partition
+                // cannot crowd out the others.
+                let quota = (max - out.len()).div_ceil(remaining_partitions);
+                remaining_partitions -= 1;
+                self.deliver(tp, quota, &mut out);
+            }
+            // Whatever share went unused goes to anyone with more.
+            for i in 0..n {
+                if out.len() >= max {
+                    break;
+                }
+                let tp = &candidates[(start + i) % n];
+                let quota = max - out.len();
+                self.deliver(tp, quota, &mut out);
+            }
+        }
+        if out.is_empty() {
+            if let Some(e) = self.poll_error.take() {
+                self.progress(now);
+                return Err(e);
+            }
+        }
+        self.progress(now);
+        Ok(ConsumerRecords::from_vec(out))
+    }
+
+    /// True when `poll_records` would return records or an error now.
+    pub fn has_pending(&self) -> bool {
+        self.poll_error.is_some()
+            || self.fatal.is_some()
+            || self.blocking_error().is_some()
+            || self
+                .partitions
+                .values()
+                .any(|s| !s.paused && matches!(s.phase, Phase::Fetching) && s.buffer.has_records())
+    }
+
+    fn deliver(&mut self, tp: &TopicPartition, quota: usize, out: &mut Vec<ConsumerRecord>) {
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        match state.buffer.take(
+            tp,
+            &mut state.position,
+            &mut state.position_epoch,
+            quota,
+            out,
+        ) {
+            Ok(freed) => self.buffered_bytes -= freed,
+            Err(failure) => {
+                self.buffered_bytes -= state.buffer.clear();
+                state.generation += 1;
+                state.fetching = false;
+                state.phase = Phase::Corrupt {
+                    offset: failure.offset,
+                    error: failure.error.clone(),
+                };
+                self.poll_error = Some(Error::CorruptRecord {
+                    partition: tp.clone(),
+                    offset: failure.offset,
+                    source: failure.error,
+                });
+                return;
+            }
+        }
+        if state.buffer.is_empty() {
+            if let Some((offset, error)) = state.pending_corruption.take() {
+                state.generation += 1;
+                state.fetching = false;
+                state.phase = Phase::Corrupt {
+                    offset,
+                    error: error.clone(),
+                };
+                self.poll_error.get_or_insert(Error::CorruptRecord {
+                    partition: tp.clone(),
+                    offset,
+                    source: error,
+                });
+            }
+        }
+    }
+
+    /// An error that holds back every poll until the application acts.
+    fn blocking_error(&self) -> Option<Error> {
+        let mut needs_seek = Vec::new();
+        let mut out_of_range = Vec::new();
+        for (tp, state) in &self.partitions {
+            match &state.phase {
+                Phase::NeedsSeek => needs_seek.push(tp.clone()),
+                Phase::OutOfRange { offset } => out_of_range.push((tp.clone(), *offset)),
+                Phase::Truncated { offset, end_offset } => {
+                    return Some(Error::LogTruncation {
+                        partition: tp.clone(),
+                        offset: *offset,
+                        end_offset: *end_offset,
+                    });
+                }
+                Phase::Corrupt { offset, error } => {
+                    return Some(Error::CorruptRecord {
+                        partition: tp.clone(),
+                        offset: *offset,
+                        source: error.clone(),
+                    });
+                }
+                Phase::Fetching | Phase::Resetting { .. } => {}
+            }
+        }
+        if !out_of_range.is_empty() {
+            return Some(Error::OffsetOutOfRange {
+                partitions: out_of_range,
+            });
+        }
+        (!needs_seek.is_empty()).then_some(Error::NoOffsetForPartition {
+            partitions: needs_seek,
+        })
+    }
+
+    /// Closes every connection and fails pending queries. The consumer
+    /// cannot be used afterwards.
+    pub fn close(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.now = now;
+        self.closed = true;
+        self.conns.close_all();
+        for (id, _) in std::mem::take(&mut self.queries) {
+            self.events.push_back(Event::OffsetsQueryDone {
+                id,
+                result: Err(Error::Closed),
+            });
+        }
+        for state in self.partitions.values_mut() {
+            state.buffer.clear();
+        }
+        self.buffered_bytes = 0;
+        self.events.push_back(Event::Closed);
+    }
+
+    /// True once [`close`](Self::close) ran.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Decompressed bytes of fetched records held for the application.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    /// The high watermark last reported for `tp` by a fetch, if any.
+    pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        self.partitions
+            .get(tp)
+            .map(|s| s.high_watermark)
+            .filter(|&hw| hw >= 0)
+    }
+
+    /// The last stable offset last reported for `tp` by a fetch, if any.
+    pub fn last_stable_offset(&self, tp: &TopicPartition) -> Option<i64> {
+        self.partitions
+            .get(tp)
+            .map(|s| s.last_stable_offset)
+            .filter(|&o| o >= 0)
+    }
+
+    // ---- internals ----------------------------------------------------
+
+    fn check_usable(&self) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(e) = &self.fatal {
+            return Err(e.clone());
+        }
+        Ok(())
+    }
+
+    fn assigned_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState, Error> {
+        self.partitions.get_mut(tp).ok_or_else(|| not_assigned(tp))
+    }
+
+    /// Invalidates a partition's fetched and in-flight data and moves it to
+    /// `phase`. Returns the buffered bytes freed.
+    fn restart(state: &mut PartitionState, phase: Phase) -> usize {
+        state.generation += 1;
+        state.phase = phase;
+        state.fetching = false;
+        state.pending_corruption = None;
+        state.retry_at = None;
+        state.failures = 0;
+        state.last_fetched_epoch = None;
+        state.buffer.clear()
+    }
+
+    fn note_needs_seek(&mut self) {
+        if self
+            .partitions
+            .values()
+            .any(|s| matches!(s.phase, Phase::NeedsSeek))
+        {
+            self.signal_poll_ready();
+        }
+    }
+
+    fn signal_poll_ready(&mut self) {
+        if !self.poll_ready_signalled {
+            self.poll_ready_signalled = true;
+            self.events.push_back(Event::PollReady);
+        }
+    }
+
+    /// Reacts to everything the connections reported, then sends whatever
+    /// is due. Called after every input and command.
+    fn progress(&mut self, now: Instant) {
+        self.now = now;
+        if self.closed {
+            return;
+        }
+        while let Some(outcome) = self.conns.poll_outcome() {
+            self.on_outcome(outcome, now);
+        }
+        if self.fatal.is_some() {
+            return;
+        }
+        self.send_metadata(now);
+        self.send_list_offsets(now);
+        self.send_fetches(now);
+        // Sending can fail synchronously (a connection vanished): react.
+        while let Some(outcome) = self.conns.poll_outcome() {
+            self.on_outcome(outcome, now);
+        }
+        if self.has_pending() {
+            self.signal_poll_ready();
+        }
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome<Purpose>, now: Instant) {
+        match outcome {
+            Outcome::Response {
+                node,
+                request,
+                frame,
+            } => self.on_response(node, request, frame, now),
+            Outcome::Failed { request, .. } => self.on_failed(request.purpose, now),
+            Outcome::Ready => {}
+            Outcome::ConnectionError { address, reason } => {
+                self.events.push_back(Event::ConnectionError {
+                    broker: address,
+                    reason,
+                });
+            }
+            Outcome::Fatal(error) => {
+                if self.fatal.is_none() {
+                    self.fatal = Some(error);
+                    for (id, _) in std::mem::take(&mut self.queries) {
+                        self.events.push_back(Event::OffsetsQueryDone {
+                            id,
+                            result: Err(self.fatal.clone().unwrap_or(Error::Closed)),
+                        });
+                    }
+                    self.events.push_back(Event::PollReady);
+                    self.events.push_back(Event::PositionsChanged);
+                }
+            }
+        }
+    }
+
+    fn on_failed(&mut self, purpose: Purpose, now: Instant) {
+        match purpose {
+            Purpose::Metadata => self.metadata.update_failed(now, &mut self.rng),
+            Purpose::Fetch { broker, partitions } => {
+                self.fetching_from.remove(&broker);
+                for p in partitions {
+                    if let Some(state) = self.partitions.get_mut(&p.tp) {
+                        if state.generation == p.generation {
+                            state.fetching = false;
+                        }
+                    }
+                }
+                self.metadata.request_update();
+            }
+            Purpose::ListOffsets { partitions } => {
+                for (tp, target) in partitions {
+                    self.offsets_failed(&tp, target, ErrorCode::NETWORK_EXCEPTION, now);
+                }
+                self.metadata.request_update();
+            }
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        node: Node,
+        request: InFlight<Purpose>,
+        frame: bytes::Bytes,
+        now: Instant,
+    ) {
+        let version = request.version;
+        match request.purpose {
+            Purpose::Metadata => match decode_response::<MetadataRequest>(frame, version) {
+                Ok((_, response)) => self.on_metadata(&response, now),
+                Err(e) => {
+                    self.protocol_error(node, &e.to_string());
+                    self.metadata.update_failed(now, &mut self.rng);
+                }
+            },
+            Purpose::Fetch { broker, partitions } => {
+                self.fetching_from.remove(&broker);
+                match decode_response::<FetchRequest>(frame, version) {
+                    Ok((_, response)) => self.on_fetch(response, partitions, now),
+                    Err(e) => {
+                        self.protocol_error(node, &e.to_string());
+                        self.on_failed(Purpose::Fetch { broker, partitions }, now);
+                    }
+                }
+            }
+            Purpose::ListOffsets { partitions } => {
+                match decode_response::<ListOffsetsRequest>(frame, version) {
+                    Ok((_, response)) => self.on_list_offsets(&response, partitions, now),
+                    Err(e) => {
+                        self.protocol_error(node, &e.to_string());
+                        self.on_failed(Purpose::ListOffsets { partitions }, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A response decoded badly: report it. (The frame itself was sound, so
+    /// the connection stays; the request is retried.)
+    fn protocol_error(&mut self, node: Node, reason: &str) {
+        let broker = match node {
+            Node::Broker(id) => self.metadata.broker(id).cloned(),
+            Node::Bootstrap(i) => self.config.bootstrap_servers.get(i).cloned(),
+        };
+        if let Some(broker) = broker {
+            self.events.push_back(Event::ConnectionError {
+                broker,
+                reason: format!("unreadable response: {reason}"),
+            });
+        }
+    }
+
+    fn on_metadata(&mut self, response: &MetadataResponse, now: Instant) {
+        let applied = self.metadata.apply(response, now, &mut self.rng);
+        for (topic, code) in applied.topic_errors {
+            let partition = self
+                .partitions
+                .keys()
+                .find(|tp| tp.topic() == &*topic)
+                .cloned()
+                .unwrap_or_else(|| TopicPartition::new(topic, -1));
+            self.poll_error.get_or_insert(Error::Partition {
+                api: ApiKey::Metadata,
+                partition,
+                code,
+            });
+        }
+        // Queries for partitions metadata says do not exist cannot succeed.
+        let missing: Vec<(QueryId, TopicPartition)> = self
+            .queries
+            .iter()
+            .flat_map(|(id, q)| q.pending.keys().map(move |tp| (*id, tp.clone())))
+            .filter(|(_, tp)| self.metadata.partition_missing(tp))
+            .collect();
+        for (id, tp) in missing {
+            self.fail_query(
+                id,
+                Error::Partition {
+                    api: ApiKey::ListOffsets,
+                    partition: tp,
+                    code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                },
+            );
+        }
+    }
+
+    fn send_metadata(&mut self, now: Instant) {
+        let needed = !self.partitions.is_empty() || !self.queries.is_empty();
+        if !needed || !self.metadata.is_due(now) {
+            return;
+        }
+        let mut candidates: Vec<(Node, BrokerAddress)> = self
+            .metadata
+            .brokers()
+            .map(|(id, a)| (Node::Broker(id), a.clone()))
+            .collect();
+        candidates.extend(
+            self.config
+                .bootstrap_servers
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (Node::Bootstrap(i), a.clone())),
+        );
+        let Some((node, address)) = self.conns.least_loaded(&candidates, now) else {
+            return;
+        };
+        let Some(conn) = self.conns.ready(node, &address, now) else {
+            return;
+        };
+        if !self.conns.can_send(conn) {
+            return;
+        }
+        let Ok(version) = self.conns.version(conn, ApiKey::Metadata) else {
+            return;
+        };
+        let request = self.metadata.begin_update();
+        if self
+            .conns
+            .send(
+                conn,
+                &request,
+                version,
+                Duration::ZERO,
+                Purpose::Metadata,
+                now,
+            )
+            .is_err()
+        {
+            self.metadata.update_failed(now, &mut self.rng);
+        }
+    }
+
+    /// Resets and queries, grouped by leader into one ListOffsets per broker.
+    fn send_list_offsets(&mut self, now: Instant) {
+        let isolation = self.config.isolation_level;
+        let mut by_leader: BTreeMap<i32, Vec<OffsetsEntry>> = BTreeMap::new();
+        for (tp, state) in &self.partitions {
+            let Phase::Resetting {
+                strategy,
+                in_flight: false,
+            } = state.phase
+            else {
+                continue;
+            };
+            if state.retry_at.is_some_and(|at| at > now) {
+                continue;
+            }
+            let Some(leader) = self.metadata.leader(tp) else {
+                self.metadata.request_update();
+                continue;
+            };
+            let timestamp = if strategy == OffsetReset::Earliest {
+                EARLIEST_TIMESTAMP
+            } else {
+                LATEST_TIMESTAMP
+            };
+            by_leader.entry(leader.broker).or_default().push((
+                tp.clone(),
+                timestamp,
+                leader.epoch,
+                OffsetsTarget::Reset {
+                    generation: state.generation,
+                },
+            ));
+        }
+        for (&id, query) in &self.queries {
+            for (tp, p) in &query.pending {
+                if p.in_flight || p.retry_at.is_some_and(|at| at > now) {
+                    continue;
+                }
+                let Some(leader) = self.metadata.leader(tp) else {
+                    self.metadata.request_update();
+                    continue;
+                };
+                by_leader.entry(leader.broker).or_default().push((
+                    tp.clone(),
+                    p.timestamp,
+                    leader.epoch,
+                    OffsetsTarget::Query { id },
+                ));
+            }
+        }
+        for (broker, entries) in by_leader {
+            let Some(address) = self.metadata.broker(broker).cloned() else {
+                continue;
+            };
+            let Some(conn) = self.conns.ready(Node::Broker(broker), &address, now) else {
+                continue;
+            };
+            if !self.conns.can_send(conn) {
+                continue;
+            }
+            let Ok(version) = self.conns.version(conn, ApiKey::ListOffsets) else {
+                continue;
+            };
+            // One ListOffsets may list a partition once: a reset and a query
+            // for the same partition go in separate requests.
+            let mut seen: HashSet<TopicPartition> = HashSet::new();
+            let (now_entries, _later): (Vec<_>, Vec<_>) =
+                entries.into_iter().partition(|e| seen.insert(e.0.clone()));
+            let mut topics: BTreeMap<Arc<str>, Vec<ListOffsetsPartition>> = BTreeMap::new();
+            for (tp, timestamp, epoch, _) in &now_entries {
+                topics
+                    .entry(tp.topic_arc().clone())
+                    .or_default()
+                    .push(ListOffsetsPartition {
+                        partition_index: tp.partition(),
+                        current_leader_epoch: epoch.unwrap_or(-1),
+                        timestamp: *timestamp,
+                    });
+            }
+            let request = ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: isolation.wire_value(),
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partitions)| ListOffsetsTopic {
+                        name: name.to_string(),
+                        partitions,
+                    })
+                    .collect(),
+                timeout_ms: i32::try_from(self.config.request_timeout.as_millis())
+                    .unwrap_or(i32::MAX),
+            };
+            let purpose = Purpose::ListOffsets {
+                partitions: now_entries
+                    .iter()
+                    .map(|(tp, _, _, target)| (tp.clone(), *target))
+                    .collect(),
+            };
+            if self
+                .conns
+                .send(conn, &request, version, Duration::ZERO, purpose, now)
+                .is_ok()
+            {
+                for (tp, _, _, target) in now_entries {
+                    self.mark_offsets_in_flight(&tp, target, true);
+                }
+            }
+        }
+    }
+
+    fn mark_offsets_in_flight(&mut self, tp: &TopicPartition, target: OffsetsTarget, value: bool) {
+        match target {
+            OffsetsTarget::Reset { generation } => {
+                if let Some(state) = self.partitions.get_mut(tp) {
+                    if state.generation == generation {
+                        if let Phase::Resetting { in_flight, .. } = &mut state.phase {
+                            *in_flight = value;
+                        }
+                    }
+                }
+            }
+            OffsetsTarget::Query { id } => {
+                if let Some(p) = self
+                    .queries
+                    .get_mut(&id)
+                    .and_then(|q| q.pending.get_mut(tp))
+                {
+                    p.in_flight = value;
+                }
+            }
+        }
+    }
+
+    fn on_list_offsets(
+        &mut self,
+        response: &ListOffsetsResponse,
+        partitions: Vec<(TopicPartition, OffsetsTarget)>,
+        now: Instant,
+    ) {
+        let mut answers: HashMap<
+            (&str, i32),
+            &crate::protocol::messages::list_offsets::ListOffsetsPartitionResponse,
+        > = HashMap::new();
+        for topic in &response.topics {
+            for p in &topic.partitions {
+                answers.insert((topic.name.as_str(), p.partition_index), p);
+            }
+        }
+        for (tp, target) in &partitions {
+            let Some(answer) = answers.get(&(tp.topic(), tp.partition())) else {
+                self.offsets_failed(tp, *target, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, now);
+                continue;
+            };
+            let code = ErrorCode(answer.error_code);
+            if !code.is_ok() {
+                self.offsets_failed(tp, *target, code, now);
+                continue;
+            }
+            let epoch = (answer.leader_epoch >= 0).then_some(answer.leader_epoch);
+            match *target {
+                OffsetsTarget::Reset { generation } => {
+                    let Some(state) = self.partitions.get_mut(tp) else {
+                        continue;
+                    };
+                    if state.generation != generation
+                        || !matches!(state.phase, Phase::Resetting { .. })
+                    {
+                        continue;
+                    }
+                    state.phase = Phase::Fetching;
+                    state.position = answer.offset.max(0);
+                    state.position_epoch = epoch;
+                    state.fetch_offset = state.position;
+                    state.failures = 0;
+                    state.retry_at = None;
+                    self.events.push_back(Event::PositionsChanged);
+                }
+                OffsetsTarget::Query { id } => {
+                    let Some(query) = self.queries.get_mut(&id) else {
+                        continue;
+                    };
+                    if query.pending.remove(tp).is_some() {
+                        let found = (answer.offset >= 0).then_some(OffsetAndTimestamp {
+                            offset: answer.offset,
+                            timestamp: answer.timestamp,
+                            leader_epoch: epoch,
+                        });
+                        query.results.insert(tp.clone(), found);
+                    }
+                }
+            }
+        }
+        self.finish_queries();
+    }
+
+    fn offsets_failed(
+        &mut self,
+        tp: &TopicPartition,
+        target: OffsetsTarget,
+        code: ErrorCode,
+        now: Instant,
+    ) {
+        let retriable = code.is_retriable() || code == ErrorCode::NETWORK_EXCEPTION;
+        if retriable {
+            self.metadata.request_update();
+        }
+        match target {
+            OffsetsTarget::Reset { generation } => {
+                let Some(state) = self.partitions.get_mut(tp) else {
+                    return;
+                };
+                if state.generation != generation {
+                    return;
+                }
+                if let Phase::Resetting { in_flight, .. } = &mut state.phase {
+                    *in_flight = false;
+                }
+                state.retry_at =
+                    Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
+                state.failures = state.failures.saturating_add(1);
+                if !retriable {
+                    self.poll_error.get_or_insert(Error::Partition {
+                        api: ApiKey::ListOffsets,
+                        partition: tp.clone(),
+                        code,
+                    });
+                }
+            }
+            OffsetsTarget::Query { id } => {
+                if !retriable {
+                    self.fail_query(
+                        id,
+                        Error::Partition {
+                            api: ApiKey::ListOffsets,
+                            partition: tp.clone(),
+                            code,
+                        },
+                    );
+                    return;
+                }
+                let Some(p) = self
+                    .queries
+                    .get_mut(&id)
+                    .and_then(|q| q.pending.get_mut(tp))
+                else {
+                    return;
+                };
+                p.in_flight = false;
+                p.retry_at = Some(now + self.retry_backoff.delay(p.failures, &mut self.rng));
+                p.failures = p.failures.saturating_add(1);
+            }
+        }
+    }
+
+    fn fail_query(&mut self, id: QueryId, error: Error) {
+        if self.queries.remove(&id).is_some() {
+            self.events.push_back(Event::OffsetsQueryDone {
+                id,
+                result: Err(error),
+            });
+        }
+    }
+
+    fn finish_queries(&mut self) {
+        let done: Vec<QueryId> = self
+            .queries
+            .iter()
+            .filter(|(_, q)| q.pending.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            if let Some(query) = self.queries.remove(&id) {
+                self.events.push_back(Event::OffsetsQueryDone {
+                    id,
+                    result: Ok(query.results),
+                });
+            }
+        }
+    }
+
+    fn expire_queries(&mut self, now: Instant) {
+        let expired: Vec<(QueryId, Vec<TopicPartition>)> = self
+            .queries
+            .iter()
+            .filter(|(_, q)| q.deadline <= now)
+            .map(|(id, q)| (*id, q.pending.keys().cloned().collect()))
+            .collect();
+        for (id, partitions) in expired {
+            let names: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+            self.fail_query(
+                id,
+                Error::Timeout(format!(
+                    "offsets for {} not found in time",
+                    names.join(", ")
+                )),
+            );
+        }
+    }
+
+    /// One Fetch per leader broker without one in flight, for its fetchable
+    /// partitions, while the buffer has room.
+    fn send_fetches(&mut self, now: Instant) {
+        if self.buffered_bytes >= self.config.fetch_buffer_max_bytes {
+            return;
+        }
+        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, Option<i32>)>> = BTreeMap::new();
+        let n = self.partitions.len();
+        if n == 0 {
+            return;
+        }
+        // Rotate the order: brokers (tansu in particular) fill the first
+        // partitions of a request first, so a fixed order would starve the rest.
+        let start = self.fetch_rotation % n;
+        for (tp, state) in self.partitions.iter().cycle().skip(start).take(n) {
+            if state.paused || state.fetching || !matches!(state.phase, Phase::Fetching) {
+                continue;
+            }
+            if state.pending_corruption.is_some() || state.retry_at.is_some_and(|at| at > now) {
+                continue;
+            }
+            let Some(leader) = self.metadata.leader(tp) else {
+                self.metadata.request_update();
+                continue;
+            };
+            if self.fetching_from.contains(&leader.broker) {
+                continue;
+            }
+            by_leader
+                .entry(leader.broker)
+                .or_default()
+                .push((tp.clone(), leader.epoch));
+        }
+        let room = self.config.fetch_buffer_max_bytes - self.buffered_bytes;
+        for (broker, partitions) in by_leader {
+            let Some(address) = self.metadata.broker(broker).cloned() else {
+                continue;
+            };
+            let Some(conn) = self.conns.ready(Node::Broker(broker), &address, now) else {
+                continue;
+            };
+            if !self.conns.can_send(conn) {
+                continue;
+            }
+            let Ok(mut version) = self.conns.version(conn, ApiKey::Fetch) else {
+                continue;
+            };
+            // Fetch v13+ names topics by id; without ids (old metadata) stay below.
+            if partitions
+                .iter()
+                .any(|(tp, _)| self.metadata.topic_id(tp.topic()).is_nil())
+            {
+                version = version.min(12);
+            }
+            let mut topics: Vec<FetchTopic> = Vec::new();
+            let mut fetched = Vec::new();
+            for (tp, leader_epoch) in &partitions {
+                let Some(state) = self.partitions.get(tp) else {
+                    continue;
+                };
+                let partition = FetchPartition {
+                    partition: tp.partition(),
+                    current_leader_epoch: leader_epoch.unwrap_or(-1),
+                    fetch_offset: state.fetch_offset,
+                    last_fetched_epoch: state
+                        .last_fetched_epoch
+                        .or(state.position_epoch)
+                        .unwrap_or(-1),
+                    log_start_offset: -1,
+                    partition_max_bytes: self.config.max_partition_fetch_bytes,
+                    ..Default::default()
+                };
+                match topics.last_mut() {
+                    Some(topic) if topic.topic == tp.topic() => topic.partitions.push(partition),
+                    _ => topics.push(FetchTopic {
+                        topic: tp.topic().to_string(),
+                        topic_id: self.metadata.topic_id(tp.topic()),
+                        partitions: vec![partition],
+                    }),
+                }
+                fetched.push(FetchedPartition {
+                    tp: tp.clone(),
+                    generation: state.generation,
+                    fetch_offset: state.fetch_offset,
+                });
+            }
+            let max_bytes = self
+                .config
+                .fetch_max_bytes
+                .min(i32::try_from(room).unwrap_or(i32::MAX))
+                .max(1);
+            let request = FetchRequest {
+                replica_id: -1,
+                max_wait_ms: i32::try_from(self.config.fetch_max_wait.as_millis())
+                    .unwrap_or(i32::MAX),
+                min_bytes: self.config.fetch_min_bytes,
+                max_bytes,
+                isolation_level: self.config.isolation_level.wire_value(),
+                session_id: 0,
+                session_epoch: -1,
+                topics,
+                rack_id: self.config.client_rack.clone(),
+                ..Default::default()
+            };
+            let purpose = Purpose::Fetch {
+                broker,
+                partitions: fetched,
+            };
+            if self
+                .conns
+                .send(
+                    conn,
+                    &request,
+                    version,
+                    self.config.fetch_max_wait,
+                    purpose,
+                    now,
+                )
+                .is_ok()
+            {
+                self.fetching_from.insert(broker);
+                self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
+                for (tp, _) in &partitions {
+                    if let Some(state) = self.partitions.get_mut(tp) {
+                        state.fetching = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_fetch(
+        &mut self,
+        response: FetchResponse,
+        partitions: Vec<FetchedPartition>,
+        now: Instant,
+    ) {
+        let top_error = ErrorCode(response.error_code);
+        let mut data: HashMap<(String, i32), FetchPartitionData> = HashMap::new();
+        for topic in response.responses {
+            let name = if topic.topic.is_empty() {
+                // v13+: by id.
+                partitions
+                    .iter()
+                    .find(|p| self.metadata.topic_id(p.tp.topic()) == topic.topic_id)
+                    .map(|p| p.tp.topic().to_string())
+                    .unwrap_or_default()
+            } else {
+                topic.topic
+            };
+            for p in topic.partitions {
+                data.insert((name.clone(), p.partition_index), p);
+            }
+        }
+        for fetched in partitions {
+            let Some(state) = self.partitions.get_mut(&fetched.tp) else {
+                continue;
+            };
+            if state.generation != fetched.generation {
+                // Sought, paused or reset since: whatever came is stale.
+                continue;
+            }
+            state.fetching = false;
+            if !top_error.is_ok() {
+                self.partition_fetch_error(&fetched.tp, top_error, now);
+                continue;
+            }
+            let Some(partition) =
+                data.remove(&(fetched.tp.topic().to_string(), fetched.tp.partition()))
+            else {
+                continue;
+            };
+            self.on_fetch_partition(&fetched, partition, now);
+        }
+    }
+
+    fn on_fetch_partition(
+        &mut self,
+        fetched: &FetchedPartition,
+        partition: FetchPartitionData,
+        now: Instant,
+    ) {
+        let tp = &fetched.tp;
+        let code = ErrorCode(partition.error_code);
+        if partition.current_leader.leader_id >= 0 && partition.current_leader.leader_epoch >= 0 {
+            self.metadata.update_leader(
+                tp,
+                partition.current_leader.leader_id,
+                partition.current_leader.leader_epoch,
+            );
+        }
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if state.fetch_offset != fetched.fetch_offset {
+            return;
+        }
+        if partition.high_watermark >= 0 {
+            state.high_watermark = partition.high_watermark;
+        }
+        if partition.last_stable_offset >= 0 {
+            state.last_stable_offset = partition.last_stable_offset;
+        }
+        if partition.log_start_offset >= 0 {
+            state.log_start_offset = partition.log_start_offset;
+        }
+        if !code.is_ok() {
+            self.partition_fetch_error(tp, code, now);
+            return;
+        }
+        if partition.diverging_epoch.epoch >= 0 {
+            self.on_diverging_epoch(tp, partition.diverging_epoch.end_offset, now);
+            return;
+        }
+        let decoded = fetch::decode(
+            partition.records,
+            fetched.fetch_offset,
+            self.config.isolation_level,
+            partition.aborted_transactions.as_deref(),
+            self.limits,
+        );
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        state.failures = 0;
+        state.retry_at = None;
+        for batch in decoded.batches {
+            self.buffered_bytes += batch.bytes();
+            state.buffer.push(batch);
+        }
+        state.fetch_offset = decoded.next_fetch_offset;
+        state.last_fetched_epoch = decoded.last_epoch.or(state.last_fetched_epoch);
+        if let Some((offset, error)) = decoded.error {
+            state.pending_corruption = Some((offset, error));
+            if state.buffer.is_empty() {
+                // Nothing before the bad batch: report it now.
+                self.deliver(tp, 0, &mut Vec::new());
+            }
+        }
+    }
+
+    fn on_diverging_epoch(&mut self, tp: &TopicPartition, end_offset: i64, _now: Instant) {
+        let reset = self.config.auto_offset_reset;
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if !state.buffer.is_empty() || end_offset >= state.position {
+            // Only what was already delivered can have been truncated; the
+            // next fetch starts from the end of the matching epoch.
+            state.fetch_offset = state.fetch_offset.min(end_offset.max(state.position));
+            state.last_fetched_epoch = None;
+            return;
+        }
+        let position = state.position;
+        if reset == OffsetReset::None {
+            let freed = Self::restart(
+                state,
+                Phase::Truncated {
+                    offset: position,
+                    end_offset,
+                },
+            );
+            self.buffered_bytes -= freed;
+        } else {
+            let freed = Self::restart(state, Phase::Fetching);
+            state.position = end_offset.max(0);
+            state.fetch_offset = state.position;
+            self.buffered_bytes -= freed;
+        }
+        self.events.push_back(Event::PositionsChanged);
+    }
+
+    fn partition_fetch_error(&mut self, tp: &TopicPartition, code: ErrorCode, now: Instant) {
+        let reset = self.config.auto_offset_reset;
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if code == ErrorCode::OFFSET_OUT_OF_RANGE {
+            if state.fetch_offset != state.position || !state.buffer.is_empty() {
+                // A fetch ahead of buffered data: deliver those first.
+                state.retry_at =
+                    Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
+                state.failures = state.failures.saturating_add(1);
+                return;
+            }
+            let offset = state.position;
+            let phase = match reset {
+                OffsetReset::None => Phase::OutOfRange { offset },
+                strategy => reset_phase(strategy),
+            };
+            let freed = Self::restart(state, phase);
+            self.buffered_bytes -= freed;
+            self.events.push_back(Event::PositionsChanged);
+            return;
+        }
+        state.retry_at = Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
+        state.failures = state.failures.saturating_add(1);
+        if code.is_retriable() {
+            self.metadata.request_update();
+        } else {
+            self.poll_error.get_or_insert(Error::Partition {
+                api: ApiKey::Fetch,
+                partition: tp.clone(),
+                code,
+            });
+        }
+    }
+}
+
+fn not_assigned(tp: &TopicPartition) -> Error {
+    Error::InvalidArgument(format!("partition {tp} is not assigned"))
+}

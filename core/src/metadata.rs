@@ -1,0 +1,268 @@
+//! The consumer's view of the cluster: brokers, the leader and leader epoch
+//! of each partition it cares about, and when to refresh that view.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backoff::{Backoff, Rng};
+use crate::protocol::messages::{
+    MetadataRequest, MetadataResponse, metadata::MetadataRequestTopic,
+};
+use crate::protocol::{ErrorCode, Uuid};
+use crate::types::{BrokerAddress, TopicPartition};
+
+/// A partition's leader as metadata last described it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Leader {
+    pub(crate) broker: i32,
+    /// Known from Metadata v7+; used to fence stale fetches.
+    pub(crate) epoch: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TopicState {
+    id: Uuid,
+    error: ErrorCode,
+    partitions: HashMap<i32, PartitionState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PartitionState {
+    leader: Option<i32>,
+    epoch: Option<i32>,
+}
+
+/// What a refresh told us about the topics we asked for.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Topics or partitions that exist but have no usable leader yet, or are
+    /// unknown: refresh again after a backoff.
+    pub(crate) incomplete: bool,
+    /// Non-retriable topic errors (e.g. authorization).
+    pub(crate) topic_errors: Vec<(Arc<str>, ErrorCode)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Metadata {
+    brokers: BTreeMap<i32, BrokerAddress>,
+    topics: HashMap<Arc<str>, TopicState>,
+    wanted: BTreeSet<Arc<str>>,
+    max_age: Duration,
+    backoff: Backoff,
+    failures: u32,
+    last_update: Option<Instant>,
+    /// A refresh was asked for (new topics, a stale leader).
+    requested: bool,
+    in_flight: bool,
+    not_before: Option<Instant>,
+}
+
+impl Metadata {
+    pub(crate) fn new(max_age: Duration, backoff: Backoff) -> Self {
+        Self {
+            brokers: BTreeMap::new(),
+            topics: HashMap::new(),
+            wanted: BTreeSet::new(),
+            max_age,
+            backoff,
+            failures: 0,
+            last_update: None,
+            requested: true,
+            in_flight: false,
+            not_before: None,
+        }
+    }
+
+    /// Sets the topics the consumer needs; new ones trigger a refresh.
+    pub(crate) fn set_wanted(&mut self, topics: BTreeSet<Arc<str>>) {
+        if topics.iter().any(|t| !self.topics.contains_key(t)) {
+            self.requested = true;
+        }
+        self.wanted = topics;
+    }
+
+    /// Asks for a refresh as soon as backoff allows (a leader moved, a
+    /// partition was unknown, ...).
+    pub(crate) fn request_update(&mut self) {
+        self.requested = true;
+    }
+
+    /// When the next refresh is due (`now` if it is due already), or `None`
+    /// while one is in flight.
+    pub(crate) fn next_update(&self, now: Instant) -> Option<Instant> {
+        if self.in_flight {
+            return None;
+        }
+        let due = match self.last_update {
+            Some(last) if !self.requested => last + self.max_age,
+            _ => now,
+        };
+        Some(self.not_before.map_or(due, |at| due.max(at)))
+    }
+
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        !self.in_flight
+            && (self.requested
+                || self
+                    .last_update
+                    .is_none_or(|last| now >= last + self.max_age))
+            && self.not_before.is_none_or(|at| now >= at)
+    }
+
+    /// The request to send, marking a refresh as in flight.
+    pub(crate) fn begin_update(&mut self) -> MetadataRequest {
+        self.in_flight = true;
+        self.requested = false;
+        MetadataRequest {
+            topics: Some(
+                self.wanted
+                    .iter()
+                    .map(|name| MetadataRequestTopic {
+                        name: Some(name.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        }
+    }
+
+    /// The refresh got no answer: try again after a backoff.
+    pub(crate) fn update_failed(&mut self, now: Instant, rng: &mut Rng) {
+        self.in_flight = false;
+        self.requested = true;
+        self.not_before = Some(now + self.backoff.delay(self.failures, rng));
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    /// Applies a Metadata response.
+    pub(crate) fn apply(
+        &mut self,
+        response: &MetadataResponse,
+        now: Instant,
+        rng: &mut Rng,
+    ) -> Applied {
+        self.in_flight = false;
+        self.last_update = Some(now);
+        if !response.brokers.is_empty() {
+            self.brokers = response
+                .brokers
+                .iter()
+                .filter_map(|b| {
+                    Some((
+                        b.node_id,
+                        BrokerAddress::new(b.host.clone(), u16::try_from(b.port).ok()?),
+                    ))
+                })
+                .collect();
+        }
+        let mut applied = Applied::default();
+        for topic in &response.topics {
+            let Some(name) = topic.name.as_deref() else {
+                continue;
+            };
+            let Some(key) = self.wanted.get(name).cloned() else {
+                continue;
+            };
+            let code = ErrorCode(topic.error_code);
+            let previous = self.topics.remove(&key).unwrap_or_default();
+            let mut state = TopicState {
+                id: topic.topic_id,
+                error: code,
+                partitions: HashMap::new(),
+            };
+            if !code.is_ok() {
+                if code.is_retriable() {
+                    applied.incomplete = true;
+                } else {
+                    applied.topic_errors.push((key.clone(), code));
+                }
+            }
+            for p in &topic.partitions {
+                let epoch = (p.leader_epoch >= 0).then_some(p.leader_epoch);
+                let old = previous.partitions.get(&p.partition_index);
+                // Never go back to an older leader epoch: a lagging broker's
+                // metadata must not undo a newer view.
+                if let (Some(old), Some(new_epoch)) = (old, epoch) {
+                    if old.epoch.is_some_and(|e| e > new_epoch) {
+                        state.partitions.insert(p.partition_index, *old);
+                        continue;
+                    }
+                }
+                let leader = (p.leader_id >= 0 && self.brokers.contains_key(&p.leader_id))
+                    .then_some(p.leader_id);
+                if leader.is_none() {
+                    applied.incomplete = true;
+                }
+                state
+                    .partitions
+                    .insert(p.partition_index, PartitionState { leader, epoch });
+            }
+            self.topics.insert(key, state);
+        }
+        for name in &self.wanted {
+            if !self.topics.contains_key(name) {
+                applied.incomplete = true;
+            }
+        }
+        if applied.incomplete {
+            self.requested = true;
+            self.not_before = Some(now + self.backoff.delay(self.failures, rng));
+            self.failures = self.failures.saturating_add(1);
+        } else {
+            self.failures = 0;
+            self.not_before = None;
+        }
+        applied
+    }
+
+    /// The leader of a partition, if metadata names one.
+    pub(crate) fn leader(&self, tp: &TopicPartition) -> Option<Leader> {
+        let p = self
+            .topics
+            .get(tp.topic())?
+            .partitions
+            .get(&tp.partition())?;
+        Some(Leader {
+            broker: p.leader?,
+            epoch: p.epoch,
+        })
+    }
+
+    /// True once metadata has described the topic and it lacks the partition.
+    pub(crate) fn partition_missing(&self, tp: &TopicPartition) -> bool {
+        self.topics
+            .get(tp.topic())
+            .is_some_and(|t| t.error.is_ok() && !t.partitions.contains_key(&tp.partition()))
+    }
+
+    /// The topic's id (nil if the broker's metadata has none).
+    pub(crate) fn topic_id(&self, topic: &str) -> Uuid {
+        self.topics.get(topic).map_or(Uuid::NIL, |t| t.id)
+    }
+
+    /// A partition's leader moved (a fetch response named a new one).
+    pub(crate) fn update_leader(&mut self, tp: &TopicPartition, broker: i32, epoch: i32) {
+        let known = self.brokers.contains_key(&broker);
+        if let Some(p) = self
+            .topics
+            .get_mut(tp.topic())
+            .and_then(|t| t.partitions.get_mut(&tp.partition()))
+        {
+            if known && p.epoch.is_none_or(|e| epoch > e) {
+                p.leader = Some(broker);
+                p.epoch = Some(epoch);
+            }
+        }
+    }
+
+    pub(crate) fn broker(&self, id: i32) -> Option<&BrokerAddress> {
+        self.brokers.get(&id)
+    }
+
+    pub(crate) fn brokers(&self) -> impl Iterator<Item = (i32, &BrokerAddress)> {
+        self.brokers.iter().map(|(&id, addr)| (id, addr))
+    }
+}
