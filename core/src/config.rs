@@ -101,9 +101,10 @@ pub struct ConsumerConfig {
     pub max_response_size: usize,
     /// The most bytes one compressed batch may decompress to.
     pub max_decompressed_batch_bytes: usize,
-    /// Seed for the jitter added to backoffs. Adapters seed it from entropy;
-    /// tests fix it so runs repeat exactly.
-    pub random_seed: u64,
+    /// Seed for the jitter added to backoffs. `None` lets the adapter seed
+    /// it from entropy (so clients do not retry in lockstep); tests fix it so
+    /// runs repeat exactly.
+    pub random_seed: Option<u64>,
 }
 
 impl Default for ConsumerConfig {
@@ -133,7 +134,7 @@ impl Default for ConsumerConfig {
             max_response_size: crate::protocol::DEFAULT_MAX_FRAME_SIZE,
             max_decompressed_batch_bytes: crate::records::DecodeLimits::default()
                 .max_decompressed_bytes,
-            random_seed: 0x6f64_7261_6465_6b21,
+            random_seed: None,
         }
     }
 }
@@ -568,8 +569,12 @@ impl<T> ConsumerBuilder<T> {
         max_response_size: usize;
         /// The most bytes one compressed batch may decompress to.
         max_decompressed_batch_bytes: usize;
-        /// Seed for backoff jitter.
-        random_seed: u64;
+    }
+
+    /// Fixes the seed for backoff jitter (for reproducible runs).
+    pub fn random_seed(mut self, seed: u64) -> Self {
+        self.config.random_seed = Some(seed);
+        self
     }
 
     /// The configuration so far (before validation).

@@ -22,6 +22,10 @@ use crate::types::{
     BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, OffsetAndTimestamp, TopicPartition,
 };
 
+/// The jitter seed when the configuration fixes none (adapters normally
+/// provide one from entropy).
+const DEFAULT_SEED: u64 = 0x6f64_7261_6465_6b21;
+
 /// ListOffsets timestamps that mean "the log start" and "the log end".
 const EARLIEST_TIMESTAMP: i64 = -2;
 const LATEST_TIMESTAMP: i64 = -1;
@@ -266,11 +270,11 @@ impl Consumer {
             max_frame_size: config.max_response_size,
             reconnect_backoff: Backoff::new(config.reconnect_backoff, config.reconnect_backoff_max),
             required: vec![ApiKey::Metadata, ApiKey::Fetch, ApiKey::ListOffsets],
-            seed: config.random_seed ^ 0x5eed,
+            seed: config.random_seed.unwrap_or(DEFAULT_SEED) ^ 0x5eed,
         };
         let retry_backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
         Ok(Self {
-            rng: Rng::new(config.random_seed),
+            rng: Rng::new(config.random_seed.unwrap_or(DEFAULT_SEED)),
             retry_backoff,
             limits: DecodeLimits::default()
                 .with_max_decompressed_bytes(config.max_decompressed_batch_bytes)
@@ -688,6 +692,16 @@ impl Consumer {
     /// partitions, or the error the application must see first. Never
     /// waits: an empty result means nothing is buffered yet.
     pub fn poll_records(&mut self, now: Instant) -> Result<ConsumerRecords, Error> {
+        self.poll_records_up_to(self.config.max_poll_records, now)
+    }
+
+    /// Like [`poll_records`](Self::poll_records) with a smaller limit (at
+    /// most `max.poll.records`): `recv`-style one-at-a-time delivery.
+    pub fn poll_records_up_to(
+        &mut self,
+        max: usize,
+        now: Instant,
+    ) -> Result<ConsumerRecords, Error> {
         self.check_usable()?;
         self.poll_ready_signalled = false;
         if let Some(e) = self.poll_error.take() {
@@ -697,7 +711,7 @@ impl Consumer {
         if let Some(e) = self.blocking_error() {
             return Err(e);
         }
-        let max = self.config.max_poll_records;
+        let max = max.clamp(1, self.config.max_poll_records);
         let mut out: Vec<ConsumerRecord> = Vec::new();
         let candidates: Vec<TopicPartition> = self
             .partitions
