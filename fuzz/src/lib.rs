@@ -2,7 +2,9 @@
 //! one of these, so the interesting logic is here and each target stays a
 //! one-liner.
 
-use bytes::Bytes;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
 use odradek_core::protocol::{
     ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, EmbeddedProtocol,
     FrameDecoder, decode_request, decode_response_body,
@@ -147,6 +149,134 @@ fn fix_checksums(bytes: &mut [u8]) {
         }
         at = end;
     }
+}
+
+/// Drives a whole consumer against a "broker" whose answers come from the
+/// input: valid ApiVersions replies (so the handshake usually passes) and
+/// arbitrary bytes, correctly framed and correlated, for everything else,
+/// interleaved with time passing, disconnects and user commands. The
+/// consumer must never panic, loop or grow without bound.
+pub fn consumer(data: &[u8]) {
+    use odradek_core::protocol::messages::{ApiVersionsResponse, api_versions::ApiVersion};
+    use odradek_core::protocol::{RequestHeader, encode_response};
+    use odradek_core::{Consumer, ConsumerConfig, Io, OffsetReset, TopicPartition};
+
+    let mut input = data.iter().copied();
+    let mut next = move || input.next();
+    let mut config = ConsumerConfig::builder()
+        .bootstrap_servers("b:9092")
+        .fetch_buffer_max_bytes(1 << 20)
+        .max_response_size(1 << 20)
+        .max_decompressed_batch_bytes(1 << 20)
+        .random_seed(1)
+        .build()
+        .expect("config");
+    config.auto_offset_reset = OffsetReset::Earliest;
+    let mut now = Instant::now();
+    let Ok(mut consumer) = Consumer::new(config, now) else {
+        return;
+    };
+    let partitions = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
+    let _ = consumer.assign(partitions.clone(), now);
+    // Requests awaiting an answer: (connection, header).
+    let mut pending: Vec<(odradek_core::ConnId, RequestHeader)> = Vec::new();
+    let mut open: Vec<odradek_core::ConnId> = Vec::new();
+    for _ in 0..400 {
+        while let Some(io) = consumer.poll_io() {
+            match io {
+                Io::Connect { conn, .. } => {
+                    open.push(conn);
+                    consumer.handle_connected(conn, now);
+                }
+                Io::Send { conn, data } => {
+                    let mut frames = FrameDecoder::new(1 << 20);
+                    frames.push(&data);
+                    while let Ok(Some(mut frame)) = frames.next_frame() {
+                        if let Ok(header) = RequestHeader::decode(&mut frame) {
+                            pending.push((conn, header));
+                        }
+                    }
+                }
+                Io::Close { conn } => {
+                    open.retain(|c| *c != conn);
+                    pending.retain(|(c, _)| *c != conn);
+                }
+            }
+        }
+        while consumer.poll_event().is_some() {}
+        let Some(op) = next() else { break };
+        match op % 8 {
+            // Answer the oldest request.
+            0..=3 if !pending.is_empty() => {
+                let (conn, header) = pending.remove(0);
+                let api = ApiKey::from_code(header.api_key);
+                let mut frame = BytesMut::new();
+                if api == Some(ApiKey::ApiVersions) && op % 8 != 3 {
+                    let reply = ApiVersionsResponse {
+                        api_keys: ApiKey::ALL
+                            .iter()
+                            .map(|a| ApiVersion {
+                                api_key: a.code(),
+                                min_version: a.versions().min,
+                                max_version: a.versions().max,
+                            })
+                            .collect(),
+                        ..Default::default()
+                    };
+                    let _ = encode_response(
+                        &mut frame,
+                        ApiKey::ApiVersions,
+                        header.correlation_id,
+                        &reply,
+                        header.api_version,
+                    );
+                } else {
+                    let len = usize::from(next().unwrap_or(0)) * usize::from(next().unwrap_or(1));
+                    let body: Vec<u8> = (0..len).map(|_| next().unwrap_or(0)).collect();
+                    let flexible =
+                        api.is_some_and(|a| a.response_header_version(header.api_version) >= 1);
+                    frame.put_i32((4 + usize::from(flexible) + body.len()) as i32);
+                    frame.put_i32(header.correlation_id);
+                    if flexible {
+                        frame.put_u8(0);
+                    }
+                    frame.put_slice(&body);
+                }
+                // Deliver in pieces of an input-chosen size.
+                let chunk = usize::from(next().unwrap_or(0)).max(1);
+                for piece in frame.chunks(chunk) {
+                    consumer.handle_received(conn, piece, now);
+                }
+            }
+            4 => {
+                now += Duration::from_millis(u64::from(next().unwrap_or(0)) * 40);
+                consumer.handle_timeout(now);
+            }
+            5 => {
+                let _ = consumer.poll_records(now);
+            }
+            6 => {
+                let tp = &partitions[usize::from(next().unwrap_or(0) % 2)];
+                let _ = match next().unwrap_or(0) % 4 {
+                    0 => consumer.seek(tp, i64::from(next().unwrap_or(0)), now),
+                    1 => consumer.pause(std::slice::from_ref(tp), now),
+                    2 => consumer.resume(std::slice::from_ref(tp), now),
+                    _ => consumer.position(tp, now).map(|_| ()),
+                };
+            }
+            _ => {
+                if let Some(conn) = open.pop() {
+                    pending.retain(|(c, _)| *c != conn);
+                    consumer.handle_disconnected(conn, now);
+                }
+            }
+        }
+        assert!(
+            consumer.buffered_bytes() <= 4 << 20,
+            "buffer bound exceeded"
+        );
+    }
+    consumer.close(now);
 }
 
 // Every API's response decoder is in exactly one family (counted here; the
