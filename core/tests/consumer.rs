@@ -889,3 +889,170 @@ fn the_same_inputs_give_the_same_outputs() {
     };
     assert_eq!(run(), run());
 }
+
+// ---- fetch requests, in-flight limit, metadata refresh, unassignment --------
+
+#[test]
+fn one_fetch_per_leader_carries_the_configured_limits() {
+    let mut cluster = Cluster::new(
+        with(|c| {
+            c.fetch_min_bytes = 7;
+            c.fetch_max_bytes = 123_456;
+            c.max_partition_fetch_bytes = 4_321;
+            c.fetch_max_wait = Duration::from_millis(250);
+            c.client_rack = "rack-a".into();
+        }),
+        2,
+    );
+    cluster.topic("t", 4);
+    for p in 0..4 {
+        cluster.log("t", p).append_values(3);
+        cluster.log("t", p).leader = if p % 2 == 0 { 1 } else { 2 };
+    }
+    cluster
+        .consumer
+        .assign((0..4).map(|p| tp("t", p)), cluster.now)
+        .unwrap();
+    let records = cluster.poll_n(12, Duration::from_secs(5));
+    assert_eq!(records.len(), 12);
+    for (broker, mine) in [(1, [0, 2]), (2, [1, 3])] {
+        let fetches = cluster
+            .broker(broker)
+            .fetches()
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>();
+        let first = &fetches[0];
+        let mut partitions: Vec<i32> = first
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.partition))
+            .collect();
+        partitions.sort();
+        assert_eq!(
+            partitions, mine,
+            "broker {broker} fetches exactly the partitions it leads"
+        );
+        assert_eq!(first.min_bytes, 7);
+        assert_eq!(first.max_wait_ms, 250);
+        assert!(first.max_bytes <= 123_456 && first.max_bytes > 0);
+        assert_eq!(first.rack_id, "rack-a");
+        assert!(
+            first
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .all(|p| p.partition_max_bytes == 4_321)
+        );
+    }
+}
+
+#[test]
+fn the_in_flight_limit_holds_requests_back() {
+    let mut cluster = Cluster::new(with(|c| c.max_in_flight_requests_per_connection = 1), 1);
+    cluster.topic("t", 1);
+    cluster.log("t", 0).append_values(1);
+    cluster.broker(1).script.push(Box::new(|h, _| {
+        (h.api_key == ApiKey::Fetch.code())
+            .then_some(support::Action::Delay(Duration::from_secs(1)))
+    }));
+    cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+    cluster.run_until(Duration::from_secs(5), |c| {
+        c.broker(1).count(ApiKey::Fetch) == 1
+    });
+    // The reset to earliest already used one ListOffsets.
+    let before = cluster.broker(1).count(ApiKey::ListOffsets);
+    let id = cluster
+        .consumer
+        .end_offsets(&[tp("t", 0)], Duration::from_secs(10), cluster.now)
+        .unwrap();
+    cluster.drive();
+    // The fetch holds the only slot on the leader's connection, so the
+    // ListOffsets waits for it instead of going out alongside.
+    assert_eq!(cluster.broker(1).count(ApiKey::ListOffsets), before);
+    let result = query_result(&mut cluster, id).unwrap();
+    assert_eq!(result[&tp("t", 0)].unwrap().offset, 1);
+    assert_eq!(cluster.broker(1).count(ApiKey::ListOffsets), before + 1);
+}
+
+#[test]
+fn metadata_is_refreshed_every_metadata_max_age() {
+    let mut cluster = Cluster::new(with(|c| c.metadata_max_age = Duration::from_secs(10)), 1);
+    cluster.topic("t", 1);
+    cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+    cluster.advance(Duration::from_secs(1));
+    let initial = cluster.broker(1).count(ApiKey::Metadata);
+    assert!(initial >= 1);
+    cluster.advance(Duration::from_secs(35));
+    let later = cluster.broker(1).count(ApiKey::Metadata);
+    assert!(
+        (initial + 3..=initial + 4).contains(&later),
+        "{initial} then {later}"
+    );
+}
+
+#[test]
+fn an_unknown_topic_is_retried_with_backoff_until_it_exists() {
+    let mut cluster = Cluster::new(earliest(), 1);
+    cluster
+        .consumer
+        .assign([tp("later", 0)], cluster.now)
+        .unwrap();
+    cluster.advance(Duration::from_secs(3));
+    let asked = cluster.broker(1).count(ApiKey::Metadata);
+    assert!(
+        (3..=20).contains(&asked),
+        "retried with backoff, not in a loop: {asked}"
+    );
+    assert!(
+        cluster.poll().unwrap().is_empty(),
+        "no error: the topic may appear"
+    );
+    cluster.topic("later", 1);
+    cluster.log("later", 0).append_values(2);
+    assert_eq!(cluster.poll_n(2, Duration::from_secs(5)).len(), 2);
+}
+
+#[test]
+fn unassigning_drops_buffered_records() {
+    let mut cluster = Cluster::new(with(|c| c.max_poll_records = 1), 1);
+    cluster.topic("t", 2);
+    cluster.log("t", 0).append_values(10);
+    cluster.log("t", 1).append_values(10);
+    cluster
+        .consumer
+        .assign([tp("t", 0), tp("t", 1)], cluster.now)
+        .unwrap();
+    cluster.run_until(Duration::from_secs(5), |c| {
+        c.consumer.buffered_bytes() > 0
+            && c.consumer.high_watermark(&tp("t", 0)).is_some()
+            && c.consumer.high_watermark(&tp("t", 1)).is_some()
+    });
+    cluster.consumer.assign([tp("t", 1)], cluster.now).unwrap();
+    assert_eq!(cluster.consumer.assignment(), vec![tp("t", 1)]);
+    let records = cluster.poll_n(10, Duration::from_secs(5));
+    assert!(records.iter().all(|r| r.partition() == 1));
+    cluster.advance(Duration::from_secs(1));
+    assert!(cluster.poll().unwrap().is_empty());
+}
+
+#[test]
+fn position_is_resolved_by_a_reset_and_reported_once_known() {
+    let mut cluster = Cluster::new(with(|c| c.auto_offset_reset = OffsetReset::Latest), 1);
+    cluster.topic("t", 1);
+    cluster.log("t", 0).append_values(42);
+    cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+    assert_eq!(
+        cluster.consumer.position(&tp("t", 0), cluster.now).unwrap(),
+        None
+    );
+    cluster.run_until(Duration::from_secs(5), |c| {
+        c.events
+            .iter()
+            .any(|e| matches!(e, Event::PositionsChanged))
+    });
+    assert_eq!(
+        cluster.consumer.position(&tp("t", 0), cluster.now).unwrap(),
+        Some(42)
+    );
+}
