@@ -80,6 +80,10 @@ pub enum Error {
     /// The consumer was closed.
     #[error("the consumer is closed")]
     Closed,
+    /// The adapter could not get a resource from its runtime (a thread, a
+    /// task): the consumer cannot run.
+    #[error("runtime failure: {0}")]
+    Runtime(String),
 }
 
 fn list(partitions: &[TopicPartition]) -> String {

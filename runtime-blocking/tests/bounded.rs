@@ -1,0 +1,220 @@
+//! Hang checks that need no broker: whatever the network does, `close`,
+//! `Drop`, `poll` and the queries return within bounds, and sockets close.
+//! A silent listener stands in for a stuck broker; nothing here checks Kafka
+//! behaviour (the integration suite in `tests/` does, against a real broker).
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use odradek_blocking::{Consumer, Error, OffsetReset, TopicPartition};
+
+/// A loopback address where nothing listens: connections are refused.
+fn refused() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr.to_string()
+}
+
+/// A listener that accepts connections and never answers.
+struct BlackHole {
+    addr: String,
+    accepted: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl BlackHole {
+    fn start() -> BlackHole {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let sink = accepted.clone();
+        // Blocked in accept until the test process exits.
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                sink.lock().unwrap().push(stream);
+            }
+        });
+        BlackHole { addr, accepted }
+    }
+
+    fn wait_for_connection(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.accepted.lock().unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "the consumer never connected");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every accepted connection reaches end of stream within `bound`:
+    /// the consumer closed its sockets, so their reader threads ended.
+    fn assert_all_closed(&self, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        for mut stream in self.accepted.lock().unwrap().drain(..) {
+            let mut buf = [0; 4096];
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "a consumer socket stayed open");
+                stream.set_read_timeout(Some(left)).unwrap();
+                match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                    Err(e) => panic!("a consumer socket stayed open: {e}"),
+                }
+            }
+        }
+    }
+}
+
+fn consumer(bootstrap: &str) -> Consumer {
+    let consumer = Consumer::builder()
+        .bootstrap_servers(bootstrap)
+        .auto_offset_reset(OffsetReset::Earliest)
+        .build()
+        .unwrap();
+    consumer
+        .assign([TopicPartition::new("t", 0), TopicPartition::new("t", 1)])
+        .unwrap();
+    consumer
+}
+
+fn assert_within<T>(bound: Duration, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    let took = start.elapsed();
+    assert!(took < bound, "took {took:?}, expected under {bound:?}");
+    out
+}
+
+#[test]
+fn consumer_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Consumer>();
+}
+
+#[test]
+fn close_is_bounded_when_the_broker_refuses_connections() {
+    let consumer = consumer(&refused());
+    thread::sleep(Duration::from_millis(200));
+    assert_within(Duration::from_secs(2), || consumer.close()).unwrap();
+    // Closing again, and calls after closing, fail fast and cleanly.
+    assert_within(Duration::from_secs(1), || consumer.close()).unwrap();
+    let after = assert_within(Duration::from_secs(1), || {
+        consumer.poll(Duration::from_secs(10))
+    });
+    assert!(matches!(after, Err(Error::Closed)), "{after:?}");
+}
+
+#[test]
+fn close_is_bounded_when_the_broker_never_answers() {
+    let broker = BlackHole::start();
+    let consumer = consumer(&broker.addr);
+    broker.wait_for_connection();
+    assert_within(Duration::from_secs(2), || consumer.close()).unwrap();
+    broker.assert_all_closed(Duration::from_secs(2));
+}
+
+#[test]
+fn drop_with_work_in_flight_returns_at_once_and_closes_in_the_background() {
+    let broker = BlackHole::start();
+    let consumer = consumer(&broker.addr);
+    broker.wait_for_connection();
+    assert_within(Duration::from_secs(2), || drop(consumer));
+    broker.assert_all_closed(Duration::from_secs(5));
+}
+
+#[test]
+fn drop_while_connecting_returns_at_once() {
+    let consumer = consumer(&refused());
+    assert_within(Duration::from_secs(2), || drop(consumer));
+}
+
+#[test]
+fn poll_returns_empty_after_its_timeout() {
+    let broker = BlackHole::start();
+    let consumer = consumer(&broker.addr);
+    let start = Instant::now();
+    let records = consumer.poll(Duration::from_millis(300)).unwrap();
+    let took = start.elapsed();
+    assert!(records.is_empty());
+    assert!(
+        took >= Duration::from_millis(300),
+        "returned early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_within(Duration::from_secs(1), || consumer.poll(Duration::ZERO)).unwrap();
+    // A timeout too large to add to a clock means "no timeout", not a panic.
+    let consumer = Arc::new(consumer);
+    let waiter = consumer.clone();
+    let handle = thread::spawn(move || waiter.poll(Duration::MAX));
+    thread::sleep(Duration::from_millis(100));
+    consumer.close().unwrap();
+    let result = handle.join().unwrap();
+    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+}
+
+#[test]
+fn offsets_query_times_out_with_the_api_timeout() {
+    let broker = BlackHole::start();
+    let consumer = Consumer::from_properties([
+        ("bootstrap.servers", broker.addr.as_str()),
+        ("default.api.timeout.ms", "300"),
+    ])
+    .unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let result = assert_within(Duration::from_secs(2), || {
+        consumer.end_offsets(std::slice::from_ref(&tp))
+    });
+    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    consumer.assign([tp.clone()]).unwrap();
+    let result = assert_within(Duration::from_secs(2), || consumer.position(&tp));
+    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+}
+
+#[test]
+fn close_from_another_thread_ends_recv_and_the_iterator() {
+    let broker = BlackHole::start();
+    let consumer = Arc::new(consumer(&broker.addr));
+    let reader = consumer.clone();
+    let iterating = thread::spawn(move || reader.iter().collect::<Vec<_>>());
+    let receiver = consumer.clone();
+    let receiving = thread::spawn(move || receiver.recv());
+    thread::sleep(Duration::from_millis(200));
+    assert_within(Duration::from_secs(2), || consumer.close()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !(iterating.is_finished() && receiving.is_finished()) {
+        assert!(Instant::now() < deadline, "a waiting call did not end");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let items = iterating.join().unwrap();
+    assert!(matches!(items[..], [Err(Error::Closed)]), "{items:?}");
+    let result = receiving.join().unwrap();
+    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+}
+
+#[test]
+fn property_errors_name_the_key() {
+    let unknown = Consumer::from_properties([
+        ("bootstrap.servers", "localhost:9092"),
+        ("no.such.property", "1"),
+    ])
+    .unwrap_err();
+    let Error::Config(e) = unknown else {
+        panic!("{unknown:?}")
+    };
+    assert_eq!(e.key, "no.such.property");
+
+    let bad = Consumer::from_properties([
+        ("bootstrap.servers", "localhost:9092"),
+        ("max.poll.records", "many"),
+    ])
+    .unwrap_err();
+    let Error::Config(e) = bad else {
+        panic!("{bad:?}")
+    };
+    assert_eq!(e.key, "max.poll.records");
+    assert!(Error::Config(e).to_string().contains("max.poll.records"));
+}
