@@ -1,7 +1,50 @@
 //! # odradek-async-std
 //!
-//! Drives the sans-IO [`odradek_core`] with this runtime's sockets and timers.
-//! The consumer itself arrives with the next milestone; today the crate
-//! re-exports the core so a user depends on one crate only.
+//! A Kafka consumer for async-std, smol and any other executor. All Kafka
+//! logic lives in [`odradek_core`]; this crate owns the sockets, the timers
+//! and a background thread that keeps driving the core between calls, so
+//! fetches overlap the application's processing.
+//!
+//! It is built on the runtime-neutral stack async-std and smol share
+//! (`async-io`, `futures-lite`, `event-listener`): the driver thread runs
+//! `async_io::block_on`, and the consumer's futures depend on no executor.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use odradek_async_std::{Consumer, OffsetReset, TopicPartition};
+//!
+//! # async fn run() -> Result<(), odradek_async_std::Error> {
+//! let consumer = Consumer::builder()
+//!     .bootstrap_servers("localhost:9092")
+//!     .auto_offset_reset(OffsetReset::Earliest)
+//!     .build()?;
+//! consumer.assign([TopicPartition::new("events", 0)])?;
+//! loop {
+//!     let records = consumer.poll(Duration::from_millis(500)).await?;
+//!     for record in &records {
+//!         println!("{}@{}: {:?}", record.partition(), record.offset(), record.value());
+//!     }
+//! #   break;
+//! }
+//! consumer.close().await?;
+//! # Ok(())
+//! # }
+//! // Run it with `async_std::task::block_on(run())` or `smol::block_on(run())`.
+//! ```
+//!
+//! ## Cancel safety
+//!
+//! [`Consumer::poll`], [`Consumer::recv`] and the record stream are cancel
+//! safe: records are taken from the core in one synchronous step just before
+//! the future completes, so dropping a future that has not completed (in a
+//! race with a timer, say) loses no record; the next call returns them.
 
-pub use odradek_core::*;
+mod consumer;
+mod driver;
+
+pub use consumer::{Consumer, RecordStream};
+pub use odradek_core::{
+    BrokerAddress, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, ConsumerRecord,
+    ConsumerRecords, Error, IsolationLevel, OffsetAndTimestamp, OffsetReset, TopicPartition,
+    protocol, records,
+};
