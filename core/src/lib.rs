@@ -24,7 +24,6 @@ mod config;
 mod conn;
 mod consumer;
 mod error;
-mod fetch;
 mod metadata;
 mod types;
 

@@ -1,0 +1,632 @@
+//! Fetching: planning one Fetch per leader broker, handling its response,
+//! turning a partition's `records` into buffered batches (read_committed
+//! filtering, control batches, compaction gaps), counting the buffer in
+//! decompressed bytes, and handing records out.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use bytes::Bytes;
+
+use crate::config::IsolationLevel;
+use crate::protocol::messages::fetch::FetchAbortedTransaction;
+use crate::records::{
+    ControlRecordType, DecodeLimits, RecordBatchReader, RecordsError, RecordsIntoIter,
+    TimestampType,
+};
+use crate::types::{ConsumerRecord, TopicPartition};
+
+use super::*;
+
+/// One decoded batch waiting to be delivered. Batches that must not reach
+/// the application (control batches, aborted transactions) are kept as
+/// empty entries so the position still moves past them.
+pub(crate) struct BufferedBatch {
+    /// The first offset after this batch (exact across compaction gaps).
+    next_offset: i64,
+    leader_epoch: Option<i32>,
+    timestamp_type: TimestampType,
+    /// `None` for a skipped batch.
+    records: Option<RecordsIntoIter>,
+    /// Decompressed size, counted against the buffer bound.
+    bytes: usize,
+}
+
+impl BufferedBatch {
+    /// Decompressed bytes this batch holds.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl std::fmt::Debug for BufferedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferedBatch")
+            .field("next_offset", &self.next_offset)
+            .field("skipped", &self.records.is_none())
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+/// What decoding one partition of a fetch response produced.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) batches: Vec<BufferedBatch>,
+    /// Where the next fetch of this partition starts.
+    pub(crate) next_fetch_offset: i64,
+    /// The leader epoch of the last batch read (for the next fetch's
+    /// `last_fetched_epoch`).
+    pub(crate) last_epoch: Option<i32>,
+    /// A batch failed to decode: the error and the offset it starts at.
+    /// Batches before it are kept.
+    pub(crate) error: Option<(i64, RecordsError)>,
+}
+
+/// Decodes a partition's `records` fetched from `fetch_offset`.
+///
+/// Batches that end before `fetch_offset` (a broker returns whole batches,
+/// so the first may start earlier) are dropped. With read_committed,
+/// batches of aborted transactions are skipped using the response's
+/// aborted-transaction list, the way the Java client does: a producer's
+/// batches are aborted from its transaction's first offset until its ABORT
+/// marker.
+pub(crate) fn decode(
+    records: Option<Bytes>,
+    fetch_offset: i64,
+    isolation: IsolationLevel,
+    aborted: Option<&[FetchAbortedTransaction]>,
+    limits: DecodeLimits,
+) -> Decoded {
+    let mut out = Decoded {
+        batches: Vec::new(),
+        next_fetch_offset: fetch_offset,
+        last_epoch: None,
+        error: None,
+    };
+    // First offset of each aborted transaction, ascending, and the producers
+    // currently inside an aborted transaction.
+    let mut pending_aborts: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    if isolation == IsolationLevel::ReadCommitted {
+        for txn in aborted.unwrap_or_default() {
+            pending_aborts
+                .entry(txn.first_offset)
+                .or_default()
+                .push(txn.producer_id);
+        }
+    }
+    let mut aborted_producers: HashSet<i64> = HashSet::new();
+
+    for batch in RecordBatchReader::with_limits(records, limits) {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                out.error = Some((out.next_fetch_offset, e));
+                break;
+            }
+        };
+        if batch.next_offset() <= out.next_fetch_offset {
+            continue;
+        }
+        let epoch = (batch.partition_leader_epoch() >= 0).then_some(batch.partition_leader_epoch());
+        let mut skip = batch.is_control();
+        if isolation == IsolationLevel::ReadCommitted && batch.producer_id() >= 0 {
+            let started: Vec<i64> = pending_aborts
+                .range(..=batch.last_offset())
+                .map(|(&k, _)| k)
+                .collect();
+            for first in started {
+                if let Some(producers) = pending_aborts.remove(&first) {
+                    aborted_producers.extend(producers);
+                }
+            }
+            if batch.is_control() {
+                let is_abort = matches!(
+                    batch.control_record(),
+                    Ok(Some(marker)) if marker.kind == ControlRecordType::Abort
+                );
+                if is_abort {
+                    aborted_producers.remove(&batch.producer_id());
+                }
+            } else if batch.is_transactional() && aborted_producers.contains(&batch.producer_id()) {
+                skip = true;
+            }
+        }
+        let records = if skip {
+            None
+        } else {
+            match batch.records() {
+                Ok(records) => Some(records),
+                Err(e) => {
+                    out.error = Some((out.next_fetch_offset.max(batch.base_offset()), e));
+                    break;
+                }
+            }
+        };
+        out.batches.push(BufferedBatch {
+            next_offset: batch.next_offset(),
+            leader_epoch: epoch,
+            timestamp_type: batch.timestamp_type(),
+            bytes: records.as_ref().map_or(0, |r| r.buffer().len()),
+            records: records.map(IntoIterator::into_iter),
+        });
+        out.next_fetch_offset = batch.next_offset();
+        out.last_epoch = epoch.or(out.last_epoch);
+    }
+    out
+}
+
+/// A partition's buffered batches, delivered in order.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionBuffer {
+    batches: VecDeque<BufferedBatch>,
+    bytes: usize,
+}
+
+/// Why delivery from a buffer stopped early.
+#[derive(Debug)]
+pub(crate) struct DeliveryError {
+    pub(crate) offset: i64,
+    pub(crate) error: RecordsError,
+}
+
+impl PartitionBuffer {
+    pub(crate) fn push(&mut self, batch: BufferedBatch) {
+        self.bytes += batch.bytes;
+        self.batches.push_back(batch);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Drops everything (seek, pause, unassign).
+    pub(crate) fn clear(&mut self) -> usize {
+        let freed = self.bytes;
+        self.batches.clear();
+        self.bytes = 0;
+        freed
+    }
+
+    /// Moves `position` past skipped or exhausted batches at the front
+    /// without delivering anything. Returns the bytes freed.
+    pub(crate) fn skip_empty(&mut self, position: &mut i64, epoch: &mut Option<i32>) -> usize {
+        let mut freed = 0;
+        while let Some(front) = self.batches.front() {
+            if front.records.is_some() {
+                break;
+            }
+            *position = (*position).max(front.next_offset);
+            *epoch = front.leader_epoch.or(*epoch);
+            freed += front.bytes;
+            self.batches.pop_front();
+        }
+        self.bytes -= freed;
+        freed
+    }
+
+    /// True if a record can be delivered now (not only skipped batches).
+    pub(crate) fn has_records(&self) -> bool {
+        self.batches.iter().any(|b| b.records.is_some())
+    }
+
+    /// Delivers up to `max` records at or after `position`, advancing it
+    /// (and the epoch) past what was delivered and past skipped batches.
+    /// Returns the bytes freed.
+    pub(crate) fn take(
+        &mut self,
+        tp: &TopicPartition,
+        position: &mut i64,
+        epoch: &mut Option<i32>,
+        max: usize,
+        out: &mut Vec<ConsumerRecord>,
+    ) -> Result<usize, DeliveryError> {
+        let mut taken = 0;
+        let mut freed = 0;
+        while let Some(front) = self.batches.front_mut() {
+            if let Some(records) = front.records.as_mut() {
+                while taken < max {
+                    match records.next() {
+                        Some(Ok(record)) => {
+                            if record.offset() < *position {
+                                continue;
+                            }
+                            *position = record.offset() + 1;
+                            *epoch = front.leader_epoch.or(*epoch);
+                            out.push(ConsumerRecord::new(
+                                tp.clone(),
+                                front.leader_epoch,
+                                front.timestamp_type,
+                                record,
+                            ));
+                            taken += 1;
+                        }
+                        Some(Err(error)) => {
+                            self.bytes -= freed;
+                            return Err(DeliveryError {
+                                offset: *position,
+                                error,
+                            });
+                        }
+                        None => break,
+                    }
+                }
+                if taken >= max {
+                    // The batch may hold more records: it stays at the front.
+                    break;
+                }
+            }
+            // Exhausted or skipped: the position moves past any gap at its end.
+            *position = (*position).max(front.next_offset);
+            *epoch = front.leader_epoch.or(*epoch);
+            freed += front.bytes;
+            self.batches.pop_front();
+        }
+        self.bytes -= freed;
+        Ok(freed)
+    }
+}
+
+impl Consumer {
+    /// One Fetch per leader broker without one in flight, for its fetchable
+    /// partitions, while the buffer has room.
+    pub(super) fn send_fetches(&mut self, now: Instant) {
+        if self.buffered_bytes >= self.config.fetch_buffer_max_bytes {
+            return;
+        }
+        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, Option<i32>)>> = BTreeMap::new();
+        let n = self.partitions.len();
+        if n == 0 {
+            return;
+        }
+        // Rotate the order: brokers (tansu in particular) fill the first
+        // partitions of a request first, so a fixed order would starve the rest.
+        let start = self.fetch_rotation % n;
+        for (tp, state) in self.partitions.iter().cycle().skip(start).take(n) {
+            if state.paused || state.fetching || !matches!(state.phase, Phase::Fetching) {
+                continue;
+            }
+            if state.pending_corruption.is_some() || state.retry_at.is_some_and(|at| at > now) {
+                continue;
+            }
+            let Some(leader) = self.metadata.leader(tp) else {
+                self.metadata.request_update();
+                continue;
+            };
+            if self.fetching_from.contains(&leader.broker) {
+                continue;
+            }
+            by_leader
+                .entry(leader.broker)
+                .or_default()
+                .push((tp.clone(), leader.epoch));
+        }
+        let room = self.config.fetch_buffer_max_bytes - self.buffered_bytes;
+        for (broker, partitions) in by_leader {
+            let Some(address) = self.metadata.broker(broker).cloned() else {
+                continue;
+            };
+            let Some(conn) = self.conns.ready(Node::Broker(broker), &address, now) else {
+                continue;
+            };
+            if !self.conns.can_send(conn) {
+                continue;
+            }
+            let Ok(mut version) = self.conns.version(conn, ApiKey::Fetch) else {
+                continue;
+            };
+            // Fetch v13+ names topics by id; without ids (old metadata) stay below.
+            if partitions
+                .iter()
+                .any(|(tp, _)| self.metadata.topic_id(tp.topic()).is_nil())
+            {
+                version = version.min(12);
+            }
+            let mut topics: Vec<FetchTopic> = Vec::new();
+            let mut fetched = Vec::new();
+            for (tp, leader_epoch) in &partitions {
+                let Some(state) = self.partitions.get(tp) else {
+                    continue;
+                };
+                let partition = FetchPartition {
+                    partition: tp.partition(),
+                    current_leader_epoch: leader_epoch.unwrap_or(-1),
+                    fetch_offset: state.fetch_offset,
+                    last_fetched_epoch: state
+                        .last_fetched_epoch
+                        .or(state.position_epoch)
+                        .unwrap_or(-1),
+                    log_start_offset: -1,
+                    partition_max_bytes: self.config.max_partition_fetch_bytes,
+                    ..Default::default()
+                };
+                match topics.last_mut() {
+                    Some(topic) if topic.topic == tp.topic() => topic.partitions.push(partition),
+                    _ => topics.push(FetchTopic {
+                        topic: tp.topic().to_string(),
+                        topic_id: self.metadata.topic_id(tp.topic()),
+                        partitions: vec![partition],
+                    }),
+                }
+                fetched.push(FetchedPartition {
+                    tp: tp.clone(),
+                    generation: state.generation,
+                    fetch_offset: state.fetch_offset,
+                });
+            }
+            let max_bytes = self
+                .config
+                .fetch_max_bytes
+                .min(i32::try_from(room).unwrap_or(i32::MAX))
+                .max(1);
+            let request = FetchRequest {
+                replica_id: -1,
+                max_wait_ms: i32::try_from(self.config.fetch_max_wait.as_millis())
+                    .unwrap_or(i32::MAX),
+                min_bytes: self.config.fetch_min_bytes,
+                max_bytes,
+                isolation_level: self.config.isolation_level.wire_value(),
+                session_id: 0,
+                session_epoch: -1,
+                topics,
+                rack_id: self.config.client_rack.clone(),
+                ..Default::default()
+            };
+            let purpose = Purpose::Fetch {
+                broker,
+                partitions: fetched,
+            };
+            if self
+                .conns
+                .send(
+                    conn,
+                    &request,
+                    version,
+                    self.config.fetch_max_wait,
+                    purpose,
+                    now,
+                )
+                .is_ok()
+            {
+                self.fetching_from.insert(broker);
+                self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
+                for (tp, _) in &partitions {
+                    if let Some(state) = self.partitions.get_mut(tp) {
+                        state.fetching = true;
+                    }
+                }
+            }
+        }
+    }
+    pub(super) fn on_fetch(
+        &mut self,
+        response: FetchResponse,
+        partitions: Vec<FetchedPartition>,
+        now: Instant,
+    ) {
+        let top_error = ErrorCode(response.error_code);
+        let mut data: HashMap<(String, i32), FetchPartitionData> = HashMap::new();
+        for topic in response.responses {
+            let name = if topic.topic.is_empty() {
+                // v13+: by id.
+                partitions
+                    .iter()
+                    .find(|p| self.metadata.topic_id(p.tp.topic()) == topic.topic_id)
+                    .map(|p| p.tp.topic().to_string())
+                    .unwrap_or_default()
+            } else {
+                topic.topic
+            };
+            for p in topic.partitions {
+                data.insert((name.clone(), p.partition_index), p);
+            }
+        }
+        for fetched in partitions {
+            let Some(state) = self.partitions.get_mut(&fetched.tp) else {
+                continue;
+            };
+            if state.generation != fetched.generation {
+                // Sought, paused or reset since: whatever came is stale.
+                continue;
+            }
+            state.fetching = false;
+            if !top_error.is_ok() {
+                self.partition_fetch_error(&fetched.tp, top_error, now);
+                continue;
+            }
+            let Some(partition) =
+                data.remove(&(fetched.tp.topic().to_string(), fetched.tp.partition()))
+            else {
+                continue;
+            };
+            self.on_fetch_partition(&fetched, partition, now);
+        }
+    }
+    pub(super) fn on_fetch_partition(
+        &mut self,
+        fetched: &FetchedPartition,
+        partition: FetchPartitionData,
+        now: Instant,
+    ) {
+        let tp = &fetched.tp;
+        let code = ErrorCode(partition.error_code);
+        if partition.current_leader.leader_id >= 0 && partition.current_leader.leader_epoch >= 0 {
+            self.metadata.update_leader(
+                tp,
+                partition.current_leader.leader_id,
+                partition.current_leader.leader_epoch,
+            );
+        }
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if state.fetch_offset != fetched.fetch_offset {
+            return;
+        }
+        if partition.high_watermark >= 0 {
+            state.high_watermark = partition.high_watermark;
+        }
+        if partition.last_stable_offset >= 0 {
+            state.last_stable_offset = partition.last_stable_offset;
+        }
+        if partition.log_start_offset >= 0 {
+            state.log_start_offset = partition.log_start_offset;
+        }
+        if !code.is_ok() {
+            self.partition_fetch_error(tp, code, now);
+            return;
+        }
+        if partition.diverging_epoch.epoch >= 0 {
+            self.on_diverging_epoch(tp, partition.diverging_epoch.end_offset, now);
+            return;
+        }
+        let decoded = fetch::decode(
+            partition.records,
+            fetched.fetch_offset,
+            self.config.isolation_level,
+            partition.aborted_transactions.as_deref(),
+            self.limits,
+        );
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        state.failures = 0;
+        state.retry_at = None;
+        for batch in decoded.batches {
+            self.buffered_bytes += batch.bytes();
+            state.buffer.push(batch);
+        }
+        state.fetch_offset = decoded.next_fetch_offset;
+        state.last_fetched_epoch = decoded.last_epoch.or(state.last_fetched_epoch);
+        if let Some((offset, error)) = decoded.error {
+            state.pending_corruption = Some((offset, error));
+            if state.buffer.is_empty() {
+                // Nothing before the bad batch: report it now.
+                self.deliver(tp, 0, &mut Vec::new());
+            }
+        }
+    }
+    pub(super) fn on_diverging_epoch(
+        &mut self,
+        tp: &TopicPartition,
+        end_offset: i64,
+        _now: Instant,
+    ) {
+        let reset = self.config.auto_offset_reset;
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if !state.buffer.is_empty() || end_offset >= state.position {
+            // Only what was already delivered can have been truncated; the
+            // next fetch starts from the end of the matching epoch.
+            state.fetch_offset = state.fetch_offset.min(end_offset.max(state.position));
+            state.last_fetched_epoch = None;
+            return;
+        }
+        let position = state.position;
+        if reset == OffsetReset::None {
+            let freed = Self::restart(
+                state,
+                Phase::Truncated {
+                    offset: position,
+                    end_offset,
+                },
+            );
+            self.buffered_bytes -= freed;
+        } else {
+            let freed = Self::restart(state, Phase::Fetching);
+            state.position = end_offset.max(0);
+            state.fetch_offset = state.position;
+            self.buffered_bytes -= freed;
+        }
+        self.events.push_back(Event::PositionsChanged);
+    }
+    pub(super) fn partition_fetch_error(
+        &mut self,
+        tp: &TopicPartition,
+        code: ErrorCode,
+        now: Instant,
+    ) {
+        let reset = self.config.auto_offset_reset;
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if code == ErrorCode::OFFSET_OUT_OF_RANGE {
+            if state.fetch_offset != state.position || !state.buffer.is_empty() {
+                // A fetch ahead of buffered data: deliver those first.
+                state.retry_at =
+                    Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
+                state.failures = state.failures.saturating_add(1);
+                return;
+            }
+            let offset = state.position;
+            let phase = match reset {
+                OffsetReset::None => Phase::OutOfRange { offset },
+                strategy => reset_phase(strategy),
+            };
+            let freed = Self::restart(state, phase);
+            self.buffered_bytes -= freed;
+            self.events.push_back(Event::PositionsChanged);
+            return;
+        }
+        state.retry_at = Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
+        state.failures = state.failures.saturating_add(1);
+        if code.is_retriable() {
+            self.metadata.request_update();
+        } else {
+            self.poll_error.get_or_insert(Error::Partition {
+                api: ApiKey::Fetch,
+                partition: tp.clone(),
+                code,
+            });
+        }
+    }
+    pub(super) fn deliver(
+        &mut self,
+        tp: &TopicPartition,
+        quota: usize,
+        out: &mut Vec<ConsumerRecord>,
+    ) {
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        match state.buffer.take(
+            tp,
+            &mut state.position,
+            &mut state.position_epoch,
+            quota,
+            out,
+        ) {
+            Ok(freed) => self.buffered_bytes -= freed,
+            Err(failure) => {
+                self.buffered_bytes -= state.buffer.clear();
+                state.generation += 1;
+                state.fetching = false;
+                state.phase = Phase::Corrupt {
+                    offset: failure.offset,
+                    error: failure.error.clone(),
+                };
+                self.poll_error = Some(Error::CorruptRecord {
+                    partition: tp.clone(),
+                    offset: failure.offset,
+                    source: failure.error,
+                });
+                return;
+            }
+        }
+        if state.buffer.is_empty() {
+            if let Some((offset, error)) = state.pending_corruption.take() {
+                state.generation += 1;
+                state.fetching = false;
+                state.phase = Phase::Corrupt {
+                    offset,
+                    error: error.clone(),
+                };
+                self.poll_error.get_or_insert(Error::CorruptRecord {
+                    partition: tp.clone(),
+                    offset,
+                    source: error,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! Offsets by ListOffsets: resolving positions (`auto.offset.reset`,
+//! `seek_to_beginning`/`seek_to_end`) and answering offset queries
+//! (`beginning_offsets`, `end_offsets`, `offsets_for_times`), grouped into
+//! one request per leader broker.
+
+use super::*;
+
+/// One partition's line in a ListOffsets request: partition, timestamp,
+/// leader epoch, and what the answer is for.
+pub(super) type OffsetsEntry = (TopicPartition, i64, Option<i32>, OffsetsTarget);
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum OffsetsTarget {
+    Reset { generation: u64 },
+    Query { id: QueryId },
+}
+
+#[derive(Debug)]
+pub(super) struct Query {
+    /// Timestamp to look up per partition (-2 earliest, -1 latest).
+    pub(super) pending: BTreeMap<TopicPartition, QueryPartition>,
+    pub(super) results: BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>,
+    pub(super) deadline: Instant,
+}
+
+#[derive(Debug)]
+pub(super) struct QueryPartition {
+    pub(super) timestamp: i64,
+    pub(super) in_flight: bool,
+    pub(super) retry_at: Option<Instant>,
+    pub(super) failures: u32,
+}
+
+impl Consumer {
+    pub(super) fn start_query(
+        &mut self,
+        partitions: impl IntoIterator<Item = (TopicPartition, i64)>,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<QueryId, Error> {
+        self.check_usable()?;
+        let id = QueryId(self.next_query);
+        self.next_query += 1;
+        let pending: BTreeMap<TopicPartition, QueryPartition> = partitions
+            .into_iter()
+            .map(|(tp, timestamp)| {
+                (
+                    tp,
+                    QueryPartition {
+                        timestamp,
+                        in_flight: false,
+                        retry_at: None,
+                        failures: 0,
+                    },
+                )
+            })
+            .collect();
+        if let Some(tp) = pending
+            .keys()
+            .find(|tp| tp.partition() < 0 || tp.topic().is_empty())
+        {
+            return Err(Error::InvalidArgument(format!("invalid partition `{tp}`")));
+        }
+        let mut topics: BTreeSet<Arc<str>> = self
+            .partitions
+            .keys()
+            .map(|tp| tp.topic_arc().clone())
+            .collect();
+        let new_topics = pending
+            .keys()
+            .any(|tp| topics.insert(tp.topic_arc().clone()));
+        if new_topics {
+            self.metadata.set_wanted(topics);
+        }
+        self.queries.insert(
+            id,
+            Query {
+                pending,
+                results: BTreeMap::new(),
+                deadline: now + timeout,
+            },
+        );
+        self.finish_queries();
+        self.progress(now);
+        Ok(id)
+    }
+    /// Resets and queries, grouped by leader into one ListOffsets per broker.
+    pub(super) fn send_list_offsets(&mut self, now: Instant) {
+        let isolation = self.config.isolation_level;
+        let mut by_leader: BTreeMap<i32, Vec<OffsetsEntry>> = BTreeMap::new();
+        for (tp, state) in &self.partitions {
+            let Phase::Resetting {
+                strategy,
+                in_flight: false,
+            } = state.phase
+            else {
+                continue;
+            };
+            if state.retry_at.is_some_and(|at| at > now) {
+                continue;
+            }
+            let Some(leader) = self.metadata.leader(tp) else {
+                self.metadata.request_update();
+                continue;
+            };
+            let timestamp = if strategy == OffsetReset::Earliest {
+                EARLIEST_TIMESTAMP
+            } else {
+                LATEST_TIMESTAMP
+            };
+            by_leader.entry(leader.broker).or_default().push((
+                tp.clone(),
+                timestamp,
+                leader.epoch,
+                OffsetsTarget::Reset {
+                    generation: state.generation,
+                },
+            ));
+        }
+        for (&id, query) in &self.queries {
+            for (tp, p) in &query.pending {
+                if p.in_flight || p.retry_at.is_some_and(|at| at > now) {
+                    continue;
+                }
+                let Some(leader) = self.metadata.leader(tp) else {
+                    self.metadata.request_update();
+                    continue;
+                };
+                by_leader.entry(leader.broker).or_default().push((
+                    tp.clone(),
+                    p.timestamp,
+                    leader.epoch,
+                    OffsetsTarget::Query { id },
+                ));
+            }
+        }
+        for (broker, entries) in by_leader {
+            let Some(address) = self.metadata.broker(broker).cloned() else {
+                continue;
+            };
+            let Some(conn) = self.conns.ready(Node::Broker(broker), &address, now) else {
+                continue;
+            };
+            if !self.conns.can_send(conn) {
+                continue;
+            }
+            let Ok(version) = self.conns.version(conn, ApiKey::ListOffsets) else {
+                continue;
+            };
+            // One ListOffsets may list a partition once: a reset and a query
+            // for the same partition go in separate requests.
+            let mut seen: HashSet<TopicPartition> = HashSet::new();
+            let (now_entries, _later): (Vec<_>, Vec<_>) =
+                entries.into_iter().partition(|e| seen.insert(e.0.clone()));
+            let mut topics: BTreeMap<Arc<str>, Vec<ListOffsetsPartition>> = BTreeMap::new();
+            for (tp, timestamp, epoch, _) in &now_entries {
+                topics
+                    .entry(tp.topic_arc().clone())
+                    .or_default()
+                    .push(ListOffsetsPartition {
+                        partition_index: tp.partition(),
+                        current_leader_epoch: epoch.unwrap_or(-1),
+                        timestamp: *timestamp,
+                    });
+            }
+            let request = ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: isolation.wire_value(),
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partitions)| ListOffsetsTopic {
+                        name: name.to_string(),
+                        partitions,
+                    })
+                    .collect(),
+                timeout_ms: i32::try_from(self.config.request_timeout.as_millis())
+                    .unwrap_or(i32::MAX),
+            };
+            let purpose = Purpose::ListOffsets {
+                partitions: now_entries
+                    .iter()
+                    .map(|(tp, _, _, target)| (tp.clone(), *target))
+                    .collect(),
+            };
+            if self
+                .conns
+                .send(conn, &request, version, Duration::ZERO, purpose, now)
+                .is_ok()
+            {
+                for (tp, _, _, target) in now_entries {
+                    self.mark_offsets_in_flight(&tp, target, true);
+                }
+            }
+        }
+    }
+    pub(super) fn mark_offsets_in_flight(
+        &mut self,
+        tp: &TopicPartition,
+        target: OffsetsTarget,
+        value: bool,
+    ) {
+        match target {
+            OffsetsTarget::Reset { generation } => {
+                if let Some(state) = self.partitions.get_mut(tp) {
+                    if state.generation == generation {
+                        if let Phase::Resetting { in_flight, .. } = &mut state.phase {
+                            *in_flight = value;
+                        }
+                    }
+                }
+            }
+            OffsetsTarget::Query { id } => {
+                if let Some(p) = self
+                    .queries
+                    .get_mut(&id)
+                    .and_then(|q| q.pending.get_mut(tp))
+                {
+                    p.in_flight = value;
+                }
+            }
+        }
+    }
+    pub(super) fn on_list_offsets(
+        &mut self,
+        response: &ListOffsetsResponse,
+        partitions: Vec<(TopicPartition, OffsetsTarget)>,
+        now: Instant,
+    ) {
+        let mut answers: HashMap<
+            (&str, i32),
+            &crate::protocol::messages::list_offsets::ListOffsetsPartitionResponse,
+        > = HashMap::new();
+        for topic in &response.topics {
+            for p in &topic.partitions {
+                answers.insert((topic.name.as_str(), p.partition_index), p);
+            }
+        }
+        for (tp, target) in &partitions {
+            let Some(answer) = answers.get(&(tp.topic(), tp.partition())) else {
+                self.offsets_failed(tp, *target, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, now);
+                continue;
+            };
+            let code = ErrorCode(answer.error_code);
+            if !code.is_ok() {
+                self.offsets_failed(tp, *target, code, now);
+                continue;
+            }
+            let epoch = (answer.leader_epoch >= 0).then_some(answer.leader_epoch);
+            match *target {
+                OffsetsTarget::Reset { generation } => {
+                    let Some(state) = self.partitions.get_mut(tp) else {
+                        continue;
+                    };
+                    if state.generation != generation
+                        || !matches!(state.phase, Phase::Resetting { .. })
+                    {
+                        continue;
+                    }
+                    state.phase = Phase::Fetching;
+                    state.position = answer.offset.max(0);
+                    state.position_epoch = epoch;
+                    state.fetch_offset = state.position;
+                    state.failures = 0;
+                    state.retry_at = None;
+                    self.events.push_back(Event::PositionsChanged);
+                }
+                OffsetsTarget::Query { id } => {
+                    let Some(query) = self.queries.get_mut(&id) else {
+                        continue;
+                    };
+                    if query.pending.remove(tp).is_some() {
+                        let found = (answer.offset >= 0).then_some(OffsetAndTimestamp {
+                            offset: answer.offset,
+                            timestamp: answer.timestamp,
+                            leader_epoch: epoch,
+                        });
+                        query.results.insert(tp.clone(), found);
+                    }
+                }
+            }
+        }
+        self.finish_queries();
+    }
+    pub(super) fn offsets_failed(
+        &mut self,
+        tp: &TopicPartition,
+        target: OffsetsTarget,
+        code: ErrorCode,
+        now: Instant,
+    ) {
+        let retriable = code.is_retriable() || code == ErrorCode::NETWORK_EXCEPTION;
+        if retriable {
+            self.metadata.request_update();
+        }
+        match target {
+            OffsetsTarget::Reset { generation } => {
+                let Some(state) = self.partitions.get_mut(tp) else {
+                    return;
+                };
+                if state.generation != generation {
+                    return;
+                }
+                if let Phase::Resetting { in_flight, .. } = &mut state.phase {
+                    *in_flight = false;
+                }
+                state.retry_at =
+                    Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
+                state.failures = state.failures.saturating_add(1);
+                if !retriable {
+                    self.poll_error.get_or_insert(Error::Partition {
+                        api: ApiKey::ListOffsets,
+                        partition: tp.clone(),
+                        code,
+                    });
+                }
+            }
+            OffsetsTarget::Query { id } => {
+                if !retriable {
+                    self.fail_query(
+                        id,
+                        Error::Partition {
+                            api: ApiKey::ListOffsets,
+                            partition: tp.clone(),
+                            code,
+                        },
+                    );
+                    return;
+                }
+                let Some(p) = self
+                    .queries
+                    .get_mut(&id)
+                    .and_then(|q| q.pending.get_mut(tp))
+                else {
+                    return;
+                };
+                p.in_flight = false;
+                p.retry_at = Some(now + self.retry_backoff.delay(p.failures, &mut self.rng));
+                p.failures = p.failures.saturating_add(1);
+            }
+        }
+    }
+    pub(super) fn fail_query(&mut self, id: QueryId, error: Error) {
+        if self.queries.remove(&id).is_some() {
+            self.events.push_back(Event::OffsetsQueryDone {
+                id,
+                result: Err(error),
+            });
+        }
+    }
+    pub(super) fn finish_queries(&mut self) {
+        let done: Vec<QueryId> = self
+            .queries
+            .iter()
+            .filter(|(_, q)| q.pending.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            if let Some(query) = self.queries.remove(&id) {
+                self.events.push_back(Event::OffsetsQueryDone {
+                    id,
+                    result: Ok(query.results),
+                });
+            }
+        }
+    }
+    pub(super) fn expire_queries(&mut self, now: Instant) {
+        let expired: Vec<(QueryId, Vec<TopicPartition>)> = self
+            .queries
+            .iter()
+            .filter(|(_, q)| q.deadline <= now)
+            .map(|(id, q)| (*id, q.pending.keys().cloned().collect()))
+            .collect();
+        for (id, partitions) in expired {
+            let names: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+            self.fail_query(
+                id,
+                Error::Timeout(format!(
+                    "offsets for {} not found in time",
+                    names.join(", ")
+                )),
+            );
+        }
+    }
+}
