@@ -231,8 +231,9 @@ pub fn consumer(data: &[u8]) {
                         header.api_version,
                     );
                 } else {
-                    let len = usize::from(next().unwrap_or(0)) * usize::from(next().unwrap_or(1));
-                    let body: Vec<u8> = (0..len).map(|_| next().unwrap_or(0)).collect();
+                    // Bodies up to 4 KiB, made of the input that follows.
+                    let len = usize::from(next().unwrap_or(0)) * 16;
+                    let body: Vec<u8> = (0..len).map_while(|_| next()).collect();
                     let flexible =
                         api.is_some_and(|a| a.response_header_version(header.api_version) >= 1);
                     frame.put_i32((4 + usize::from(flexible) + body.len()) as i32);
@@ -243,7 +244,7 @@ pub fn consumer(data: &[u8]) {
                     frame.put_slice(&body);
                 }
                 // Deliver in pieces of an input-chosen size.
-                let chunk = usize::from(next().unwrap_or(0)).max(1);
+                let chunk = next().map_or(frame.len(), |c| usize::from(c).max(1));
                 for piece in frame.chunks(chunk) {
                     consumer.handle_received(conn, piece, now);
                 }
