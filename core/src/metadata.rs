@@ -48,6 +48,7 @@ pub(crate) struct Metadata {
     brokers: BTreeMap<i32, BrokerAddress>,
     topics: HashMap<Arc<str>, TopicState>,
     wanted: BTreeSet<Arc<str>>,
+    wanted_partitions: BTreeSet<TopicPartition>,
     max_age: Duration,
     backoff: Backoff,
     failures: u32,
@@ -64,6 +65,7 @@ impl Metadata {
             brokers: BTreeMap::new(),
             topics: HashMap::new(),
             wanted: BTreeSet::new(),
+            wanted_partitions: BTreeSet::new(),
             max_age,
             backoff,
             failures: 0,
@@ -74,12 +76,16 @@ impl Metadata {
         }
     }
 
-    /// Sets the topics the consumer needs; new ones trigger a refresh.
-    pub(crate) fn set_wanted(&mut self, topics: BTreeSet<Arc<str>>) {
-        if topics.iter().any(|t| !self.topics.contains_key(t)) {
+    /// Sets the partitions the consumer needs (assigned ones and those of
+    /// pending offset queries); any not yet described triggers a refresh.
+    pub(crate) fn set_wanted(&mut self, partitions: BTreeSet<TopicPartition>) {
+        let topics: BTreeSet<Arc<str>> =
+            partitions.iter().map(|tp| tp.topic_arc().clone()).collect();
+        if partitions.iter().any(|tp| self.leader(tp).is_none()) {
             self.requested = true;
         }
         self.wanted = topics;
+        self.wanted_partitions = partitions;
     }
 
     /// Asks for a refresh as soon as backoff allows (a leader moved, a
@@ -202,19 +208,24 @@ impl Metadata {
             }
             self.topics.insert(key, state);
         }
-        for name in &self.wanted {
-            if !self.topics.contains_key(name) {
+        let failed_topics: Vec<&Arc<str>> = applied.topic_errors.iter().map(|(t, _)| t).collect();
+        for tp in &self.wanted_partitions {
+            // Unknown topics, missing partitions and partitions without a
+            // leader may all appear later: ask again, backing off further
+            // each time (topics with a fatal error are reported instead).
+            if self.leader(tp).is_none() && !failed_topics.contains(&tp.topic_arc()) {
                 applied.incomplete = true;
             }
         }
         if applied.incomplete {
             self.requested = true;
-            self.not_before = Some(now + self.backoff.delay(self.failures, rng));
             self.failures = self.failures.saturating_add(1);
         } else {
             self.failures = 0;
-            self.not_before = None;
         }
+        // Even a complete view is not refreshed again sooner than one
+        // backoff: a burst of "leader moved" errors costs one request.
+        self.not_before = Some(now + self.backoff.delay(self.failures, rng));
         applied
     }
 

@@ -719,15 +719,14 @@ fn an_old_api_versions_reply_is_retried_at_the_brokers_version() {
 fn query_result(cluster: &mut Cluster, id: odradek_core::QueryId) -> odradek_core::OffsetsResult {
     let mut result = None;
     cluster.run_until(Duration::from_secs(70), |c| {
-        for e in c.take_events() {
-            if let Event::OffsetsQueryDone {
-                id: done,
-                result: r,
-            } = e
-            {
-                if done == id {
-                    result = Some(r);
-                }
+        // Take this query's answer; leave other events for other readers.
+        if let Some(i) = c
+            .events
+            .iter()
+            .position(|e| matches!(e, Event::OffsetsQueryDone { id: done, .. } if *done == id))
+        {
+            if let Event::OffsetsQueryDone { result: r, .. } = c.events.remove(i) {
+                result = Some(r);
             }
         }
         result.is_some()
@@ -1055,4 +1054,103 @@ fn position_is_resolved_by_a_reset_and_reported_once_known() {
         cluster.consumer.position(&tp("t", 0), cluster.now).unwrap(),
         Some(42)
     );
+}
+
+// ---- metadata for queries and missing partitions ---------------------------
+
+#[test]
+fn a_query_over_several_new_topics_finds_them_all() {
+    let mut cluster = Cluster::new(earliest(), 1);
+    for topic in ["alpha", "beta", "gamma"] {
+        cluster.topic(topic, 2);
+        cluster.log(topic, 1).append_values(3);
+    }
+    let partitions: Vec<_> = ["alpha", "beta", "gamma"]
+        .iter()
+        .flat_map(|t| [tp(t, 0), tp(t, 1)])
+        .collect();
+    let id = cluster
+        .consumer
+        .end_offsets(&partitions, Duration::from_secs(5), cluster.now)
+        .unwrap();
+    let result = query_result(&mut cluster, id).unwrap();
+    assert_eq!(result.len(), 6);
+    for t in ["alpha", "beta", "gamma"] {
+        assert_eq!(result[&tp(t, 0)].unwrap().offset, 0);
+        assert_eq!(result[&tp(t, 1)].unwrap().offset, 3);
+    }
+}
+
+#[test]
+fn concurrent_queries_and_an_assignment_keep_each_others_topics() {
+    let mut cluster = Cluster::new(earliest(), 1);
+    for topic in ["a", "b", "c"] {
+        cluster.topic(topic, 1);
+        cluster.log(topic, 0).append_values(2);
+    }
+    let first = cluster
+        .consumer
+        .beginning_offsets(&[tp("a", 0)], Duration::from_secs(5), cluster.now)
+        .unwrap();
+    let second = cluster
+        .consumer
+        .end_offsets(&[tp("b", 0)], Duration::from_secs(5), cluster.now)
+        .unwrap();
+    // An assignment in between must not drop the queries' topics.
+    cluster.consumer.assign([tp("c", 0)], cluster.now).unwrap();
+    assert_eq!(
+        query_result(&mut cluster, first).unwrap()[&tp("a", 0)]
+            .unwrap()
+            .offset,
+        0
+    );
+    assert_eq!(
+        query_result(&mut cluster, second).unwrap()[&tp("b", 0)]
+            .unwrap()
+            .offset,
+        2
+    );
+}
+
+#[test]
+fn a_missing_partition_is_waited_for_with_backoff_not_in_a_loop() {
+    let mut cluster = Cluster::new(earliest(), 1);
+    cluster.topic("t", 3);
+    cluster.consumer.assign([tp("t", 9)], cluster.now).unwrap();
+    cluster.advance(Duration::from_secs(5));
+    let asked = cluster.broker(1).count(ApiKey::Metadata);
+    // retry.backoff.ms 100 doubling to 1000: about a dozen refreshes in 5 s.
+    assert!(
+        (4..=15).contains(&asked),
+        "metadata requests in 5 s: {asked}"
+    );
+    assert!(cluster.poll().unwrap().is_empty());
+    // Grow the topic: the partition appears and is consumed.
+    cluster.topic("t", 3).resize(
+        10,
+        support::PartitionLog {
+            leader: 1,
+            ..Default::default()
+        },
+    );
+    cluster.log("t", 9).append_values(2);
+    assert_eq!(cluster.poll_n(2, Duration::from_secs(5)).len(), 2);
+}
+
+#[test]
+fn a_burst_of_leader_errors_costs_one_metadata_refresh() {
+    let mut cluster = Cluster::new(earliest(), 1);
+    cluster.topic("t", 4);
+    cluster
+        .consumer
+        .assign((0..4).map(|p| tp("t", p)), cluster.now)
+        .unwrap();
+    cluster.advance(Duration::from_millis(500));
+    let before = cluster.broker(1).count(ApiKey::Metadata);
+    for p in 0..4 {
+        cluster.log("t", p).fetch_error = 6; // NOT_LEADER_OR_FOLLOWER
+    }
+    cluster.advance(Duration::from_millis(150));
+    let after = cluster.broker(1).count(ApiKey::Metadata);
+    assert!(after - before <= 2, "{before} then {after}");
 }

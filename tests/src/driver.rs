@@ -8,11 +8,18 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use bytes::Bytes;
 use bytes::BytesMut;
+use odradek_core::IsolationLevel;
 use odradek_core::protocol::{
     ApiKey, DEFAULT_MAX_FRAME_SIZE, DecodeError, EncodeError, FrameDecoder, FrameError, Request,
-    VersionRange, decode_response, encode_request,
-    messages::{ApiVersionsRequest, ApiVersionsResponse},
+    Uuid, VersionRange, decode_response, encode_request,
+    messages::{
+        ApiVersionsRequest, ApiVersionsResponse, FetchRequest, MetadataRequest, ProduceRequest,
+        fetch::{FetchPartition, FetchPartitionData, FetchTopic},
+        metadata::MetadataRequestTopic,
+        produce::{PartitionProduceData, TopicProduceData},
+    },
 };
 
 /// How long a single request may take before the driver gives up.
@@ -38,6 +45,16 @@ pub enum DriverError {
     },
     /// The broker does not offer the API at any version we implement.
     Unsupported(ApiKey),
+    /// The broker answered with an error code (or an answer missing the
+    /// partition asked about).
+    Broker {
+        /// The request.
+        api: ApiKey,
+        /// The error code, 0 when the answer was malformed.
+        code: i16,
+        /// The response, for the message.
+        detail: String,
+    },
 }
 
 impl fmt::Display for DriverError {
@@ -51,6 +68,9 @@ impl fmt::Display for DriverError {
                 write!(f, "sent correlation id {sent}, got {received}")
             }
             DriverError::Unsupported(api) => write!(f, "the broker does not support {api}"),
+            DriverError::Broker { api, code, detail } => {
+                write!(f, "{api} failed with error code {code}: {detail}")
+            }
         }
     }
 }
@@ -160,6 +180,116 @@ impl Connection {
     pub fn send_negotiated<R: Request>(&mut self, request: &R) -> Result<R::Response, DriverError> {
         let version = self.negotiated::<R>()?;
         self.send(request, version)
+    }
+
+    /// The topic's id from Metadata (Fetch v13+ names topics by id), without
+    /// auto-creating it.
+    pub fn topic_id(&mut self, topic: &str) -> Result<Uuid, DriverError> {
+        let response = self.send_negotiated(&MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(topic.into()),
+                ..Default::default()
+            }]),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        })?;
+        match response
+            .topics
+            .iter()
+            .find(|t| t.name.as_deref() == Some(topic))
+        {
+            Some(t) if t.error_code == 0 => Ok(t.topic_id),
+            t => Err(DriverError::Broker {
+                api: ApiKey::Metadata,
+                code: t.map_or(0, |t| t.error_code),
+                detail: format!("{response:?}"),
+            }),
+        }
+    }
+
+    /// Appends one encoded record batch (`acks = -1`) to a partition and
+    /// returns the base offset the broker gave it.
+    pub fn produce(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        batch: Bytes,
+    ) -> Result<i64, DriverError> {
+        let response = self.send_negotiated(&ProduceRequest {
+            acks: -1,
+            timeout_ms: 10_000,
+            topic_data: vec![TopicProduceData {
+                name: topic.into(),
+                partition_data: vec![PartitionProduceData {
+                    index: partition,
+                    records: Some(batch),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })?;
+        let answer = response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .find(|p| p.index == partition);
+        match answer {
+            Some(p) if p.error_code == 0 => Ok(p.base_offset),
+            p => Err(DriverError::Broker {
+                api: ApiKey::Produce,
+                code: p.map_or(0, |p| p.error_code),
+                detail: format!("{response:?}"),
+            }),
+        }
+    }
+
+    /// One Fetch of one partition from `offset` at the negotiated version,
+    /// with a 100 ms wait (tansu answers `max_wait_ms = 0` with nothing).
+    /// Its `high_watermark` and `last_stable_offset` are what the broker's
+    /// fetch path says about the log end, independent of ListOffsets.
+    pub fn fetch_partition(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        isolation: IsolationLevel,
+    ) -> Result<FetchPartitionData, DriverError> {
+        let topic_id = self.topic_id(topic)?;
+        let response = self.send_negotiated(&FetchRequest {
+            max_wait_ms: 100,
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+            isolation_level: isolation.wire_value(),
+            topics: vec![FetchTopic {
+                topic: topic.into(),
+                topic_id,
+                partitions: vec![FetchPartition {
+                    partition,
+                    fetch_offset: offset,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+            }],
+            ..Default::default()
+        })?;
+        let top_level = response.error_code;
+        let found = response
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == partition);
+        match found {
+            Some(p) if top_level == 0 && p.error_code == 0 => Ok(p),
+            p => Err(DriverError::Broker {
+                api: ApiKey::Fetch,
+                code: if top_level != 0 {
+                    top_level
+                } else {
+                    p.as_ref().map_or(0, |p| p.error_code)
+                },
+                detail: format!("{p:?}"),
+            }),
+        }
     }
 
     fn read_frame(&mut self) -> Result<bytes::Bytes, DriverError> {

@@ -11,7 +11,16 @@
 //! * [`produced`] runs `tests/python/produce.py` and regenerates, on the Rust
 //!   side, exactly the records it wrote.
 //! * [`driver`] is a blocking one-request-at-a-time connection speaking
-//!   Odradek's own codec, for protocol conformance tests.
+//!   Odradek's own codec, for protocol conformance tests and for writing
+//!   record batches with known boundaries.
+//! * [`suite`] runs each consumer scenario on every adapter (tokio,
+//!   async-std, smol, blocking) through one blocking interface.
+//! * [`Interactive`] is a child process the test talks to line by line
+//!   (e.g. `tests/python/transactional.py`, which waits for "commit").
+//!
+//! A broker is killed when its [`Broker`] is dropped and also, by a small
+//! watchdog process, when the test process exits without dropping it (a
+//! broker shared through a `static`, or a process ended by a timeout).
 //!
 //! The broker binary and the virtualenv are installed on first use by
 //! `scripts/install-tansu.sh` and `scripts/install-python-clients.sh` into
@@ -29,6 +38,7 @@
 //!   log) is kept after drop. It is always kept when the dropping thread panics.
 
 pub mod driver;
+pub mod suite;
 
 use std::error::Error;
 use std::fmt;
@@ -342,6 +352,9 @@ pub struct Broker {
     dir: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
+    /// Kills the broker if this process dies without dropping it (see
+    /// [`Watchdog`]).
+    watchdog: Option<Watchdog>,
 }
 
 /// Why one attempt to spawn a broker failed.
@@ -375,6 +388,7 @@ impl Broker {
             dir,
             log_path,
             child: None,
+            watchdog: None,
         };
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -434,6 +448,9 @@ impl Broker {
     /// Kills the broker process (SIGKILL, by its PID) and waits for it.
     /// Idempotent. In-memory storage is lost.
     pub fn stop(&mut self) {
+        // The watchdog first, so it can never signal a PID reused after
+        // the broker's exit.
+        self.watchdog = None;
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -586,6 +603,14 @@ impl Broker {
                     thread::sleep(Duration::from_millis(200));
                     matches!(child.try_wait(), Ok(None))
                 } {
+                    match Watchdog::arm(pid, &self.dir) {
+                        Ok(watchdog) => self.watchdog = Some(watchdog),
+                        Err(e) => {
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            return Err(other(e));
+                        }
+                    }
                     self.child = Some(child);
                     return Ok(());
                 }
@@ -635,6 +660,235 @@ impl Drop for Broker {
         } else {
             let _ = fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// A tiny `sh` process that kills a broker (SIGKILL, by PID) when the test
+/// process dies without dropping its [`Broker`]: a broker held in a
+/// `static` (shared by the tests of one binary) is never dropped, and a test
+/// process killed by a timeout drops nothing.
+///
+/// The shell blocks reading its stdin, a pipe only this process holds; when
+/// this process exits for any reason the kernel closes the pipe, the read
+/// returns, and the shell kills the broker and removes its directory
+/// (unless `ODRADEK_KEEP_BROKER_DIR` is set). Dropping the watchdog kills
+/// the shell (by its PID) without firing it.
+struct Watchdog {
+    shell: Child,
+}
+
+impl Watchdog {
+    fn arm(pid: u32, dir: &Path) -> Result<Watchdog, HarnessError> {
+        let script = if std::env::var_os("ODRADEK_KEEP_BROKER_DIR").is_some() {
+            r#"read _unused; kill -9 "$1" 2>/dev/null"#
+        } else {
+            r#"read _unused; kill -9 "$1" 2>/dev/null; rm -rf -- "$2""#
+        };
+        let shell = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("odradek-broker-watchdog")
+            .arg(pid.to_string())
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| HarnessError::io("spawning the broker's watchdog (sh)", e))?;
+        Ok(Watchdog { shell })
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let _ = self.shell.kill();
+        let _ = self.shell.wait();
+    }
+}
+
+/// The number of this machine's established TCP connections to
+/// `127.0.0.1:port` (client side only), from `/proc/net/tcp`; `None` where
+/// `/proc` cannot tell.
+///
+/// Tests use it to check that a consumer closed its connections: every
+/// broker has its own port, so the count covers one test's clients.
+pub fn established_connections_to(port: u16) -> Option<usize> {
+    let table = fs::read_to_string("/proc/net/tcp").ok()?;
+    let remote = format!("0100007F:{port:04X}");
+    Some(
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // sl local_address rem_address st ...; 01 = ESTABLISHED
+                f.len() > 3 && f[2] == remote && f[3] == "01"
+            })
+            .count(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Interactive child processes
+// ---------------------------------------------------------------------------
+
+/// A child process the test talks to line by line: its stdin is a pipe the
+/// test writes to, and its stdout lines arrive on a channel, so the test can
+/// wait for a line with a timeout. Stderr is collected for error messages.
+///
+/// Dropping it kills the process (by its PID) and waits for it.
+pub struct Interactive {
+    child: Child,
+    shown: String,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout_seen: Vec<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Interactive {
+    /// Spawns `cmd` with piped stdin, stdout and stderr.
+    pub fn spawn(cmd: &mut Command) -> Result<Interactive, HarnessError> {
+        let shown = format!("{cmd:?}");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| HarnessError::io(format!("could not spawn {shown}"), e))?;
+        let stdin = child.stdin.take();
+        let (tx, lines) = std::sync::mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            thread::spawn(move || {
+                use std::io::BufRead;
+                for line in io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(mut err) = child.stderr.take() {
+            let sink = stderr.clone();
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match err.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => sink
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+        Ok(Interactive {
+            child,
+            shown,
+            stdin,
+            lines,
+            stdout_seen: Vec::new(),
+            stderr,
+        })
+    }
+
+    /// Runs a script with the virtualenv's python ([`python`]), unbuffered.
+    pub fn python(script: &Path, args: &[&str]) -> Result<Interactive, HarnessError> {
+        let py = python()?;
+        let mut cmd = Command::new(&py);
+        cmd.arg(script)
+            .args(args)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONUNBUFFERED", "1");
+        Interactive::spawn(&mut cmd)
+    }
+
+    /// The process's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process wrote to stderr so far (lossy UTF-8).
+    pub fn stderr(&self) -> String {
+        let buf = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    fn failure(&self, what: &str) -> HarnessError {
+        HarnessError::new(format!(
+            "{}: {what}.\n--- stdout so far ---\n{}\n--- stderr so far ---\n{}",
+            self.shown,
+            self.stdout_seen.join("\n"),
+            self.stderr().trim_end()
+        ))
+    }
+
+    /// The next line the process prints, waiting at most `timeout`. Fails,
+    /// with everything it printed, on timeout or when stdout closes.
+    pub fn next_line(&mut self, timeout: Duration) -> Result<String, HarnessError> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                self.stdout_seen.push(line.clone());
+                Ok(line)
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(self.failure(&format!("printed no line within {timeout:?}")))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // Give the stderr thread a moment to collect the last words.
+                let status = self.wait_status(Duration::from_secs(5));
+                Err(self.failure(&format!("closed its stdout (exit status {status:?})")))
+            }
+        }
+    }
+
+    /// Writes `line` and a newline to the process's stdin.
+    pub fn send_line(&mut self, line: &str) -> Result<(), HarnessError> {
+        let result = match self.stdin.as_mut() {
+            Some(stdin) => writeln!(stdin, "{line}").and_then(|()| stdin.flush()),
+            None => Err(io::Error::other("stdin already closed")),
+        };
+        result.map_err(|e| self.failure(&format!("writing {line:?} to its stdin: {e}")))
+    }
+
+    fn wait_status(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Closes stdin and waits up to `timeout` for the process to exit 0.
+    pub fn finish(mut self, timeout: Duration) -> Result<(), HarnessError> {
+        self.stdin = None;
+        match self.wait_status(timeout) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => Err(self.failure(&format!("exited with {status}"))),
+            None => Err(self.failure(&format!("did not exit within {timeout:?}"))),
+        }
+    }
+}
+
+impl fmt::Debug for Interactive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interactive")
+            .field("command", &self.shown)
+            .field("pid", &self.child.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Interactive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -397,6 +397,7 @@ impl Consumer {
             }
         }
     }
+
     pub(super) fn on_fetch(
         &mut self,
         response: FetchResponse,
@@ -441,6 +442,7 @@ impl Consumer {
             self.on_fetch_partition(&fetched, partition, now);
         }
     }
+
     pub(super) fn on_fetch_partition(
         &mut self,
         fetched: &FetchedPartition,
@@ -505,6 +507,7 @@ impl Consumer {
             }
         }
     }
+
     pub(super) fn on_diverging_epoch(
         &mut self,
         tp: &TopicPartition,
@@ -540,6 +543,7 @@ impl Consumer {
         }
         self.events.push_back(Event::PositionsChanged);
     }
+
     pub(super) fn partition_fetch_error(
         &mut self,
         tp: &TopicPartition,
@@ -580,6 +584,7 @@ impl Consumer {
             });
         }
     }
+
     pub(super) fn deliver(
         &mut self,
         tp: &TopicPartition,

@@ -408,8 +408,7 @@ impl Consumer {
                 );
             }
         }
-        let topics: BTreeSet<Arc<str>> = wanted.iter().map(|tp| tp.topic_arc().clone()).collect();
-        self.metadata.set_wanted(topics);
+        self.update_wanted_metadata();
         self.note_needs_seek();
         self.progress(now);
         Ok(())
@@ -418,6 +417,16 @@ impl Consumer {
     /// The assigned partitions.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.partitions.keys().cloned().collect()
+    }
+
+    /// Tells metadata which partitions matter: the assigned ones and those
+    /// of pending offset queries.
+    fn update_wanted_metadata(&mut self) {
+        let mut wanted: BTreeSet<TopicPartition> = self.partitions.keys().cloned().collect();
+        for query in self.queries.values() {
+            wanted.extend(query.pending.keys().cloned());
+        }
+        self.metadata.set_wanted(wanted);
     }
 
     /// Makes `offset` the next record `poll` returns for `tp`, dropping

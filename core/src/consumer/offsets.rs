@@ -61,17 +61,6 @@ impl Consumer {
         {
             return Err(Error::InvalidArgument(format!("invalid partition `{tp}`")));
         }
-        let mut topics: BTreeSet<Arc<str>> = self
-            .partitions
-            .keys()
-            .map(|tp| tp.topic_arc().clone())
-            .collect();
-        let new_topics = pending
-            .keys()
-            .any(|tp| topics.insert(tp.topic_arc().clone()));
-        if new_topics {
-            self.metadata.set_wanted(topics);
-        }
         self.queries.insert(
             id,
             Query {
@@ -80,10 +69,12 @@ impl Consumer {
                 deadline: now + timeout,
             },
         );
+        self.update_wanted_metadata();
         self.finish_queries();
         self.progress(now);
         Ok(id)
     }
+
     /// Resets and queries, grouped by leader into one ListOffsets per broker.
     pub(super) fn send_list_offsets(&mut self, now: Instant) {
         let isolation = self.config.isolation_level;
@@ -193,6 +184,7 @@ impl Consumer {
             }
         }
     }
+
     pub(super) fn mark_offsets_in_flight(
         &mut self,
         tp: &TopicPartition,
@@ -220,6 +212,7 @@ impl Consumer {
             }
         }
     }
+
     pub(super) fn on_list_offsets(
         &mut self,
         response: &ListOffsetsResponse,
@@ -281,6 +274,7 @@ impl Consumer {
         }
         self.finish_queries();
     }
+
     pub(super) fn offsets_failed(
         &mut self,
         tp: &TopicPartition,
@@ -339,14 +333,17 @@ impl Consumer {
             }
         }
     }
+
     pub(super) fn fail_query(&mut self, id: QueryId, error: Error) {
         if self.queries.remove(&id).is_some() {
             self.events.push_back(Event::OffsetsQueryDone {
                 id,
                 result: Err(error),
             });
+            self.update_wanted_metadata();
         }
     }
+
     pub(super) fn finish_queries(&mut self) {
         let done: Vec<QueryId> = self
             .queries
@@ -360,9 +357,11 @@ impl Consumer {
                     id,
                     result: Ok(query.results),
                 });
+                self.update_wanted_metadata();
             }
         }
     }
+
     pub(super) fn expire_queries(&mut self, now: Instant) {
         let expired: Vec<(QueryId, Vec<TopicPartition>)> = self
             .queries

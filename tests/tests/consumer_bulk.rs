@@ -1,0 +1,172 @@
+//! 100,000 records written by confluent-kafka (librdkafka) into six
+//! partitions of each of five topics, one per compression codec, consumed
+//! by every adapter with every byte checked: key (null for every 7th
+//! record), value, headers (one null-valued), timestamp and offset. No
+//! record may be lost or repeated.
+//!
+//! The records are produced once per test binary into one broker held in a
+//! `static`, and the four runtime variants read them concurrently (reading
+//! is read-only); the broker's watchdog kills it when the process exits.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use odradek_core::records::TimestampType;
+use odradek_core::{ConsumerRecord, TopicPartition};
+use odradek_tests::Broker;
+use odradek_tests::produced::{Compression, ProduceSpec, produce};
+use odradek_tests::suite::{
+    HangGuard, OffsetTracker, TestConsumer, build, config, expect_no_records, partitions,
+    poll_until,
+};
+
+const PARTITIONS: u32 = 6;
+const PER_TOPIC: u64 = 20_000;
+
+struct Bulk {
+    broker: Broker,
+    specs: Vec<ProduceSpec>,
+}
+
+impl Bulk {
+    fn spec(&self, topic: &str) -> &ProduceSpec {
+        self.specs
+            .iter()
+            .find(|s| s.topic == topic)
+            .unwrap_or_else(|| panic!("no spec for topic {topic}"))
+    }
+}
+
+fn bulk() -> &'static Bulk {
+    static BULK: OnceLock<Bulk> = OnceLock::new();
+    BULK.get_or_init(|| {
+        let started = Instant::now();
+        let broker = Broker::start().expect("start tansu");
+        let mut specs = Vec::new();
+        for (n, compression) in Compression::ALL.into_iter().enumerate() {
+            let topic = format!("bulk-{}", compression.name());
+            broker
+                .create_topic(&topic, PARTITIONS)
+                .expect("create topic");
+            let mut spec = ProduceSpec::new(&topic, 1000 + n as u64, PER_TOPIC);
+            spec.partitions = PARTITIONS;
+            spec.compression = compression;
+            spec.with_headers = true;
+            spec.null_key_every = 7;
+            spec.timestamp_base = Some(1_700_000_000_000 + n as i64 * 10_000_000);
+            let summary = produce(&broker, &spec)
+                .unwrap_or_else(|e| panic!("produce {topic}: {e}\n{}", broker.log_tail()));
+            assert_eq!(summary.delivered, PER_TOPIC, "{}", summary.json);
+            for (p, s) in &summary.partitions {
+                // Fresh topic, idempotent producer: offsets 0..n in order.
+                let n = spec.partition_records(*p).count() as i64;
+                assert_eq!(
+                    (s.first_offset, s.last_offset),
+                    (0, n - 1),
+                    "{}",
+                    summary.json
+                );
+            }
+            specs.push(spec);
+        }
+        eprintln!(
+            "consumer_bulk: produced {} records in {:?}",
+            PER_TOPIC * specs.len() as u64,
+            started.elapsed()
+        );
+        Bulk { broker, specs }
+    })
+}
+
+/// Checks one record against what produce.py sent at its offset.
+fn check(bulk: &Bulk, record: &ConsumerRecord) {
+    let spec = bulk.spec(record.topic());
+    let index = record.partition() as u64 + record.offset() as u64 * u64::from(PARTITIONS);
+    let want = spec.record(index);
+    let at = format!("{}@{}", record.topic_partition(), record.offset());
+    assert_eq!(record.partition() as u32, want.partition, "{at}: partition");
+    assert_eq!(record.key(), want.key.as_deref(), "{at}: key");
+    assert_eq!(record.value(), Some(&want.value[..]), "{at}: value");
+    assert_eq!(Some(record.timestamp()), want.timestamp, "{at}: timestamp");
+    assert_eq!(
+        record.timestamp_type(),
+        TimestampType::CreateTime,
+        "{at}: timestamp type"
+    );
+    let headers: Vec<(String, Option<Vec<u8>>)> = record
+        .headers()
+        .iter()
+        .map(|h| {
+            let key = h.key_str().expect("UTF-8 header key").to_owned();
+            (key, h.value.map(<[u8]>::to_vec))
+        })
+        .collect();
+    assert_eq!(headers, want.headers, "{at}: headers");
+}
+
+fn every_record_of_every_codec<C: TestConsumer>() {
+    let _guard = HangGuard::new(
+        format!("consumer_bulk [{}]", C::RUNTIME),
+        Duration::from_secs(600),
+    );
+    let bulk = bulk();
+    let started = Instant::now();
+    let all: Vec<TopicPartition> = bulk
+        .specs
+        .iter()
+        .flat_map(|s| partitions(&s.topic, PARTITIONS as i32))
+        .collect();
+    let end: BTreeMap<TopicPartition, i64> = all
+        .iter()
+        .map(|tp| {
+            let spec = bulk.spec(tp.topic());
+            let n = spec.partition_records(tp.partition() as u32).count();
+            (tp.clone(), n as i64)
+        })
+        .collect();
+    let total: i64 = end.values().sum();
+    assert_eq!(total, 100_000);
+
+    let consumer: C = build(config(&bulk.broker));
+    consumer.assign(&all).expect("assign");
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(consumer.assignment(), sorted);
+    let mut tracker = OffsetTracker::starting_at(&all, 0);
+    let seen = poll_until(
+        &consumer,
+        "consume 100,000 records",
+        Duration::from_secs(300),
+        &mut tracker,
+        |tracker, record| {
+            tracker.accept(record);
+            check(bulk, record);
+        },
+        |tracker| tracker.all_reached(&end),
+    );
+    assert_eq!(seen as i64, total, "[{}] records received", C::RUNTIME);
+    // Nothing after the end: no duplicates arrive late.
+    expect_no_records(
+        &consumer,
+        "after the last record",
+        Duration::from_millis(500),
+    );
+    for tp in &all {
+        let position = consumer.position(tp).expect("position");
+        assert_eq!(
+            Some(position),
+            tracker.next(tp),
+            "[{}] position of {tp}",
+            C::RUNTIME
+        );
+    }
+    consumer.close().expect("close");
+    eprintln!(
+        "consumer_bulk [{}]: 100,000 records checked in {:?}",
+        C::RUNTIME,
+        started.elapsed()
+    );
+}
+
+odradek_tests::for_each_runtime!(every_record_of_every_codec);
