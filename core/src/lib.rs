@@ -14,6 +14,7 @@
 //! - [`ConsumerRecord`], [`ConsumerRecords`], [`TopicPartition`]: what the
 //!   application sees.
 //! - [`Error`]: everything the consumer can fail with.
+//! - [`Session`]: what adapters share between their driver and their users.
 //! - [`protocol`]: framing, headers and one codec per Kafka API message,
 //!   plus the consumer embedded protocol.
 //! - [`records`]: record batches (v2 and legacy message sets), compression
@@ -25,6 +26,7 @@ mod conn;
 mod consumer;
 mod error;
 mod metadata;
+mod session;
 mod types;
 
 pub mod protocol;
@@ -37,6 +39,7 @@ pub use config::{
 pub use conn::Io;
 pub use consumer::{Consumer, Event, OffsetsResult, QueryId};
 pub use error::Error;
+pub use session::{Drained, Session};
 pub use types::{
     BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress, OffsetAndTimestamp,
     TopicPartition,

@@ -117,7 +117,7 @@ impl Consumer {
                 let mut state = self.shared.lock();
                 let outcome = check(&mut state, Instant::now());
                 match outcome {
-                    None if state.finished => Some(Err(Error::Closed)),
+                    None if state.is_finished() => Some(Err(Error::Closed)),
                     outcome => outcome,
                 }
             };
@@ -252,7 +252,7 @@ impl Consumer {
         // The core enforces the timeout and reports it as the result; the
         // margin only guards against a driver that stopped.
         self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
-            state.query_results.remove(&id)
+            state.take_query_result(id)
         })
         .await
         .unwrap_or_else(|| Err(Error::Timeout("offsets query".into())))
@@ -298,7 +298,7 @@ impl Consumer {
         self.command(|core, now| core.close(now));
         let finished = self
             .wait(Some(CLOSE_TIMEOUT), |state, _| {
-                state.finished.then_some(Ok(()))
+                state.is_finished().then_some(Ok(()))
             })
             .await;
         match finished {

@@ -16,7 +16,7 @@ use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
-use odradek_core::{ConnId, Event, Io, OffsetsResult, QueryId};
+use odradek_core::{ConnId, Io};
 
 /// State shared by the user-facing handle and the driver thread.
 pub(crate) struct Shared {
@@ -30,22 +30,13 @@ pub(crate) struct Shared {
     wake_rx: async_channel::Receiver<()>,
 }
 
-pub(crate) struct State {
-    pub(crate) core: odradek_core::Consumer,
-    pub(crate) query_results: HashMap<QueryId, OffsetsResult>,
-    /// The driver has stopped; nothing will change any more.
-    pub(crate) finished: bool,
-}
+pub(crate) type State = odradek_core::Session;
 
 impl Shared {
     pub(crate) fn new(core: odradek_core::Consumer) -> Shared {
         let (wake_tx, wake_rx) = async_channel::bounded(1);
         Shared {
-            state: Mutex::new(State {
-                core,
-                query_results: HashMap::new(),
-                finished: false,
-            }),
+            state: Mutex::new(State::new(core)),
             changed: event_listener::Event::new(),
             wake_tx,
             wake_rx,
@@ -87,7 +78,7 @@ struct Finish(Arc<Shared>);
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        self.0.lock().finished = true;
+        self.0.lock().set_finished();
         self.0.notify_waiters();
     }
 }
@@ -119,25 +110,9 @@ async fn run(shared: &Shared, executor: &LocalExecutor<'_>) {
     let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
     loop {
         // Drain every output the core has (the sans-IO rule), then act on them.
-        let (ios, events, deadline, closed) = {
-            let mut state = shared.lock();
-            let ios: Vec<Io> = std::iter::from_fn(|| state.core.poll_io()).collect();
-            let events: Vec<Event> = std::iter::from_fn(|| state.core.poll_event()).collect();
-            for event in &events {
-                match event {
-                    Event::OffsetsQueryDone { id, result } => {
-                        state.query_results.insert(*id, result.clone());
-                    }
-                    Event::ConnectionError { broker, reason } => {
-                        tracing::warn!(%broker, %reason, "broker connection problem");
-                    }
-                    _ => {}
-                }
-            }
-            let closed = state.core.is_closed();
-            (ios, events, state.core.poll_timeout(), closed)
-        };
-        for io in ios {
+        let drained = shared.lock().drain();
+        let deadline = drained.timeout;
+        for io in drained.io {
             match io {
                 Io::Connect { conn, address } => {
                     let (outbound, outbound_rx) = async_channel::unbounded();
@@ -168,10 +143,10 @@ async fn run(shared: &Shared, executor: &LocalExecutor<'_>) {
                 }
             }
         }
-        if !events.is_empty() {
+        if drained.wake_waiters {
             shared.notify_waiters();
         }
-        if closed {
+        if drained.closed {
             // Dropping the handles cancels the tasks and closes the sockets;
             // `Finish` tells the waiters once the thread ends.
             return;

@@ -105,7 +105,7 @@ impl Consumer {
         let mut state = self.shared.lock();
         loop {
             let outcome = match check(&mut state, Instant::now()) {
-                None if state.finished => Some(Err(Error::Closed)),
+                None if state.is_finished() => Some(Err(Error::Closed)),
                 outcome => outcome,
             };
             self.shared.wake_driver();
@@ -239,7 +239,7 @@ impl Consumer {
         // The core enforces the timeout and reports it as the result; the
         // margin only guards against a driver that stopped.
         self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
-            state.query_results.remove(&id)
+            state.take_query_result(id)
         })
         .unwrap_or_else(|| Err(Error::Timeout("offsets query".into())))
     }
@@ -279,7 +279,7 @@ impl Consumer {
     pub fn close(&self) -> Result<(), Error> {
         self.command(|core, now| core.close(now));
         let finished = self.wait(Some(CLOSE_TIMEOUT), |state, _| {
-            state.finished.then_some(Ok(()))
+            state.is_finished().then_some(Ok(()))
         });
         match finished {
             Some(Ok(())) | Some(Err(Error::Closed)) => Ok(()),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use odradek_core::{BrokerAddress, ConnId, Error, Event, Io, OffsetsResult, QueryId};
+use odradek_core::{BrokerAddress, ConnId, Error, Io};
 
 /// How long a write may make no progress before its connection counts as
 /// broken: the driver writes inline, so a peer that stops reading must not
@@ -28,12 +28,7 @@ pub(crate) struct Shared {
     wake_pending: AtomicBool,
 }
 
-pub(crate) struct State {
-    pub(crate) core: odradek_core::Consumer,
-    pub(crate) query_results: HashMap<QueryId, OffsetsResult>,
-    /// The driver has drained the core's last outputs after it closed.
-    pub(crate) finished: bool,
-}
+pub(crate) type State = odradek_core::Session;
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -94,11 +89,7 @@ fn close_slot(slot: &Mutex<Slot>) {
 pub(crate) fn start(core: odradek_core::Consumer) -> Result<Arc<Shared>, Error> {
     let (inputs, receiver) = mpsc::channel();
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            core,
-            query_results: HashMap::new(),
-            finished: false,
-        }),
+        state: Mutex::new(State::new(core)),
         changed: Condvar::new(),
         inputs,
         wake_pending: AtomicBool::new(false),
@@ -117,25 +108,9 @@ fn run(shared: &Shared, inputs: &Receiver<Input>) {
     let mut conns: HashMap<ConnId, Arc<Mutex<Slot>>> = HashMap::new();
     loop {
         // Drain every output the core has (the sans-IO rule), then act on them.
-        let (ios, events, deadline, closed) = {
-            let mut state = shared.lock();
-            let ios: Vec<Io> = std::iter::from_fn(|| state.core.poll_io()).collect();
-            let events: Vec<Event> = std::iter::from_fn(|| state.core.poll_event()).collect();
-            for event in &events {
-                match event {
-                    Event::OffsetsQueryDone { id, result } => {
-                        state.query_results.insert(*id, result.clone());
-                    }
-                    Event::ConnectionError { broker, reason } => {
-                        tracing::warn!(%broker, %reason, "broker connection problem");
-                    }
-                    _ => {}
-                }
-            }
-            let closed = state.core.is_closed();
-            (ios, events, state.core.poll_timeout(), closed)
-        };
-        for io in ios {
+        let drained = shared.lock().drain();
+        let deadline = drained.timeout;
+        for io in drained.io {
             match io {
                 Io::Connect { conn, address } => {
                     let slot = Arc::new(Mutex::new(Slot::Connecting));
@@ -154,14 +129,14 @@ fn run(shared: &Shared, inputs: &Receiver<Input>) {
                 }
             }
         }
-        if !events.is_empty() {
+        if drained.wake_waiters {
             shared.changed.notify_all();
         }
-        if closed {
+        if drained.closed {
             for slot in conns.values() {
                 close_slot(slot);
             }
-            shared.lock().finished = true;
+            shared.lock().set_finished();
             shared.changed.notify_all();
             return;
         }

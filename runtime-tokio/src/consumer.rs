@@ -2,7 +2,6 @@
 //! lock; waiting calls sleep on a notification from the driver.
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
@@ -88,11 +87,7 @@ impl Consumer {
         }
         let core = odradek_core::Consumer::new(config, Instant::now())?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                core,
-                query_results: HashMap::new(),
-                finished: false,
-            }),
+            state: Mutex::new(State::new(core)),
             changed: tokio::sync::Notify::new(),
             wake_driver: tokio::sync::Notify::new(),
         });
@@ -124,7 +119,7 @@ impl Consumer {
                 let mut state = self.shared.lock();
                 let outcome = check(&mut state, Instant::now());
                 match outcome {
-                    None if state.finished => Some(Err(Error::Closed)),
+                    None if state.is_finished() => Some(Err(Error::Closed)),
                     outcome => outcome,
                 }
             };
@@ -249,7 +244,7 @@ impl Consumer {
         // The core enforces the timeout and reports it as the result; the
         // margin only guards against a driver that stopped.
         self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
-            state.query_results.remove(&id)
+            state.take_query_result(id)
         })
         .await
         .unwrap_or_else(|| Err(Error::Timeout("offsets query".into())))
@@ -295,7 +290,7 @@ impl Consumer {
         self.command(|core, now| core.close(now));
         let finished = self
             .wait(Some(CLOSE_TIMEOUT), |state, _| {
-                state.finished.then_some(Ok(()))
+                state.is_finished().then_some(Ok(()))
             })
             .await;
         match finished {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use odradek_core::{ConnId, Event, Io, OffsetsResult, QueryId};
+use odradek_core::{ConnId, Io};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
@@ -22,12 +22,7 @@ pub(crate) struct Shared {
     pub(crate) wake_driver: Notify,
 }
 
-pub(crate) struct State {
-    pub(crate) core: odradek_core::Consumer,
-    pub(crate) query_results: HashMap<QueryId, OffsetsResult>,
-    /// The driver has drained the core's last outputs after it closed.
-    pub(crate) finished: bool,
-}
+pub(crate) type State = odradek_core::Session;
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -56,25 +51,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
     loop {
         // Drain every output the core has (the sans-IO rule), then act on them.
-        let (ios, events, deadline, closed) = {
-            let mut state = shared.lock();
-            let ios: Vec<Io> = std::iter::from_fn(|| state.core.poll_io()).collect();
-            let events: Vec<Event> = std::iter::from_fn(|| state.core.poll_event()).collect();
-            for event in &events {
-                match event {
-                    Event::OffsetsQueryDone { id, result } => {
-                        state.query_results.insert(*id, result.clone());
-                    }
-                    Event::ConnectionError { broker, reason } => {
-                        tracing::warn!(%broker, %reason, "broker connection problem");
-                    }
-                    _ => {}
-                }
-            }
-            let closed = state.core.is_closed();
-            (ios, events, state.core.poll_timeout(), closed)
-        };
-        for io in ios {
+        let drained = shared.lock().drain();
+        let deadline = drained.timeout;
+        for io in drained.io {
             match io {
                 Io::Connect { conn, address } => {
                     let (outbound, outbound_rx) = mpsc::unbounded_channel();
@@ -101,14 +80,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        if !events.is_empty() {
+        if drained.wake_waiters {
             shared.changed.notify_waiters();
         }
-        if closed {
+        if drained.closed {
             for (_, handle) in conns.drain() {
                 handle.task.abort();
             }
-            shared.lock().finished = true;
+            shared.lock().set_finished();
             shared.changed.notify_waiters();
             return;
         }
