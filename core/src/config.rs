@@ -5,6 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use crate::group::Assignors;
 use crate::types::BrokerAddress;
 
 /// What to do when a partition has no valid position: no committed offset,
@@ -105,6 +106,33 @@ pub struct ConsumerConfig {
     /// it from entropy (so clients do not retry in lockstep); tests fix it so
     /// runs repeat exactly.
     pub random_seed: Option<u64>,
+    /// `group.id`: the consumer group to join with `subscribe`; `None` for
+    /// a consumer that only uses `assign`.
+    pub group_id: Option<String>,
+    /// `group.instance.id`: a static member identity (KIP-345). A static
+    /// member that restarts within the session timeout gets its partitions
+    /// back without a rebalance, and does not leave the group on close.
+    pub group_instance_id: Option<String>,
+    /// `session.timeout.ms`: how long the coordinator waits for a heartbeat
+    /// before it removes the member.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`: how often to heartbeat to the coordinator.
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`: the longest the application may go without
+    /// polling before the member leaves the group (also the rebalance timeout).
+    pub max_poll_interval: Duration,
+    /// `enable.auto.commit`: commit delivered positions in the background.
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`: how often auto-commit runs.
+    pub auto_commit_interval: Duration,
+    /// `partition.assignment.strategy`: the assignors this member supports,
+    /// preferred first.
+    pub partition_assignment_strategy: Assignors,
+    /// `internal.leave.group.on.close`: send LeaveGroup when closing. Static
+    /// members never do (Java semantics) unless this is set explicitly
+    /// through [`leave_group_on_close`](Self::leave_group_on_close) with
+    /// `Some(true)`.
+    pub leave_group_on_close: Option<bool>,
 }
 
 impl Default for ConsumerConfig {
@@ -135,6 +163,15 @@ impl Default for ConsumerConfig {
             max_decompressed_batch_bytes: crate::records::DecodeLimits::default()
                 .max_decompressed_bytes,
             random_seed: None,
+            group_id: None,
+            group_instance_id: None,
+            session_timeout: Duration::from_millis(45_000),
+            heartbeat_interval: Duration::from_millis(3_000),
+            max_poll_interval: Duration::from_millis(300_000),
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_millis(5_000),
+            partition_assignment_strategy: Assignors::default(),
+            leave_group_on_close: None,
         }
     }
 }
@@ -151,6 +188,17 @@ impl fmt::Debug for ConsumerConfig {
             .field("max_partition_fetch_bytes", &self.max_partition_fetch_bytes)
             .field("fetch_max_wait", &self.fetch_max_wait)
             .field("fetch_buffer_max_bytes", &self.fetch_buffer_max_bytes)
+            .field("group_id", &self.group_id)
+            .field("group_instance_id", &self.group_instance_id)
+            .field("session_timeout", &self.session_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("max_poll_interval", &self.max_poll_interval)
+            .field("enable_auto_commit", &self.enable_auto_commit)
+            .field("auto_commit_interval", &self.auto_commit_interval)
+            .field(
+                "partition_assignment_strategy",
+                &self.partition_assignment_strategy,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -352,20 +400,25 @@ impl ConsumerConfig {
                     ));
                 }
             },
-            "group.id"
-            | "group.instance.id"
-            | "enable.auto.commit"
-            | "auto.commit.interval.ms"
-            | "session.timeout.ms"
-            | "heartbeat.interval.ms"
-            | "max.poll.interval.ms"
-            | "partition.assignment.strategy" => {
-                return Err(ConfigError {
-                    key: key.into(),
-                    kind: ConfigErrorKind::Unsupported(
-                        "consumer groups arrive in a later release; use assign() for now".into(),
-                    ),
-                });
+            "group.id" => {
+                let id = value.trim();
+                self.group_id = (!id.is_empty()).then(|| id.to_string());
+            }
+            "group.instance.id" => {
+                let id = value.trim();
+                self.group_instance_id = (!id.is_empty()).then(|| id.to_string());
+            }
+            "enable.auto.commit" => self.enable_auto_commit = parse_bool(key, value)?,
+            "auto.commit.interval.ms" => self.auto_commit_interval = parse_millis(key, value)?,
+            "session.timeout.ms" => self.session_timeout = parse_millis(key, value)?,
+            "heartbeat.interval.ms" => self.heartbeat_interval = parse_millis(key, value)?,
+            "max.poll.interval.ms" => self.max_poll_interval = parse_millis(key, value)?,
+            "internal.leave.group.on.close" => {
+                self.leave_group_on_close = Some(parse_bool(key, value)?);
+            }
+            "partition.assignment.strategy" => {
+                self.partition_assignment_strategy = Assignors::from_names(value)
+                    .map_err(|expected| ConfigError::invalid(key, value, &expected))?;
             }
             "sasl.mechanism"
             | "sasl.mechanisms"
@@ -415,6 +468,21 @@ impl ConsumerConfig {
         }
         if self.max_poll_records == 0 {
             return Err(ConfigError::invalid("max.poll.records", "0", "at least 1"));
+        }
+        if self.group_id.is_some() {
+            if self.heartbeat_interval >= self.session_timeout {
+                return Err(ConfigError::invalid(
+                    "heartbeat.interval.ms",
+                    &self.heartbeat_interval.as_millis().to_string(),
+                    "less than session.timeout.ms",
+                ));
+            }
+            if self.partition_assignment_strategy.is_empty() {
+                return Err(ConfigError {
+                    key: "partition.assignment.strategy".into(),
+                    kind: ConfigErrorKind::Missing,
+                });
+            }
         }
         Ok(())
     }
@@ -569,6 +637,37 @@ impl<T> ConsumerBuilder<T> {
         max_response_size: usize;
         /// The most bytes one compressed batch may decompress to.
         max_decompressed_batch_bytes: usize;
+        /// `session.timeout.ms`.
+        session_timeout: std::time::Duration;
+        /// `heartbeat.interval.ms`.
+        heartbeat_interval: std::time::Duration;
+        /// `max.poll.interval.ms`.
+        max_poll_interval: std::time::Duration;
+        /// `enable.auto.commit`.
+        enable_auto_commit: bool;
+        /// `auto.commit.interval.ms`.
+        auto_commit_interval: std::time::Duration;
+        /// `partition.assignment.strategy`.
+        partition_assignment_strategy: Assignors;
+    }
+
+    /// `group.id`.
+    pub fn group_id(mut self, id: impl Into<String>) -> Self {
+        self.config.group_id = Some(id.into());
+        self
+    }
+
+    /// `group.instance.id`: makes this member static.
+    pub fn group_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.config.group_instance_id = Some(id.into());
+        self
+    }
+
+    /// Whether to send LeaveGroup on close (default: yes for dynamic
+    /// members, no for static ones).
+    pub fn leave_group_on_close(mut self, leave: bool) -> Self {
+        self.config.leave_group_on_close = Some(leave);
+        self
     }
 
     /// Fixes the seed for backoff jitter (for reproducible runs).
@@ -665,10 +764,15 @@ mod tests {
             err(&[("bootstrap.servers", "nohost")]).key,
             "bootstrap.servers"
         );
-        assert!(matches!(
-            err(&[("group.id", "g")]).kind,
-            ConfigErrorKind::Unsupported(_)
-        ));
+        let e = err(&[("partition.assignment.strategy", "range,fastest")]);
+        assert_eq!(e.key, "partition.assignment.strategy");
+        assert!(e.to_string().contains("fastest"), "{e}");
+        let e = err(&[
+            ("group.id", "g"),
+            ("session.timeout.ms", "3000"),
+            ("heartbeat.interval.ms", "3000"),
+        ]);
+        assert_eq!(e.key, "heartbeat.interval.ms");
         assert!(matches!(
             err(&[("security.protocol", "SSL")]).kind,
             ConfigErrorKind::Unsupported(_)
@@ -682,6 +786,42 @@ mod tests {
         let e = err(&[("retry.backoff.ms", "5000")]);
         assert_eq!(e.key, "retry.backoff.max.ms");
         assert!(e.to_string().contains("retry.backoff.max.ms"), "{e}");
+    }
+
+    #[test]
+    fn group_settings_have_java_defaults_and_parse() {
+        let c = ConsumerConfig::default();
+        assert_eq!(c.group_id, None);
+        assert_eq!(c.session_timeout, Duration::from_secs(45));
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(3));
+        assert_eq!(c.max_poll_interval, Duration::from_secs(300));
+        assert!(c.enable_auto_commit);
+        assert_eq!(c.auto_commit_interval, Duration::from_secs(5));
+        assert_eq!(
+            c.partition_assignment_strategy.names(),
+            ["range", "cooperative-sticky"]
+        );
+        let c = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("group.id", "orders"),
+            ("group.instance.id", "worker-1"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "2000"),
+            ("enable.auto.commit", "false"),
+            (
+                "partition.assignment.strategy",
+                "org.apache.kafka.clients.consumer.RoundRobinAssignor, sticky",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.group_id.as_deref(), Some("orders"));
+        assert_eq!(c.group_instance_id.as_deref(), Some("worker-1"));
+        assert_eq!(c.session_timeout, Duration::from_secs(6));
+        assert!(!c.enable_auto_commit);
+        assert_eq!(
+            c.partition_assignment_strategy.names(),
+            ["roundrobin", "sticky"]
+        );
     }
 
     #[test]

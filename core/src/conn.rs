@@ -52,6 +52,10 @@ pub enum Io {
 pub(crate) enum Node {
     Bootstrap(usize),
     Broker(i32),
+    /// The group coordinator, on its own connection: the broker may hold a
+    /// JoinGroup for a long time, and requests on one connection are
+    /// answered in order, so fetches must not queue behind it.
+    Coordinator(i32),
 }
 
 /// A request awaiting its response.

@@ -80,6 +80,40 @@ pub enum Error {
     /// The consumer was closed.
     #[error("the consumer is closed")]
     Closed,
+    /// A commit could not be made because the group is rebalancing; it can
+    /// be retried once the rebalance is over (after the next `poll`).
+    #[error("commit refused: the group is rebalancing")]
+    RebalanceInProgress,
+    /// A commit failed for good: the member's generation moved on (its
+    /// partitions may belong to another member now), or the commit ran out
+    /// of time or retries.
+    #[error("commit failed: {reason}")]
+    CommitFailed {
+        /// What happened.
+        reason: String,
+    },
+    /// Another member with the same `group.instance.id` joined the group:
+    /// this consumer is fenced and cannot continue.
+    #[error("fenced: another consumer joined with group.instance.id `{instance_id}`")]
+    FencedInstanceId {
+        /// The static member id.
+        instance_id: String,
+    },
+    /// The group coordinator refused a request with a non-retriable error
+    /// (authorization, an invalid session timeout, an inconsistent
+    /// protocol, a full group, ...).
+    #[error("group `{group}`: {api} failed: {code}")]
+    Group {
+        /// The group id.
+        group: String,
+        /// The request.
+        api: ApiKey,
+        /// The coordinator's error code.
+        code: ErrorCode,
+    },
+    /// The operation needs a consumer group (`group.id`, or `subscribe`).
+    #[error("{0} needs a consumer group (set group.id)")]
+    NoGroup(&'static str),
     /// The adapter could not get a resource from its runtime (a thread, a
     /// task): the consumer cannot run.
     #[error("runtime failure: {0}")]
@@ -107,7 +141,10 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Error::UnsupportedBroker { .. } | Error::Config(_) | Error::Closed
+            Error::UnsupportedBroker { .. }
+                | Error::Config(_)
+                | Error::Closed
+                | Error::FencedInstanceId { .. }
         )
     }
 }

@@ -15,6 +15,9 @@
 //!   application sees.
 //! - [`Error`]: everything the consumer can fail with.
 //! - [`Session`]: what adapters share between their driver and their users.
+//! - [`group`]: consumer groups: the partition assignors (built-in and the
+//!   trait for custom ones) and [`RebalanceEvent`], what a rebalance tells
+//!   the application.
 //! - [`protocol`]: framing, headers and one codec per Kafka API message,
 //!   plus the consumer embedded protocol.
 //! - [`records`]: record batches (v2 and legacy message sets), compression
@@ -29,6 +32,7 @@ mod metadata;
 mod session;
 mod types;
 
+pub mod group;
 pub mod protocol;
 pub mod records;
 
@@ -37,10 +41,11 @@ pub use config::{
     OffsetReset,
 };
 pub use conn::Io;
-pub use consumer::{Consumer, Event, OffsetsResult, QueryId};
+pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
 pub use error::Error;
-pub use session::{Drained, Session};
+pub use group::{NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};
+pub use session::{CommitCallback, Drained, ReadyCallback, Session};
 pub use types::{
-    BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress, OffsetAndTimestamp,
-    TopicPartition,
+    BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress, OffsetAndMetadata,
+    OffsetAndTimestamp, TopicPartition,
 };

@@ -49,6 +49,9 @@ pub(crate) struct Metadata {
     topics: HashMap<Arc<str>, TopicState>,
     wanted: BTreeSet<Arc<str>>,
     wanted_partitions: BTreeSet<TopicPartition>,
+    /// Whole topics wanted besides those of `wanted_partitions` (a group's
+    /// subscriptions, whose partition counts matter).
+    wanted_topics: BTreeSet<Arc<str>>,
     max_age: Duration,
     backoff: Backoff,
     failures: u32,
@@ -66,6 +69,7 @@ impl Metadata {
             topics: HashMap::new(),
             wanted: BTreeSet::new(),
             wanted_partitions: BTreeSet::new(),
+            wanted_topics: BTreeSet::new(),
             max_age,
             backoff,
             failures: 0,
@@ -79,13 +83,42 @@ impl Metadata {
     /// Sets the partitions the consumer needs (assigned ones and those of
     /// pending offset queries); any not yet described triggers a refresh.
     pub(crate) fn set_wanted(&mut self, partitions: BTreeSet<TopicPartition>) {
-        let topics: BTreeSet<Arc<str>> =
-            partitions.iter().map(|tp| tp.topic_arc().clone()).collect();
         if partitions.iter().any(|tp| self.leader(tp).is_none()) {
             self.requested = true;
         }
-        self.wanted = topics;
         self.wanted_partitions = partitions;
+        self.update_wanted();
+    }
+
+    /// Sets the whole topics the consumer needs described (subscriptions);
+    /// any not yet described triggers a refresh.
+    pub(crate) fn set_wanted_topics(&mut self, topics: BTreeSet<Arc<str>>) {
+        if topics.iter().any(|t| !self.topics.contains_key(t)) {
+            self.requested = true;
+        }
+        self.wanted_topics = topics;
+        self.update_wanted();
+    }
+
+    fn update_wanted(&mut self) {
+        let mut topics: BTreeSet<Arc<str>> = self
+            .wanted_partitions
+            .iter()
+            .map(|tp| tp.topic_arc().clone())
+            .collect();
+        topics.extend(self.wanted_topics.iter().cloned());
+        self.wanted = topics;
+    }
+
+    /// The number of partitions of `topic`: `Some(0)` for a topic the
+    /// cluster reported as failed or absent, `None` until it is described.
+    pub(crate) fn partition_count(&self, topic: &str) -> Option<usize> {
+        let state = self.topics.get(topic)?;
+        Some(if state.error.is_ok() {
+            state.partitions.len()
+        } else {
+            0
+        })
     }
 
     /// Asks for a refresh as soon as backoff allows (a leader moved, a

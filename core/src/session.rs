@@ -3,19 +3,60 @@
 //! Keeping the dispatch of events here means every adapter treats them the
 //! same way.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use crate::conn::Io;
-use crate::consumer::{Consumer, Event, OffsetsResult, QueryId};
+use crate::consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
+use crate::error::Error;
+use crate::group::{NoopListener, RebalanceListener, dispatch_rebalance};
+use crate::types::{ConsumerRecords, OffsetAndMetadata, TopicPartition};
+
+/// What `commit_async` calls with the commit's outcome.
+pub type CommitCallback = Box<dyn FnOnce(Result<(), Error>) + Send>;
+
+/// A commit callback whose commit finished: run it outside the lock.
+pub struct ReadyCallback {
+    callback: CommitCallback,
+    result: Result<(), Error>,
+}
+
+impl ReadyCallback {
+    /// Calls the callback with the commit's outcome.
+    pub fn run(self) {
+        (self.callback)(self.result);
+    }
+}
+
+impl std::fmt::Debug for ReadyCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadyCallback")
+            .field("result", &self.result)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A consumer plus the state its adapter's waiting calls read.
-#[derive(Debug)]
 pub struct Session {
     /// The consumer itself.
     pub core: Consumer,
     query_results: HashMap<QueryId, OffsetsResult>,
+    commit_results: HashMap<CommitId, Result<(), Error>>,
+    /// Commits nobody waits for: their outcome is dropped on arrival.
+    unwatched_commits: HashSet<CommitId>,
+    committed_results: HashMap<QueryId, CommittedResult>,
+    callbacks: HashMap<CommitId, CommitCallback>,
+    listener: Box<dyn RebalanceListener>,
     finished: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("core", &self.core)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything a driver must act on after an input: drained in one go, as
@@ -30,6 +71,8 @@ pub struct Drained {
     pub wake_waiters: bool,
     /// The consumer is closed: once `io` is done, the driver can stop.
     pub closed: bool,
+    /// Commit callbacks to run, after the lock is released.
+    pub callbacks: Vec<ReadyCallback>,
 }
 
 impl Session {
@@ -38,6 +81,11 @@ impl Session {
         Self {
             core,
             query_results: HashMap::new(),
+            commit_results: HashMap::new(),
+            unwatched_commits: HashSet::new(),
+            committed_results: HashMap::new(),
+            callbacks: HashMap::new(),
+            listener: Box::new(NoopListener),
             finished: false,
         }
     }
@@ -47,11 +95,22 @@ impl Session {
     pub fn drain(&mut self) -> Drained {
         let io: Vec<Io> = std::iter::from_fn(|| self.core.poll_io()).collect();
         let mut wake_waiters = false;
+        let mut callbacks = Vec::new();
         while let Some(event) = self.core.poll_event() {
             wake_waiters = true;
             match event {
                 Event::OffsetsQueryDone { id, result } => {
                     self.query_results.insert(id, result);
+                }
+                Event::CommitDone { id, result } => {
+                    if let Some(callback) = self.callbacks.remove(&id) {
+                        callbacks.push(ReadyCallback { callback, result });
+                    } else if !self.unwatched_commits.remove(&id) {
+                        self.commit_results.insert(id, result);
+                    }
+                }
+                Event::CommittedDone { id, result } => {
+                    self.committed_results.insert(id, result);
                 }
                 Event::ConnectionError { broker, reason } => {
                     tracing::warn!(%broker, %reason, "broker connection problem");
@@ -64,12 +123,73 @@ impl Session {
             timeout: self.core.poll_timeout(),
             wake_waiters,
             closed: self.core.is_closed(),
+            callbacks,
         }
+    }
+
+    /// Sets the listener that hears of rebalances.
+    pub fn set_listener(&mut self, listener: Box<dyn RebalanceListener>) {
+        self.listener = listener;
+    }
+
+    /// Hands pending rebalance events to the listener.
+    pub fn dispatch_rebalance(&mut self, now: Instant) {
+        dispatch_rebalance(&mut self.core, self.listener.as_mut(), now);
+    }
+
+    /// Polls for at most `max` records, running the rebalance listener
+    /// first when the group has news (the poll is the safe point).
+    pub fn poll_records(
+        &mut self,
+        max: usize,
+        now: Instant,
+    ) -> Result<ConsumerRecords, crate::Error> {
+        self.dispatch_rebalance(now);
+        let records = self.core.poll_records_up_to(max, now);
+        self.dispatch_rebalance(now);
+        records
+    }
+
+    /// Starts a commit whose outcome goes to `callback` (run by the driver,
+    /// outside the consumer's lock).
+    pub fn commit_async(
+        &mut self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+        callback: CommitCallback,
+        now: Instant,
+    ) -> Result<(), crate::Error> {
+        let timeout = self.core.config().default_api_timeout;
+        let id = self.core.commit(offsets, timeout, now)?;
+        match self.commit_results.remove(&id) {
+            // Finished at once (nothing to commit).
+            Some(result) => callback(result),
+            None => {
+                self.callbacks.insert(id, callback);
+            }
+        }
+        Ok(())
     }
 
     /// The answer to query `id`, once it arrived (taken: asked once).
     pub fn take_query_result(&mut self, id: QueryId) -> Option<OffsetsResult> {
         self.query_results.remove(&id)
+    }
+
+    /// The outcome of commit `id`, once it finished (taken: asked once).
+    pub fn take_commit_result(&mut self, id: CommitId) -> Option<Result<(), Error>> {
+        self.commit_results.remove(&id)
+    }
+
+    /// Forgets commit `id`'s outcome when it arrives (nobody waits for it).
+    pub fn forget_commit(&mut self, id: CommitId) {
+        if self.commit_results.remove(&id).is_none() {
+            self.unwatched_commits.insert(id);
+        }
+    }
+
+    /// The answer to committed-offsets lookup `id`, once it arrived (taken).
+    pub fn take_committed_result(&mut self, id: QueryId) -> Option<CommittedResult> {
+        self.committed_results.remove(&id)
     }
 
     /// Marks that the driver has stopped: waiting calls return `Closed`.

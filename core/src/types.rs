@@ -355,3 +355,32 @@ mod tests {
         assert_eq!(BrokerAddress::new("::1", 9092).to_string(), "[::1]:9092");
     }
 }
+
+/// A committed offset: the next offset to consume, the leader epoch of the
+/// record before it (if known) and free-form metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetAndMetadata {
+    /// The next offset the group should consume.
+    pub offset: i64,
+    /// The leader epoch of the last consumed record, if known.
+    pub leader_epoch: Option<i32>,
+    /// Application data stored with the offset.
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// An offset with no epoch and no metadata.
+    pub fn new(offset: i64) -> Self {
+        Self {
+            offset,
+            leader_epoch: None,
+            metadata: String::new(),
+        }
+    }
+
+    /// The same offset with `metadata` attached.
+    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = metadata.into();
+        self
+    }
+}

@@ -112,6 +112,9 @@ async fn run(shared: &Shared, executor: &LocalExecutor<'_>) {
         // Drain every output the core has (the sans-IO rule), then act on them.
         let drained = shared.lock().drain();
         let deadline = drained.timeout;
+        for callback in drained.callbacks {
+            callback.run();
+        }
         for io in drained.io {
             match io {
                 Io::Connect { conn, address } => {

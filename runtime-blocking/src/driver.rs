@@ -110,6 +110,9 @@ fn run(shared: &Shared, inputs: &Receiver<Input>) {
         // Drain every output the core has (the sans-IO rule), then act on them.
         let drained = shared.lock().drain();
         let deadline = drained.timeout;
+        for callback in drained.callbacks {
+            callback.run();
+        }
         for io in drained.io {
             match io {
                 Io::Connect { conn, address } => {

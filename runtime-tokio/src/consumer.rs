@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use odradek_core::{
     ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromConfig,
-    OffsetAndTimestamp, OffsetsResult, TopicPartition,
+    OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, RebalanceListener, TopicPartition,
 };
 
 use crate::driver::{self, Shared, State};
 
 /// How long `close` waits for the driver to finish closing connections.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a group member may spend committing and leaving on close,
+/// within `CLOSE_TIMEOUT`.
+const GROUP_CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// A Kafka consumer driven by a tokio task.
 ///
@@ -102,6 +105,13 @@ impl Consumer {
         result
     }
 
+    /// Runs a command on the whole session (core, listener, callbacks).
+    fn with_session<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
+        let result = f(&mut self.shared.lock(), Instant::now());
+        self.shared.wake_driver.notify_one();
+        result
+    }
+
     /// Waits until `check` returns `Some`, or `timeout` passes (`None`).
     /// `check` runs under the lock and must finish the job in that one step,
     /// which is what makes the waiting calls cancel safe.
@@ -155,7 +165,7 @@ impl Consumer {
     /// are available, or an empty set when `timeout` passes. Cancel safe.
     pub async fn poll(&self, timeout: Duration) -> Result<ConsumerRecords, Error> {
         self.wait(Some(timeout), |state, now| {
-            match state.core.poll_records(now) {
+            match state.poll_records(usize::MAX, now) {
                 Ok(records) if records.is_empty() => None,
                 other => Some(other),
             }
@@ -166,11 +176,9 @@ impl Consumer {
 
     /// The next record, waiting as long as it takes. Cancel safe.
     pub async fn recv(&self) -> Result<ConsumerRecord, Error> {
-        self.wait(None, |state, now| {
-            match state.core.poll_records_up_to(1, now) {
-                Ok(records) => records.into_iter().next().map(Ok),
-                Err(e) => Some(Err(e)),
-            }
+        self.wait(None, |state, now| match state.poll_records(1, now) {
+            Ok(records) => records.into_iter().next().map(Ok),
+            Err(e) => Some(Err(e)),
         })
         .await
         .unwrap_or(Err(Error::Closed))
@@ -284,10 +292,107 @@ impl Consumer {
             .await
     }
 
+    /// Joins the consumer group (`group.id`) for `topics`, replacing any
+    /// earlier subscription. Partitions are assigned during `poll`.
+    pub fn subscribe<I, S>(&self, topics: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.command(|core, now| core.subscribe(topics, now))
+    }
+
+    /// Like [`subscribe`](Self::subscribe), with a listener that hears of
+    /// assigned, revoked and lost partitions (called inside `poll`).
+    pub fn subscribe_with_listener<I, S>(
+        &self,
+        topics: I,
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with_session(|session, now| {
+            session.set_listener(Box::new(listener));
+            session.core.subscribe(topics, now)
+        })
+    }
+
+    /// Leaves the group: the listener hears of the revocation (after an
+    /// auto-commit), LeaveGroup is sent and the assignment is cleared.
+    pub fn unsubscribe(&self) -> Result<(), Error> {
+        self.with_session(|session, now| {
+            session.core.unsubscribe(now)?;
+            session.dispatch_rebalance(now);
+            Ok(())
+        })
+    }
+
+    /// The subscribed topics.
+    pub fn subscription(&self) -> Vec<String> {
+        self.shared.lock().core.subscription()
+    }
+
+    /// Commits the positions of every assigned partition (the records
+    /// returned so far) and waits for the coordinator to accept them.
+    pub async fn commit(&self) -> Result<(), Error> {
+        self.commit_and_wait(None).await
+    }
+
+    /// Commits exactly `offsets` (with their metadata) and waits.
+    pub async fn commit_offsets(
+        &self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.commit_and_wait(Some(offsets)).await
+    }
+
+    async fn commit_and_wait(
+        &self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<(), Error> {
+        let timeout = self.shared.lock().core.config().default_api_timeout;
+        let id = self.command(|core, now| core.commit(offsets, timeout, now))?;
+        let _forget = ForgetCommit(&self.shared, id);
+        self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
+            state.take_commit_result(id)
+        })
+        .await
+        .unwrap_or_else(|| Err(Error::Timeout("commit".into())))
+    }
+
+    /// Commits the delivered positions without waiting; `callback` gets the
+    /// outcome (on the driver task: keep it short).
+    pub fn commit_async(
+        &self,
+        callback: impl FnOnce(Result<(), Error>) + Send + 'static,
+    ) -> Result<(), Error> {
+        self.with_session(|session, now| session.commit_async(None, Box::new(callback), now))
+    }
+
+    /// The group's committed offsets for `partitions` (`None` where there
+    /// is none).
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
+        let timeout = self.shared.lock().core.config().default_api_timeout;
+        let id = self.command(|core, now| core.committed(partitions, timeout, now))?;
+        self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
+            state.take_committed_result(id)
+        })
+        .await
+        .unwrap_or_else(|| Err(Error::Timeout("committed offsets".into())))
+    }
+
     /// Closes the consumer: connections close and pending calls fail with
     /// [`Error::Closed`]. Returns within a bounded time whatever the brokers do.
     pub async fn close(&self) -> Result<(), Error> {
-        self.command(|core, now| core.close(now));
+        self.with_session(|session, now| {
+            session.core.close_gracefully(GROUP_CLOSE_TIMEOUT, now);
+            session.dispatch_rebalance(now);
+        });
         let finished = self
             .wait(Some(CLOSE_TIMEOUT), |state, _| {
                 state.is_finished().then_some(Ok(()))
@@ -306,10 +411,21 @@ impl Drop for Consumer {
         // Never blocks: the driver closes the connections and exits.
         let mut state = self.shared.lock();
         if !state.core.is_closed() {
-            state.core.close(Instant::now());
+            let now = Instant::now();
+            state.core.close_gracefully(GROUP_CLOSE_TIMEOUT, now);
+            state.dispatch_rebalance(now);
         }
         drop(state);
         self.shared.wake_driver.notify_one();
+    }
+}
+
+/// Forgets a commit's outcome if the waiting call is dropped first.
+struct ForgetCommit<'a>(&'a Shared, odradek_core::CommitId);
+
+impl Drop for ForgetCommit<'_> {
+    fn drop(&mut self) {
+        self.0.lock().forget_commit(self.1);
     }
 }
 

@@ -53,6 +53,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         // Drain every output the core has (the sans-IO rule), then act on them.
         let drained = shared.lock().drain();
         let deadline = drained.timeout;
+        for callback in drained.callbacks {
+            callback.run();
+        }
         for io in drained.io {
             match io {
                 Io::Connect { conn, address } => {

@@ -30,9 +30,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
+use std::sync::{Arc, Mutex};
+
 use odradek_core::{
-    ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, OffsetAndTimestamp, OffsetReset,
-    TopicPartition,
+    ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, OffsetAndMetadata, OffsetAndTimestamp,
+    OffsetReset, RebalanceContext, RebalanceEvent, RebalanceListener, TopicPartition,
 };
 
 use crate::Broker;
@@ -87,6 +89,19 @@ pub trait TestConsumer: Sized {
     ) -> Result<OffsetsForTimes, Error>;
     /// `close()`.
     fn close(&self) -> Result<(), Error>;
+    /// `subscribe_with_listener(topics, RecordingListener(log))`.
+    fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error>;
+    /// `unsubscribe()`.
+    fn unsubscribe(&self) -> Result<(), Error>;
+    /// `commit()`.
+    fn commit(&self) -> Result<(), Error>;
+    /// `commit_offsets(offsets)`.
+    fn commit_offsets(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error>;
+    /// `committed(partitions)`.
+    fn committed(&self, partitions: &[TopicPartition]) -> Result<Committed, Error>;
 
     /// Two `beginning_offsets` calls in flight at once (async: joined in
     /// one task; blocking: on two threads).
@@ -111,6 +126,48 @@ pub trait TestConsumer: Sized {
         count: usize,
         deadline: Instant,
     ) -> Result<Vec<ConsumerRecord>, Error>;
+}
+
+/// Committed offsets per partition, as `committed` returns them.
+pub type Committed = BTreeMap<TopicPartition, Option<OffsetAndMetadata>>;
+
+/// What a [`RecordingListener`] saw, shared with the test.
+pub type RebalanceLog = Arc<Mutex<Vec<RebalanceEvent>>>;
+
+/// A rebalance listener that logs every callback and, on revocation,
+/// commits the delivered positions (the Java idiom for at-least-once).
+#[derive(Debug, Clone, Default)]
+pub struct RecordingListener(pub RebalanceLog);
+
+impl RebalanceListener for RecordingListener {
+    fn on_partitions_assigned(
+        &mut self,
+        _: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(RebalanceEvent::Assigned(partitions.to_vec()));
+    }
+    fn on_partitions_revoked(
+        &mut self,
+        context: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(RebalanceEvent::Revoked(partitions.to_vec()));
+        // Failures surface from the next poll; the test sees them there.
+        let _ = context.commit();
+    }
+    fn on_partitions_lost(&mut self, _: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(RebalanceEvent::Lost(partitions.to_vec()));
+    }
 }
 
 /// What [`TestConsumer::take_cancelling`] got.
@@ -247,6 +304,25 @@ impl TestConsumer for TokioConsumer {
     fn close(&self) -> Result<(), Error> {
         self.block_on(self.consumer().close())
     }
+    fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
+        self.consumer()
+            .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
+    }
+    fn unsubscribe(&self) -> Result<(), Error> {
+        self.consumer().unsubscribe()
+    }
+    fn commit(&self) -> Result<(), Error> {
+        self.block_on(self.consumer().commit())
+    }
+    fn commit_offsets(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.block_on(self.consumer().commit_offsets(offsets.clone()))
+    }
+    fn committed(&self, partitions: &[TopicPartition]) -> Result<Committed, Error> {
+        self.block_on(self.consumer().committed(partitions))
+    }
     fn beginning_offsets_concurrently(
         &self,
         a: &[TopicPartition],
@@ -370,6 +446,25 @@ macro_rules! async_io_consumer {
             }
             fn close(&self) -> Result<(), Error> {
                 self.block_on(self.0.close())
+            }
+            fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
+                self.0
+                    .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
+            }
+            fn unsubscribe(&self) -> Result<(), Error> {
+                self.0.unsubscribe()
+            }
+            fn commit(&self) -> Result<(), Error> {
+                self.block_on(self.0.commit())
+            }
+            fn commit_offsets(
+                &self,
+                offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+            ) -> Result<(), Error> {
+                self.block_on(self.0.commit_offsets(offsets.clone()))
+            }
+            fn committed(&self, partitions: &[TopicPartition]) -> Result<Committed, Error> {
+                self.block_on(self.0.committed(partitions))
             }
             fn beginning_offsets_concurrently(
                 &self,
@@ -528,6 +623,25 @@ impl TestConsumer for BlockingConsumer {
     fn close(&self) -> Result<(), Error> {
         self.0.close()
     }
+    fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
+        self.0
+            .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
+    }
+    fn unsubscribe(&self) -> Result<(), Error> {
+        self.0.unsubscribe()
+    }
+    fn commit(&self) -> Result<(), Error> {
+        self.0.commit()
+    }
+    fn commit_offsets(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.0.commit_offsets(offsets.clone())
+    }
+    fn committed(&self, partitions: &[TopicPartition]) -> Result<Committed, Error> {
+        self.0.committed(partitions)
+    }
     fn beginning_offsets_concurrently(
         &self,
         a: &[TopicPartition],
@@ -582,6 +696,19 @@ pub fn config(broker: &Broker) -> ConsumerConfig {
         .default_api_timeout(Duration::from_secs(20))
         .build()
         .expect("test configuration")
+}
+
+/// [`config`] for a member of consumer group `group`: the short session
+/// timeout tansu needs for quick joins (it holds a JoinGroup for about half
+/// the session timeout), manual commits unless `auto_commit`.
+pub fn group_config(broker: &Broker, group: &str, auto_commit: bool) -> ConsumerConfig {
+    let mut config = config(broker);
+    config.group_id = Some(group.into());
+    config.session_timeout = Duration::from_millis(3000);
+    config.heartbeat_interval = Duration::from_millis(1000);
+    config.enable_auto_commit = auto_commit;
+    config.auto_commit_interval = Duration::from_millis(500);
+    config
 }
 
 /// Builds a consumer, panicking with the runtime's name on failure.

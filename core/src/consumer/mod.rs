@@ -2,6 +2,7 @@
 //! progress loop; fetching and offset lookups live in submodules.
 
 mod fetch;
+mod group;
 mod offsets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -14,8 +15,9 @@ use crate::conn::{ConnConfig, Connections, InFlight, Io, Node, Outcome};
 use crate::error::Error;
 use crate::metadata::Metadata;
 use crate::protocol::messages::{
-    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse,
+    FetchRequest, FetchResponse, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
     fetch::{FetchPartition, FetchPartitionData, FetchTopic},
     list_offsets::{ListOffsetsPartition, ListOffsetsTopic},
 };
@@ -25,6 +27,8 @@ use crate::types::{
     BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, OffsetAndTimestamp, TopicPartition,
 };
 use fetch::PartitionBuffer;
+use group::Group;
+pub use group::{CommitId, CommittedResult};
 use offsets::{OffsetsTarget, Query};
 
 /// The jitter seed when the configuration fixes none (adapters normally
@@ -69,6 +73,20 @@ pub enum Event {
         /// What happened.
         reason: String,
     },
+    /// A commit finished.
+    CommitDone {
+        /// The commit.
+        id: CommitId,
+        /// Its outcome.
+        result: Result<(), Error>,
+    },
+    /// A committed-offsets lookup finished.
+    CommittedDone {
+        /// The lookup.
+        id: QueryId,
+        /// Its outcome.
+        result: CommittedResult,
+    },
     /// The consumer finished closing; its adapter can stop driving it.
     Closed,
 }
@@ -83,6 +101,25 @@ enum Purpose {
     },
     ListOffsets {
         partitions: Vec<(TopicPartition, OffsetsTarget)>,
+    },
+    FindCoordinator,
+    JoinGroup,
+    SyncGroup {
+        generation: i32,
+    },
+    Heartbeat {
+        generation: i32,
+    },
+    LeaveGroup,
+    OffsetCommit {
+        id: CommitId,
+    },
+    OffsetFetch {
+        /// Partitions waiting for their committed offset, with their
+        /// generation when the lookup went out.
+        positions: Vec<(TopicPartition, u64)>,
+        /// The application's lookup this answers, if any.
+        query: Option<QueryId>,
     },
 }
 
@@ -99,6 +136,8 @@ struct FetchedPartition {
 enum Phase {
     /// Consuming from `position`.
     Fetching,
+    /// Waiting for the group's committed offset (then the reset policy).
+    AwaitingCommitted,
     /// Waiting for a ListOffsets to set the position.
     Resetting {
         strategy: OffsetReset,
@@ -234,6 +273,8 @@ pub struct Consumer {
     /// A fatal error: every later call returns it.
     fatal: Option<Error>,
     poll_ready_signalled: bool,
+    /// Membership, commits and committed offsets, with `group.id` set.
+    group: Option<Group>,
     closed: bool,
 }
 
@@ -271,6 +312,14 @@ impl Consumer {
             poll_error: None,
             fatal: None,
             poll_ready_signalled: false,
+            group: config.group_id.clone().map(|id| {
+                Group::new(
+                    id,
+                    config.group_instance_id.clone(),
+                    config.partition_assignment_strategy.protocol(),
+                    now,
+                )
+            }),
             closed: false,
             now,
             config,
@@ -312,6 +361,8 @@ impl Consumer {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.conns.handle_timeout(now);
         self.expire_queries(now);
+        self.now = now;
+        self.group_timers(now);
         self.progress(now);
     }
 
@@ -343,7 +394,8 @@ impl Consumer {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         };
-        if !self.partitions.is_empty() || !self.queries.is_empty() {
+        self.group_deadlines(&mut consider);
+        if !self.partitions.is_empty() || !self.queries.is_empty() || self.is_subscribed() {
             // Due already but not sent: it waits for a connection, whose
             // own deadlines are considered below.
             consider(self.metadata.next_update(now).filter(|&at| at > now));
@@ -382,6 +434,11 @@ impl Consumer {
         now: Instant,
     ) -> Result<(), Error> {
         self.check_usable()?;
+        if self.is_subscribed() {
+            return Err(Error::InvalidArgument(
+                "assign while subscribed: unsubscribe first".into(),
+            ));
+        }
         let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();
         if let Some(tp) = wanted
             .iter()
@@ -402,10 +459,8 @@ impl Consumer {
         }
         for tp in &wanted {
             if !self.partitions.contains_key(tp) {
-                self.partitions.insert(
-                    tp.clone(),
-                    PartitionState::new(self.config.auto_offset_reset),
-                );
+                let state = self.new_partition_state();
+                self.partitions.insert(tp.clone(), state);
             }
         }
         self.update_wanted_metadata();
@@ -427,6 +482,25 @@ impl Consumer {
             wanted.extend(query.pending.keys().cloned());
         }
         self.metadata.set_wanted(wanted);
+        let mut topics: BTreeSet<Arc<str>> = BTreeSet::new();
+        if let Some(group) = &self.group {
+            topics.extend(
+                group
+                    .subscription
+                    .iter()
+                    .flatten()
+                    .map(|t| Arc::from(t.as_str())),
+            );
+            topics.extend(group.leader_topics().map(Arc::from));
+        }
+        self.metadata.set_wanted_topics(topics);
+    }
+
+    /// True while subscribed to topics through a group.
+    fn is_subscribed(&self) -> bool {
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.subscription.is_some())
     }
 
     /// Makes `offset` the next record `poll` returns for `tp`, dropping
@@ -506,7 +580,7 @@ impl Consumer {
                 self.buffered_bytes -= freed;
                 Ok(Some(state.position))
             }
-            Phase::Resetting { .. } => Ok(None),
+            Phase::Resetting { .. } | Phase::AwaitingCommitted => Ok(None),
             Phase::NeedsSeek => Err(Error::NoOffsetForPartition {
                 partitions: vec![tp.clone()],
             }),
@@ -639,6 +713,12 @@ impl Consumer {
     ) -> Result<ConsumerRecords, Error> {
         self.check_usable()?;
         self.poll_ready_signalled = false;
+        self.group_on_poll(now);
+        if self.group.as_ref().is_some_and(|g| g.has_events()) {
+            // The listener hears of the rebalance before any record.
+            self.progress(now);
+            return Ok(ConsumerRecords::from_vec(Vec::new()));
+        }
         if let Some(e) = self.poll_error.take() {
             self.progress(now);
             return Err(e);
@@ -696,6 +776,7 @@ impl Consumer {
     pub fn has_pending(&self) -> bool {
         self.poll_error.is_some()
             || self.fatal.is_some()
+            || self.group_wants_poll()
             || self.blocking_error().is_some()
             || self
                 .partitions
@@ -725,7 +806,7 @@ impl Consumer {
                         source: error.clone(),
                     });
                 }
-                Phase::Fetching | Phase::Resetting { .. } => {}
+                Phase::Fetching | Phase::Resetting { .. } | Phase::AwaitingCommitted => {}
             }
         }
         if !out_of_range.is_empty() {
@@ -738,9 +819,28 @@ impl Consumer {
         })
     }
 
-    /// Closes every connection and fails pending queries. The consumer
-    /// cannot be used afterwards.
+    /// Closes at once: every connection closes and pending queries fail.
+    /// The consumer cannot be used afterwards. A group member neither
+    /// commits nor leaves; see [`close_gracefully`](Self::close_gracefully).
     pub fn close(&mut self, now: Instant) {
+        self.finish_close(now);
+    }
+
+    /// Closes like the Java client: a group member auto-commits what was
+    /// delivered (if enabled), revokes its partitions and leaves the group
+    /// (dynamic members), waiting at most `timeout` for that; then closes.
+    /// [`Event::Closed`] says when it is done.
+    pub fn close_gracefully(&mut self, timeout: Duration, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.now = now;
+        if self.fatal.is_some() || !self.begin_group_close(now + timeout, now) {
+            self.finish_close(now);
+        }
+    }
+
+    fn finish_close(&mut self, now: Instant) {
         if self.closed {
             return;
         }
@@ -757,6 +857,7 @@ impl Consumer {
             state.buffer.clear();
         }
         self.buffered_bytes = 0;
+        self.fail_group_requests();
         self.events.push_back(Event::Closed);
     }
 
@@ -789,7 +890,7 @@ impl Consumer {
     // ---- internals ----------------------------------------------------
 
     fn check_usable(&self) -> Result<(), Error> {
-        if self.closed {
+        if self.closed || self.group.as_ref().is_some_and(|g| g.is_closing()) {
             return Err(Error::Closed);
         }
         if let Some(e) = &self.fatal {
@@ -846,6 +947,7 @@ impl Consumer {
             return;
         }
         self.send_metadata(now);
+        self.group_progress(now);
         self.send_list_offsets(now);
         self.send_fetches(now);
         // Sending can fail synchronously (a connection vanished): react.
@@ -891,6 +993,15 @@ impl Consumer {
     fn on_failed(&mut self, purpose: Purpose, now: Instant) {
         match purpose {
             Purpose::Metadata => self.metadata.update_failed(now, &mut self.rng),
+            Purpose::FindCoordinator => self.on_find_coordinator(None, now),
+            Purpose::JoinGroup => self.on_join(None, now),
+            Purpose::SyncGroup { generation } => self.on_sync(None, generation, now),
+            Purpose::Heartbeat { generation } => self.on_heartbeat(None, generation, now),
+            Purpose::LeaveGroup => self.on_leave(now),
+            Purpose::OffsetCommit { id } => self.on_commit(None, id, now),
+            Purpose::OffsetFetch { positions, query } => {
+                self.on_offset_fetch(None, positions, query, now);
+            }
             Purpose::Fetch { broker, partitions } => {
                 self.fetching_from.remove(&broker);
                 for p in partitions {
@@ -919,7 +1030,44 @@ impl Consumer {
         now: Instant,
     ) {
         let version = request.version;
+        /// Decodes a group response; an unreadable one counts as no answer.
+        macro_rules! group_response {
+            ($request:ty) => {
+                match decode_response::<$request>(frame, version) {
+                    Ok((_, response)) => Some(response),
+                    Err(e) => {
+                        self.protocol_error(node, &e.to_string());
+                        None
+                    }
+                }
+            };
+        }
         match request.purpose {
+            Purpose::FindCoordinator => {
+                let response = group_response!(FindCoordinatorRequest);
+                self.on_find_coordinator(response, now);
+            }
+            Purpose::JoinGroup => {
+                let response = group_response!(JoinGroupRequest);
+                self.on_join(response, now);
+            }
+            Purpose::SyncGroup { generation } => {
+                let response = group_response!(SyncGroupRequest);
+                self.on_sync(response, generation, now);
+            }
+            Purpose::Heartbeat { generation } => {
+                let response = group_response!(HeartbeatRequest);
+                self.on_heartbeat(response, generation, now);
+            }
+            Purpose::LeaveGroup => self.on_leave(now),
+            Purpose::OffsetCommit { id } => {
+                let response = group_response!(OffsetCommitRequest);
+                self.on_commit(response, id, now);
+            }
+            Purpose::OffsetFetch { positions, query } => {
+                let response = group_response!(OffsetFetchRequest);
+                self.on_offset_fetch(response, positions, query, now);
+            }
             Purpose::Metadata => match decode_response::<MetadataRequest>(frame, version) {
                 Ok((_, response)) => self.on_metadata(&response, now),
                 Err(e) => {
@@ -954,6 +1102,7 @@ impl Consumer {
     fn protocol_error(&mut self, node: Node, reason: &str) {
         let broker = match node {
             Node::Broker(id) => self.metadata.broker(id).cloned(),
+            Node::Coordinator(_) => self.group.as_ref().and_then(|g| g.coordinator_address()),
             Node::Bootstrap(i) => self.config.bootstrap_servers.get(i).cloned(),
         };
         if let Some(broker) = broker {
@@ -966,6 +1115,7 @@ impl Consumer {
 
     fn on_metadata(&mut self, response: &MetadataResponse, now: Instant) {
         let applied = self.metadata.apply(response, now, &mut self.rng);
+        self.group_on_metadata();
         for (topic, code) in applied.topic_errors {
             let partition = self
                 .partitions
@@ -999,7 +1149,8 @@ impl Consumer {
     }
 
     fn send_metadata(&mut self, now: Instant) {
-        let needed = !self.partitions.is_empty() || !self.queries.is_empty();
+        let needed =
+            !self.partitions.is_empty() || !self.queries.is_empty() || self.is_subscribed();
         if !needed || !self.metadata.is_due(now) {
             return;
         }

@@ -5,25 +5,39 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use odradek_core::protocol::messages::{
-    ApiVersionsResponse, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse,
+    ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+    SyncGroupResponse,
     api_versions::ApiVersion,
     fetch::{FetchAbortedTransaction, FetchPartitionData, FetchableTopicResponse},
+    find_coordinator::FindCoordinatorResponseCoordinator,
+    join_group::JoinGroupResponseMember,
+    leave_group::LeaveGroupResponseMember,
     list_offsets::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse},
     metadata::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic},
+    offset_commit::{OffsetCommitResponsePartition, OffsetCommitResponseTopic},
+    offset_fetch::{
+        OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+        OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+    },
 };
 use odradek_core::protocol::{
-    ApiKey, FrameDecoder, Message, RequestBody, RequestHeader, Uuid, decode_request,
+    ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, EmbeddedProtocol, ErrorCode,
+    FrameDecoder, Message, RequestBody, RequestHeader, TopicPartitions, Uuid, decode_request,
     encode_response,
 };
 use odradek_core::records::{NewRecord, RecordBatchBuilder};
 use odradek_core::{
-    BrokerAddress, ConnId, Consumer, ConsumerConfig, ConsumerRecord, Event, Io, TopicPartition,
+    BrokerAddress, ConnId, Consumer, ConsumerConfig, ConsumerRecord, Event, Io, RebalanceEvent,
+    TopicPartition,
 };
 
 /// The moment every test's clock starts from. Only differences matter.
@@ -57,6 +71,13 @@ pub enum RequestBodyReply {
     Fetch(FetchResponse),
     ListOffsets(ListOffsetsResponse),
     ApiVersions(ApiVersionsResponse),
+    FindCoordinator(FindCoordinatorResponse),
+    JoinGroup(JoinGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    LeaveGroup(LeaveGroupResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
 }
 
 /// One partition's log as a broker holds it.
@@ -111,6 +132,148 @@ impl PartitionLog {
 
 /// A scripted reaction: `Some(action)` overrides the model for a request.
 pub type Script = Box<dyn FnMut(&RequestHeader, &RequestBody) -> Option<Action>>;
+
+/// A scripted reaction that sees which broker got the request and may
+/// change the group coordinator model (move the coordinator, ...) before
+/// the model answers. Tried before the brokers' own scripts.
+pub type GroupScript =
+    Box<dyn FnMut(i32, &RequestHeader, &RequestBody, &mut GroupModel) -> Option<Action>>;
+
+/// One request as a broker received it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// When it arrived (the fake clock).
+    pub at: Instant,
+    /// The broker that got it.
+    pub broker: i32,
+    /// The connection it came on.
+    pub conn: ConnId,
+    pub header: RequestHeader,
+    pub body: RequestBody,
+}
+
+/// Another member of the group, as the coordinator reports it to a leader.
+#[derive(Clone, Debug)]
+pub struct OtherMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    /// Its protocols, preferred first: (assignor name, subscription bytes).
+    pub protocols: Vec<(String, Bytes)>,
+}
+
+/// A committed offset as the coordinator stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
+/// A classic-protocol group coordinator for one group. It answers every
+/// group API as Kafka's coordinator does in the common cases (and
+/// `NOT_COORDINATOR` on any broker but `coordinator`); tests override single
+/// answers with scripts.
+#[derive(Debug)]
+pub struct GroupModel {
+    /// The broker that coordinates the group (FindCoordinator's answer).
+    pub coordinator: i32,
+    /// The current generation (bumped by every successful join).
+    pub generation: i32,
+    /// Member ids the coordinator knows.
+    pub members: BTreeSet<String>,
+    next_member: u32,
+    /// The leader's member id; `None`: the joining member leads.
+    pub leader: Option<String>,
+    /// The other members reported to a leader.
+    pub others: Vec<OtherMember>,
+    /// What SyncGroup gives a follower.
+    pub assignment: Vec<TopicPartition>,
+    /// The assignments the last leader's SyncGroup carried, per member.
+    pub leader_assignments: BTreeMap<String, Bytes>,
+    /// The group's committed offsets.
+    pub committed: BTreeMap<TopicPartition, Committed>,
+    /// Whether a dynamic member's first join (no member id) is answered
+    /// `MEMBER_ID_REQUIRED` (KIP-394, JoinGroup v4+).
+    pub require_member_id: bool,
+}
+
+impl Default for GroupModel {
+    fn default() -> Self {
+        Self {
+            coordinator: 1,
+            generation: 0,
+            members: BTreeSet::new(),
+            next_member: 0,
+            leader: None,
+            others: Vec::new(),
+            assignment: Vec::new(),
+            leader_assignments: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            require_member_id: true,
+        }
+    }
+}
+
+/// Subscription bytes (consumer protocol v3) for `topics` owning `owned`.
+pub fn subscription_bytes(topics: &[&str], owned: &[TopicPartition]) -> Bytes {
+    ConsumerProtocolSubscription {
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        owned_partitions: by_topic(owned),
+        ..Default::default()
+    }
+    .to_versioned_bytes(3)
+    .expect("encode subscription")
+}
+
+/// Assignment bytes (consumer protocol v1) for `partitions`.
+pub fn assignment_bytes(partitions: &[TopicPartition]) -> Bytes {
+    ConsumerProtocolAssignment {
+        assigned_partitions: by_topic(partitions),
+        user_data: None,
+    }
+    .to_versioned_bytes(1)
+    .expect("encode assignment")
+}
+
+/// Decodes assignment bytes into partitions.
+pub fn decode_assignment(bytes: &Bytes) -> Vec<TopicPartition> {
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let (_, a) =
+        ConsumerProtocolAssignment::from_versioned_bytes(bytes.clone()).expect("decode assignment");
+    flatten(&a.assigned_partitions)
+}
+
+/// Decodes subscription bytes.
+pub fn decode_subscription(bytes: &Bytes) -> ConsumerProtocolSubscription {
+    ConsumerProtocolSubscription::from_versioned_bytes(bytes.clone())
+        .expect("decode subscription")
+        .1
+}
+
+/// Partitions grouped per topic, as the consumer protocol carries them.
+pub fn by_topic(partitions: &[TopicPartition]) -> Vec<TopicPartitions> {
+    let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        topics
+            .entry(tp.topic().to_string())
+            .or_default()
+            .push(tp.partition());
+    }
+    topics
+        .into_iter()
+        .map(|(topic, partitions)| TopicPartitions { topic, partitions })
+        .collect()
+}
+
+/// The partitions of a consumer-protocol list, flattened.
+pub fn flatten(topics: &[TopicPartitions]) -> Vec<TopicPartition> {
+    topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|&p| tp(&t.topic, p)))
+        .collect()
+}
 
 /// A broker model: its address, what it advertises, and the logs it leads.
 pub struct Broker {
@@ -190,6 +353,15 @@ pub struct Cluster {
     seq: u64,
     /// Connections the consumer opened, in order.
     pub opened: Vec<(ConnId, BrokerAddress)>,
+    /// Every request any broker received, in order.
+    pub log: Vec<Received>,
+    /// The group coordinator.
+    pub group: GroupModel,
+    /// Scripts over the group model, tried before the brokers' scripts.
+    pub group_scripts: Vec<GroupScript>,
+    /// Answer each connection's requests in order, like a real broker (a
+    /// delayed answer holds back later ones on the same connection).
+    pub in_order: bool,
 }
 
 pub fn tp(topic: &str, partition: i32) -> TopicPartition {
@@ -221,6 +393,10 @@ impl Cluster {
             scheduled: Vec::new(),
             seq: 0,
             opened: Vec::new(),
+            log: Vec::new(),
+            group: GroupModel::default(),
+            group_scripts: Vec::new(),
+            in_order: false,
         }
     }
 
@@ -452,14 +628,30 @@ impl Cluster {
     fn on_request(&mut self, conn: ConnId, broker_id: i32, frame: Bytes) {
         let (header, body) =
             decode_request(frame).expect("the consumer sent a request we cannot decode");
-        let mut action = Action::Default;
+        self.log.push(Received {
+            at: self.now,
+            broker: broker_id,
+            conn,
+            header: header.clone(),
+            body: body.clone(),
+        });
+        let mut action = None;
+        for script in self.group_scripts.iter_mut() {
+            if let Some(a) = script(broker_id, &header, &body, &mut self.group) {
+                action = Some(a);
+                break;
+            }
+        }
+        let mut action = action.unwrap_or(Action::Default);
         {
             let broker = self.brokers.get_mut(&broker_id).expect("broker");
             broker.received.push((header.clone(), body.clone()));
-            for script in broker.script.iter_mut() {
-                if let Some(a) = script(&header, &body) {
-                    action = a;
-                    break;
+            if matches!(action, Action::Default) {
+                for script in broker.script.iter_mut() {
+                    if let Some(a) = script(&header, &body) {
+                        action = a;
+                        break;
+                    }
                 }
             }
         }
@@ -479,22 +671,35 @@ impl Cluster {
             }
             Action::Respond(reply) => (Duration::ZERO, self.encode_reply(&header, reply), false),
             Action::Default => {
-                let (delay, reply) = self.model_reply(broker_id, &body);
+                let (delay, reply) = self.reply(broker_id, &body);
                 (delay, self.encode_reply(&header, reply), false)
             }
             Action::Delay(d) => {
-                let (delay, reply) = self.model_reply(broker_id, &body);
+                let (delay, reply) = self.reply(broker_id, &body);
                 (d.max(delay), self.encode_reply(&header, reply), false)
             }
             Action::PartialThenDisconnect(n) => {
-                let (_, reply) = self.model_reply(broker_id, &body);
+                let (_, reply) = self.reply(broker_id, &body);
                 let full = self.encode_reply(&header, reply);
                 (Duration::ZERO, full.slice(..n.min(full.len())), true)
             }
         };
         self.seq += 1;
+        let mut at = self.now + delay;
+        if self.in_order {
+            // A broker answers one connection's requests in order.
+            if let Some(last) = self
+                .scheduled
+                .iter()
+                .filter(|s| s.conn == conn)
+                .map(|s| s.at)
+                .max()
+            {
+                at = at.max(last);
+            }
+        }
         self.scheduled.push(Scheduled {
-            at: self.now + delay,
+            at,
             conn,
             bytes,
             close_after,
@@ -517,9 +722,227 @@ impl Cluster {
             RequestBodyReply::ApiVersions(r) => {
                 encode_response(&mut out, ApiKey::ApiVersions, id, &r, version)
             }
+            RequestBodyReply::FindCoordinator(r) => {
+                encode_response(&mut out, ApiKey::FindCoordinator, id, &r, version)
+            }
+            RequestBodyReply::JoinGroup(r) => {
+                encode_response(&mut out, ApiKey::JoinGroup, id, &r, version)
+            }
+            RequestBodyReply::SyncGroup(r) => {
+                encode_response(&mut out, ApiKey::SyncGroup, id, &r, version)
+            }
+            RequestBodyReply::Heartbeat(r) => {
+                encode_response(&mut out, ApiKey::Heartbeat, id, &r, version)
+            }
+            RequestBodyReply::LeaveGroup(r) => {
+                encode_response(&mut out, ApiKey::LeaveGroup, id, &r, version)
+            }
+            RequestBodyReply::OffsetCommit(r) => {
+                encode_response(&mut out, ApiKey::OffsetCommit, id, &r, version)
+            }
+            RequestBodyReply::OffsetFetch(r) => {
+                encode_response(&mut out, ApiKey::OffsetFetch, id, &r, version)
+            }
         };
         result.expect("encode reply");
         out.freeze()
+    }
+
+    /// The model's answer: the group coordinator's for group APIs, the
+    /// broker's otherwise.
+    fn reply(&mut self, broker_id: i32, body: &RequestBody) -> (Duration, RequestBodyReply) {
+        match self.group_reply(broker_id, body) {
+            Some(reply) => (Duration::ZERO, reply),
+            None => self.model_reply(broker_id, body),
+        }
+    }
+
+    /// What the group coordinator model answers a group request with.
+    fn group_reply(&mut self, broker_id: i32, body: &RequestBody) -> Option<RequestBodyReply> {
+        let coordinator = self.group.coordinator;
+        let is_coordinator = broker_id == coordinator;
+        let not_coordinator = ErrorCode::NOT_COORDINATOR.0;
+        let g = &mut self.group;
+        Some(match body {
+            RequestBody::FindCoordinator(r) => {
+                let address = self.brokers[&coordinator].address.clone();
+                RequestBodyReply::FindCoordinator(FindCoordinatorResponse {
+                    node_id: coordinator,
+                    host: address.host.clone(),
+                    port: i32::from(address.port),
+                    coordinators: r
+                        .coordinator_keys
+                        .iter()
+                        .map(|key| FindCoordinatorResponseCoordinator {
+                            key: key.clone(),
+                            node_id: coordinator,
+                            host: address.host.clone(),
+                            port: i32::from(address.port),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+            }
+            RequestBody::JoinGroup(r) => RequestBodyReply::JoinGroup(if !is_coordinator {
+                JoinGroupResponse {
+                    error_code: not_coordinator,
+                    ..Default::default()
+                }
+            } else {
+                g.join(r)
+            }),
+            RequestBody::SyncGroup(r) => RequestBodyReply::SyncGroup(if !is_coordinator {
+                SyncGroupResponse {
+                    error_code: not_coordinator,
+                    ..Default::default()
+                }
+            } else {
+                g.sync(r)
+            }),
+            RequestBody::Heartbeat(r) => RequestBodyReply::Heartbeat(HeartbeatResponse {
+                error_code: if !is_coordinator {
+                    not_coordinator
+                } else {
+                    g.check_member(&r.member_id, r.generation_id)
+                },
+                ..Default::default()
+            }),
+            RequestBody::LeaveGroup(r) => {
+                if is_coordinator {
+                    for m in &r.members {
+                        g.members.remove(&m.member_id);
+                    }
+                    g.members.remove(&r.member_id);
+                }
+                RequestBodyReply::LeaveGroup(LeaveGroupResponse {
+                    error_code: if is_coordinator { 0 } else { not_coordinator },
+                    members: r
+                        .members
+                        .iter()
+                        .map(|m| LeaveGroupResponseMember {
+                            member_id: m.member_id.clone(),
+                            group_instance_id: m.group_instance_id.clone(),
+                            error_code: 0,
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+            }
+            RequestBody::OffsetCommit(r) => {
+                let code = if !is_coordinator {
+                    not_coordinator
+                } else if r.generation_id_or_member_epoch >= 0 || !g.is_empty() {
+                    // Without a generation, only an empty group's offsets.
+                    g.check_member(&r.member_id, r.generation_id_or_member_epoch)
+                } else {
+                    0
+                };
+                RequestBodyReply::OffsetCommit(OffsetCommitResponse {
+                    topics: r
+                        .topics
+                        .iter()
+                        .map(|t| OffsetCommitResponseTopic {
+                            name: t.name.clone(),
+                            partitions: t
+                                .partitions
+                                .iter()
+                                .map(|p| {
+                                    if code == 0 {
+                                        g.committed.insert(
+                                            tp(&t.name, p.partition_index),
+                                            Committed {
+                                                offset: p.committed_offset,
+                                                leader_epoch: p.committed_leader_epoch,
+                                                metadata: p
+                                                    .committed_metadata
+                                                    .clone()
+                                                    .unwrap_or_default(),
+                                            },
+                                        );
+                                    }
+                                    OffsetCommitResponsePartition {
+                                        partition_index: p.partition_index,
+                                        error_code: code,
+                                    }
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+            }
+            RequestBody::OffsetFetch(r) => {
+                let code = if is_coordinator { 0 } else { not_coordinator };
+                let lookup = |topic: &str, p: i32| {
+                    g.committed
+                        .get(&tp(topic, p))
+                        .cloned()
+                        .unwrap_or(Committed {
+                            offset: -1,
+                            leader_epoch: -1,
+                            metadata: String::new(),
+                        })
+                };
+                RequestBodyReply::OffsetFetch(OffsetFetchResponse {
+                    error_code: code,
+                    topics: r
+                        .topics
+                        .iter()
+                        .flatten()
+                        .map(|t| OffsetFetchResponseTopic {
+                            name: t.name.clone(),
+                            partitions: t
+                                .partition_indexes
+                                .iter()
+                                .map(|&p| {
+                                    let c = lookup(&t.name, p);
+                                    OffsetFetchResponsePartition {
+                                        partition_index: p,
+                                        committed_offset: c.offset,
+                                        committed_leader_epoch: c.leader_epoch,
+                                        metadata: Some(c.metadata),
+                                        error_code: 0,
+                                    }
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    groups: r
+                        .groups
+                        .iter()
+                        .map(|group| OffsetFetchResponseGroup {
+                            group_id: group.group_id.clone(),
+                            error_code: code,
+                            topics: group
+                                .topics
+                                .iter()
+                                .flatten()
+                                .map(|t| OffsetFetchResponseTopics {
+                                    name: t.name.clone(),
+                                    partitions: t
+                                        .partition_indexes
+                                        .iter()
+                                        .map(|&p| {
+                                            let c = lookup(&t.name, p);
+                                            OffsetFetchResponsePartitions {
+                                                partition_index: p,
+                                                committed_offset: c.offset,
+                                                committed_leader_epoch: c.leader_epoch,
+                                                metadata: Some(c.metadata),
+                                                error_code: 0,
+                                            }
+                                        })
+                                        .collect(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+            }
+            _ => return None,
+        })
     }
 
     /// What the modelled broker answers, and after how long.
@@ -743,6 +1166,182 @@ impl Cluster {
     /// Takes the events seen so far.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    /// The requests of `api` received so far (by any broker), in order.
+    pub fn requests(&self, api: ApiKey) -> Vec<Received> {
+        self.log
+            .iter()
+            .filter(|r| r.header.api_key == api.code())
+            .cloned()
+            .collect()
+    }
+
+    /// How many requests of `api` any broker received.
+    pub fn count(&self, api: ApiKey) -> usize {
+        self.requests(api).len()
+    }
+
+    /// The rebalance events waiting for the application (taken).
+    pub fn rebalance_events(&mut self) -> Vec<RebalanceEvent> {
+        let mut out = Vec::new();
+        while let Some(e) = self.consumer.poll_rebalance() {
+            out.push(e);
+        }
+        out
+    }
+}
+
+macro_rules! typed_requests {
+    ($($fn:ident: $variant:ident($ty:ty);)*) => {
+        impl Cluster {
+            $(
+                #[doc = concat!("The `", stringify!($variant), "` requests received, in order.")]
+                pub fn $fn(&self) -> Vec<$ty> {
+                    self.log
+                        .iter()
+                        .filter_map(|r| match &r.body {
+                            RequestBody::$variant(b) => Some(b.clone()),
+                            _ => None,
+                        })
+                        .collect()
+                }
+            )*
+        }
+    };
+}
+
+typed_requests! {
+    find_coordinators: FindCoordinator(FindCoordinatorRequest);
+    joins: JoinGroup(JoinGroupRequest);
+    syncs: SyncGroup(SyncGroupRequest);
+    heartbeats: Heartbeat(HeartbeatRequest);
+    leaves: LeaveGroup(LeaveGroupRequest);
+    offset_commits: OffsetCommit(OffsetCommitRequest);
+    offset_fetches: OffsetFetch(OffsetFetchRequest);
+}
+
+impl GroupModel {
+    /// `0`, or the error the coordinator gives a request from `member_id`
+    /// at `generation`.
+    pub fn check_member(&self, member_id: &str, generation: i32) -> i16 {
+        if !self.members.contains(member_id) {
+            ErrorCode::UNKNOWN_MEMBER_ID.0
+        } else if generation != self.generation {
+            ErrorCode::ILLEGAL_GENERATION.0
+        } else {
+            0
+        }
+    }
+
+    /// True if the group has no members (it only stores offsets).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.others.is_empty() && self.leader.is_none()
+    }
+
+    fn new_member_id(&mut self, instance: Option<&str>) -> String {
+        self.next_member += 1;
+        let id = match instance {
+            Some(instance) => format!("{instance}-{}", self.next_member),
+            None => format!("member-{}", self.next_member),
+        };
+        self.members.insert(id.clone());
+        id
+    }
+
+    fn join(&mut self, r: &JoinGroupRequest) -> JoinGroupResponse {
+        let member_id = if r.member_id.is_empty() {
+            let id = self.new_member_id(r.group_instance_id.as_deref());
+            if r.group_instance_id.is_none() && self.require_member_id {
+                return JoinGroupResponse {
+                    error_code: ErrorCode::MEMBER_ID_REQUIRED.0,
+                    member_id: id,
+                    ..Default::default()
+                };
+            }
+            id
+        } else if self.members.contains(&r.member_id) {
+            r.member_id.clone()
+        } else {
+            return JoinGroupResponse {
+                error_code: ErrorCode::UNKNOWN_MEMBER_ID.0,
+                ..Default::default()
+            };
+        };
+        // The protocol every member supports, in the joining member's order.
+        let Some(protocol) = r.protocols.iter().find(|p| {
+            self.others
+                .iter()
+                .all(|o| o.protocols.iter().any(|(name, _)| *name == p.name))
+        }) else {
+            return JoinGroupResponse {
+                error_code: ErrorCode::INCONSISTENT_GROUP_PROTOCOL.0,
+                ..Default::default()
+            };
+        };
+        self.generation += 1;
+        let leader = self.leader.clone().unwrap_or_else(|| member_id.clone());
+        let members = if leader == member_id {
+            let mut members = vec![JoinGroupResponseMember {
+                member_id: member_id.clone(),
+                group_instance_id: r.group_instance_id.clone(),
+                metadata: protocol.metadata.clone(),
+            }];
+            members.extend(self.others.iter().map(|o| {
+                JoinGroupResponseMember {
+                    member_id: o.member_id.clone(),
+                    group_instance_id: o.instance_id.clone(),
+                    metadata: o
+                        .protocols
+                        .iter()
+                        .find(|(name, _)| *name == protocol.name)
+                        .map(|(_, m)| m.clone())
+                        .unwrap_or_default(),
+                }
+            }));
+            members
+        } else {
+            Vec::new()
+        };
+        JoinGroupResponse {
+            error_code: 0,
+            generation_id: self.generation,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some(protocol.name.clone()),
+            leader,
+            member_id,
+            members,
+            ..Default::default()
+        }
+    }
+
+    fn sync(&mut self, r: &SyncGroupRequest) -> SyncGroupResponse {
+        let code = self.check_member(&r.member_id, r.generation_id);
+        if code != 0 {
+            return SyncGroupResponse {
+                error_code: code,
+                ..Default::default()
+            };
+        }
+        let assignment = if !r.assignments.is_empty() {
+            self.leader_assignments = r
+                .assignments
+                .iter()
+                .map(|a| (a.member_id.clone(), a.assignment.clone()))
+                .collect();
+            self.leader_assignments
+                .get(&r.member_id)
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            assignment_bytes(&self.assignment)
+        };
+        SyncGroupResponse {
+            protocol_type: r.protocol_type.clone(),
+            protocol_name: r.protocol_name.clone(),
+            assignment,
+            ..Default::default()
+        }
     }
 }
 

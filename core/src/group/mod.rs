@@ -1,0 +1,131 @@
+//! Consumer groups: the assignors the leader runs, and the list of them a
+//! member is configured with. The membership protocol itself (coordinator,
+//! join, sync, heartbeats, commits) is part of the consumer state machine.
+
+pub mod assignor;
+mod listener;
+
+pub use listener::{NoopListener, RebalanceContext, RebalanceListener, dispatch_rebalance};
+
+use std::fmt;
+use std::sync::Arc;
+
+use assignor::{
+    CooperativeStickyAssignor, PartitionAssignor, RangeAssignor, RebalanceProtocol,
+    RoundRobinAssignor, StickyAssignor,
+};
+
+/// The assignors a member supports (`partition.assignment.strategy`),
+/// preferred first. The group's leader uses the first one every member
+/// supports.
+#[derive(Clone)]
+pub struct Assignors(Vec<Arc<dyn PartitionAssignor>>);
+
+impl Assignors {
+    /// A list of assignors, preferred first; built-in and custom ones mix.
+    pub fn new(assignors: Vec<Arc<dyn PartitionAssignor>>) -> Self {
+        Self(assignors)
+    }
+
+    /// Built-in assignors from a comma-separated list of names, short
+    /// (`range`, `roundrobin`, `sticky`, `cooperative-sticky`) or Java class
+    /// names. On failure, says what is accepted.
+    pub fn from_names(value: &str) -> Result<Self, String> {
+        let mut list: Vec<Arc<dyn PartitionAssignor>> = Vec::new();
+        for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let short = name.rsplit('.').next().unwrap_or(name);
+            let assignor: Arc<dyn PartitionAssignor> = match short {
+                "range" | "RangeAssignor" => Arc::new(RangeAssignor),
+                "roundrobin" | "RoundRobinAssignor" => Arc::new(RoundRobinAssignor),
+                "sticky" | "StickyAssignor" => Arc::new(StickyAssignor),
+                "cooperative-sticky" | "CooperativeStickyAssignor" => {
+                    Arc::new(CooperativeStickyAssignor)
+                }
+                _ => {
+                    return Err(format!(
+                        "a list of range, roundrobin, sticky, cooperative-sticky (not `{name}`)"
+                    ));
+                }
+            };
+            list.push(assignor);
+        }
+        Ok(Self(list))
+    }
+
+    /// The assignors' protocol names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|a| a.name()).collect()
+    }
+
+    /// True if the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The assignors, preferred first.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn PartitionAssignor>> {
+        self.0.iter()
+    }
+
+    /// The assignor called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn PartitionAssignor>> {
+        self.0.iter().find(|a| a.name() == name)
+    }
+
+    /// The rebalance protocol the member follows: cooperative only if every
+    /// configured assignor supports it (as the Java client decides).
+    pub fn protocol(&self) -> RebalanceProtocol {
+        let all_cooperative = !self.0.is_empty()
+            && self.0.iter().all(|a| {
+                a.supported_protocols()
+                    .contains(&RebalanceProtocol::Cooperative)
+            });
+        if all_cooperative {
+            RebalanceProtocol::Cooperative
+        } else {
+            RebalanceProtocol::Eager
+        }
+    }
+}
+
+impl Default for Assignors {
+    /// The Java client's default: `range`, then `cooperative-sticky`.
+    fn default() -> Self {
+        Self(vec![
+            Arc::new(RangeAssignor),
+            Arc::new(CooperativeStickyAssignor),
+        ])
+    }
+}
+
+impl PartialEq for Assignors {
+    fn eq(&self, other: &Self) -> bool {
+        self.names() == other.names()
+    }
+}
+
+impl fmt::Debug for Assignors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+/// What a rebalance tells the application, in the order it happens. The
+/// consumer waits at [`Revoked`](Self::Revoked) and [`Lost`](Self::Lost)
+/// until the application acknowledges (see
+/// [`Consumer::ack_rebalance`](crate::Consumer::ack_rebalance)), so offsets
+/// committed while handling a revocation are committed before the
+/// partitions move to another member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceEvent {
+    /// These partitions were added to the assignment. Their positions come
+    /// from the committed offsets (or `auto.offset.reset`) unless the
+    /// application seeks.
+    Assigned(Vec<crate::TopicPartition>),
+    /// These partitions are about to go to another member: the last chance
+    /// to commit their offsets.
+    Revoked(Vec<crate::TopicPartition>),
+    /// These partitions may already belong to another member (the session
+    /// expired or the generation moved on): nothing is committed for them.
+    Lost(Vec<crate::TopicPartition>),
+}

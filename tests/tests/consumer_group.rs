@@ -1,0 +1,251 @@
+//! Consumer groups on every adapter against tansu: joining, splitting
+//! partitions between members, commits that survive the member, auto-commit
+//! on close, and the rebalance listener.
+//!
+//! tansu holds each JoinGroup for about half the session timeout, so the
+//! members use a 3 s session (brokers.md); a join takes 1–3 s.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use odradek_core::records::Compression;
+use odradek_core::{OffsetAndMetadata, RebalanceEvent, TopicPartition};
+use odradek_tests::driver::Connection;
+use odradek_tests::suite::{
+    HangGuard, OffsetTracker, RebalanceLog, TestConsumer, build, check_numbered, consume_to,
+    group_config, partitions, produce_numbered,
+};
+use odradek_tests::{Broker, for_each_runtime};
+
+const JOIN_LIMIT: Duration = Duration::from_secs(30);
+
+fn produce_all(
+    conn: &mut Connection,
+    topic: &str,
+    count: i32,
+    from: i64,
+    n: usize,
+) -> BTreeMap<TopicPartition, i64> {
+    (0..count)
+        .map(|p| {
+            let end = produce_numbered(conn, topic, p, from, &[n], Compression::Lz4);
+            (TopicPartition::new(topic, p), end)
+        })
+        .collect()
+}
+
+fn assigned_in(log: &RebalanceLog) -> BTreeSet<TopicPartition> {
+    let mut owned = BTreeSet::new();
+    for event in log.lock().unwrap().iter() {
+        match event {
+            RebalanceEvent::Assigned(p) => owned.extend(p.iter().cloned()),
+            RebalanceEvent::Revoked(p) | RebalanceEvent::Lost(p) => {
+                for tp in p {
+                    owned.remove(tp);
+                }
+            }
+        }
+    }
+    owned
+}
+
+/// A member consumes everything, commits, and leaves; the next member of
+/// the group starts from the committed offsets and sees only new records.
+fn commits_survive_the_member<C: TestConsumer>() {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(
+        format!("commits_survive_the_member [{rt}]"),
+        Duration::from_secs(180),
+    );
+    let broker = Broker::start().expect("start tansu");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker.create_topic("orders", 3).expect("create topic");
+    let all = partitions("orders", 3);
+    let end = produce_all(&mut conn, "orders", 3, 0, 20);
+
+    let first: C = build(group_config(&broker, "billing", false));
+    let log = RebalanceLog::default();
+    first.subscribe(&["orders"], &log).expect("subscribe");
+    let mut tracker = OffsetTracker::starting_at(&all, 0);
+    consume_to(
+        &first,
+        "first member",
+        JOIN_LIMIT,
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    assert_eq!(
+        assigned_in(&log),
+        all.iter().cloned().collect(),
+        "[{rt}] listener: {log:?}"
+    );
+    first.commit().expect("commit");
+    let committed = first.committed(&all).expect("committed");
+    for tp in &all {
+        assert_eq!(
+            committed.get(tp).cloned().flatten().map(|o| o.offset),
+            Some(20),
+            "[{rt}] committed offset of {tp}: {committed:?}"
+        );
+    }
+    // Explicit offsets with metadata round-trip too (tansu drops the
+    // metadata, brokers.md: only the offset is asserted).
+    let explicit: BTreeMap<TopicPartition, OffsetAndMetadata> = [(
+        all[0].clone(),
+        OffsetAndMetadata::new(15).with_metadata("replay"),
+    )]
+    .into();
+    first.commit_offsets(&explicit).expect("commit_offsets");
+    let committed = first.committed(&all[..1]).expect("committed");
+    assert_eq!(
+        committed[&all[0]].as_ref().map(|o| o.offset),
+        Some(15),
+        "[{rt}]"
+    );
+    first
+        .commit_offsets(&[(all[0].clone(), OffsetAndMetadata::new(20))].into())
+        .expect("commit");
+    first.close().expect("close");
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, RebalanceEvent::Revoked(_))),
+        "[{rt}] close revokes: {log:?}"
+    );
+
+    let end = produce_all(&mut conn, "orders", 3, 20, 5);
+    let second: C = build(group_config(&broker, "billing", false));
+    second
+        .subscribe(&["orders"], &RebalanceLog::default())
+        .expect("subscribe");
+    let mut tracker = OffsetTracker::starting_at(&all, 20);
+    consume_to(
+        &second,
+        "second member",
+        JOIN_LIMIT,
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    second.close().expect("close");
+}
+
+/// Auto-commit commits what was delivered, and does so on close.
+fn auto_commit_on_close<C: TestConsumer>() {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(
+        format!("auto_commit_on_close [{rt}]"),
+        Duration::from_secs(120),
+    );
+    let broker = Broker::start().expect("start tansu");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker.create_topic("events", 2).expect("create topic");
+    let all = partitions("events", 2);
+    let end = produce_all(&mut conn, "events", 2, 0, 30);
+
+    let member: C = build(group_config(&broker, "auditors", true));
+    member
+        .subscribe(&["events"], &RebalanceLog::default())
+        .expect("subscribe");
+    let mut tracker = OffsetTracker::starting_at(&all, 0);
+    consume_to(
+        &member,
+        "auto-commit member",
+        JOIN_LIMIT,
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    member.close().expect("close");
+
+    let checker: C = build(group_config(&broker, "auditors", false));
+    let committed = checker.committed(&all).expect("committed");
+    for tp in &all {
+        assert_eq!(
+            committed.get(tp).cloned().flatten().map(|o| o.offset),
+            Some(30),
+            "[{rt}] auto-committed offset of {tp}: {committed:?}"
+        );
+    }
+    checker.close().expect("close");
+}
+
+/// Two members split a topic: disjoint assignments covering every
+/// partition, and every record consumed at least once across the handover.
+fn two_members_split_the_partitions<C: TestConsumer>() {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(format!("two_members [{rt}]"), Duration::from_secs(180));
+    let broker = Broker::start().expect("start tansu");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker.create_topic("jobs", 4).expect("create topic");
+    let all: BTreeSet<TopicPartition> = partitions("jobs", 4).into_iter().collect();
+    let end = produce_all(&mut conn, "jobs", 4, 0, 10);
+
+    let a: C = build(group_config(&broker, "workers", false));
+    let b: C = build(group_config(&broker, "workers", false));
+    let (log_a, log_b) = (RebalanceLog::default(), RebalanceLog::default());
+    let mut seen: BTreeMap<TopicPartition, BTreeSet<i64>> = BTreeMap::new();
+    let record = |seen: &mut BTreeMap<TopicPartition, BTreeSet<i64>>,
+                  records: odradek_core::ConsumerRecords| {
+        for r in &records {
+            check_numbered(r);
+            seen.entry(r.topic_partition().clone())
+                .or_default()
+                .insert(r.offset());
+        }
+    };
+    a.subscribe(&["jobs"], &log_a).expect("subscribe a");
+    let deadline = Instant::now() + JOIN_LIMIT;
+    while assigned_in(&log_a) != all {
+        assert!(
+            Instant::now() < deadline,
+            "[{rt}] a never got every partition: {log_a:?}"
+        );
+        record(
+            &mut seen,
+            a.poll(Duration::from_millis(100)).expect("poll a"),
+        );
+    }
+    b.subscribe(&["jobs"], &log_b).expect("subscribe b");
+    let deadline = Instant::now() + JOIN_LIMIT;
+    loop {
+        record(
+            &mut seen,
+            a.poll(Duration::from_millis(50)).expect("poll a"),
+        );
+        record(
+            &mut seen,
+            b.poll(Duration::from_millis(50)).expect("poll b"),
+        );
+        let (owned_a, owned_b) = (assigned_in(&log_a), assigned_in(&log_b));
+        let split = !owned_a.is_empty()
+            && !owned_b.is_empty()
+            && owned_a.is_disjoint(&owned_b)
+            && owned_a.union(&owned_b).cloned().collect::<BTreeSet<_>>() == all;
+        if split && seen.values().map(BTreeSet::len).sum::<usize>() == 40 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{rt}] no split: a {owned_a:?} b {owned_b:?}; seen {seen:?}"
+        );
+    }
+    for (tp, end) in &end {
+        let offsets = seen.get(tp).cloned().unwrap_or_default();
+        assert_eq!(
+            offsets,
+            (0..*end).collect(),
+            "[{rt}] {tp}: every record at least once"
+        );
+    }
+    a.close().expect("close a");
+    b.close().expect("close b");
+}
+
+for_each_runtime!(
+    commits_survive_the_member,
+    auto_commit_on_close,
+    two_members_split_the_partitions
+);
