@@ -43,8 +43,10 @@ pub use config::{
 pub use conn::Io;
 pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
 pub use error::Error;
-pub use group::{NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};
-pub use session::{CommitCallback, Drained, ReadyCallback, Session};
+pub use group::{GroupMetadata, NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};
+pub use session::{
+    CommitCallback, Drained, GROUP_CLOSE_TIMEOUT, ReadyCallback, Session, offsets_only,
+};
 pub use types::{
     BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress, OffsetAndMetadata,
     OffsetAndTimestamp, TopicPartition,

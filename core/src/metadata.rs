@@ -41,6 +41,9 @@ pub(crate) struct Applied {
     pub(crate) incomplete: bool,
     /// Non-retriable topic errors (e.g. authorization).
     pub(crate) topic_errors: Vec<(Arc<str>, ErrorCode)>,
+    /// Every non-internal topic the cluster listed, when the refresh asked
+    /// for all topics (a pattern subscription).
+    pub(crate) listed_topics: Option<BTreeSet<Arc<str>>>,
 }
 
 #[derive(Debug)]
@@ -52,6 +55,8 @@ pub(crate) struct Metadata {
     /// Whole topics wanted besides those of `wanted_partitions` (a group's
     /// subscriptions, whose partition counts matter).
     wanted_topics: BTreeSet<Arc<str>>,
+    /// Ask for every topic in the cluster (a pattern subscription).
+    all_topics: bool,
     max_age: Duration,
     backoff: Backoff,
     failures: u32,
@@ -70,6 +75,7 @@ impl Metadata {
             wanted: BTreeSet::new(),
             wanted_partitions: BTreeSet::new(),
             wanted_topics: BTreeSet::new(),
+            all_topics: false,
             max_age,
             backoff,
             failures: 0,
@@ -98,6 +104,15 @@ impl Metadata {
         }
         self.wanted_topics = topics;
         self.update_wanted();
+    }
+
+    /// Asks every refresh for all topics (or stops doing so); turning it
+    /// on refreshes at once.
+    pub(crate) fn set_all_topics(&mut self, all: bool) {
+        if all && !self.all_topics {
+            self.requested = true;
+        }
+        self.all_topics = all;
     }
 
     fn update_wanted(&mut self) {
@@ -153,16 +168,18 @@ impl Metadata {
     pub(crate) fn begin_update(&mut self) -> MetadataRequest {
         self.in_flight = true;
         self.requested = false;
+        // A null topic list asks for every topic.
+        let topics = (!self.all_topics).then(|| {
+            self.wanted
+                .iter()
+                .map(|name| MetadataRequestTopic {
+                    name: Some(name.to_string()),
+                    ..Default::default()
+                })
+                .collect()
+        });
         MetadataRequest {
-            topics: Some(
-                self.wanted
-                    .iter()
-                    .map(|name| MetadataRequestTopic {
-                        name: Some(name.to_string()),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
+            topics,
             allow_auto_topic_creation: false,
             ..Default::default()
         }
@@ -198,13 +215,19 @@ impl Metadata {
                 .collect();
         }
         let mut applied = Applied::default();
+        let mut listed = BTreeSet::new();
         for topic in &response.topics {
             let Some(name) = topic.name.as_deref() else {
                 continue;
             };
-            let Some(key) = self.wanted.get(name).cloned() else {
-                continue;
+            let key = match self.wanted.get(name) {
+                Some(key) => key.clone(),
+                None if self.all_topics => Arc::from(name),
+                None => continue,
             };
+            if self.all_topics && !topic.is_internal && ErrorCode(topic.error_code).is_ok() {
+                listed.insert(key.clone());
+            }
             let code = ErrorCode(topic.error_code);
             let previous = self.topics.remove(&key).unwrap_or_default();
             let mut state = TopicState {
@@ -240,6 +263,13 @@ impl Metadata {
                     .insert(p.partition_index, PartitionState { leader, epoch });
             }
             self.topics.insert(key, state);
+        }
+        if self.all_topics {
+            // Deleted topics go; the map holds only what the cluster has
+            // or what the consumer still wants.
+            self.topics
+                .retain(|name, _| listed.contains(name) || self.wanted.contains(name));
+            applied.listed_topics = Some(listed);
         }
         let failed_topics: Vec<&Arc<str>> = applied.topic_errors.iter().map(|(t, _)| t).collect();
         for tp in &self.wanted_partitions {

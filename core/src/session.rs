@@ -4,13 +4,21 @@
 //! same way.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::conn::Io;
 use crate::consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
 use crate::error::Error;
 use crate::group::{NoopListener, RebalanceListener, dispatch_rebalance};
-use crate::types::{ConsumerRecords, OffsetAndMetadata, TopicPartition};
+use crate::types::{ConsumerRecords, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition};
+
+/// How long a group member may spend committing and leaving when closed;
+/// adapters give their whole close a little longer.
+pub const GROUP_CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How much longer than the request's own timeout a caller waits for a
+/// commit or committed-offsets answer (the core gives up first).
+const ANSWER_GRACE: Duration = Duration::from_secs(1);
 
 /// What `commit_async` calls with the commit's outcome.
 pub type CommitCallback = Box<dyn FnOnce(Result<(), Error>) + Send>;
@@ -150,6 +158,71 @@ impl Session {
         records
     }
 
+    /// Subscribes to `topics`; `listener` (or a listener that does nothing)
+    /// hears of the rebalances.
+    pub fn subscribe(
+        &mut self,
+        topics: impl IntoIterator<Item = impl Into<String>>,
+        listener: Option<Box<dyn RebalanceListener>>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.listener = listener.unwrap_or_else(|| Box::new(NoopListener));
+        self.core.subscribe(topics, now)
+    }
+
+    /// Subscribes to the topics matching `pattern`, like
+    /// [`subscribe`](Self::subscribe).
+    pub fn subscribe_pattern(
+        &mut self,
+        pattern: &str,
+        listener: Option<Box<dyn RebalanceListener>>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.listener = listener.unwrap_or_else(|| Box::new(NoopListener));
+        self.core.subscribe_pattern(pattern, now)
+    }
+
+    /// Leaves the group; the listener hears of the revocation at once.
+    pub fn unsubscribe(&mut self, now: Instant) -> Result<(), Error> {
+        self.core.unsubscribe(now)?;
+        self.dispatch_rebalance(now);
+        Ok(())
+    }
+
+    /// Starts closing (commit, revoke, leave, then the connections), unless
+    /// already closed; the driver finishes it.
+    pub fn close(&mut self, now: Instant) {
+        if !self.core.is_closed() {
+            self.core.close_gracefully(GROUP_CLOSE_TIMEOUT, now);
+            self.dispatch_rebalance(now);
+        }
+    }
+
+    /// Starts a commit (`None`: the delivered positions) that a caller will
+    /// wait for: its id, and how long to wait for
+    /// [`take_commit_result`](Self::take_commit_result).
+    pub fn start_commit(
+        &mut self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+        now: Instant,
+    ) -> Result<(CommitId, Duration), Error> {
+        let timeout = self.core.config().default_api_timeout;
+        let id = self.core.commit(offsets, timeout, now)?;
+        Ok((id, timeout + ANSWER_GRACE))
+    }
+
+    /// Starts a committed-offsets lookup: its id, and how long to wait for
+    /// [`take_committed_result`](Self::take_committed_result).
+    pub fn start_committed(
+        &mut self,
+        partitions: &[TopicPartition],
+        now: Instant,
+    ) -> Result<(QueryId, Duration), Error> {
+        let timeout = self.core.config().default_api_timeout;
+        let id = self.core.committed(partitions, timeout, now)?;
+        Ok((id, timeout + ANSWER_GRACE))
+    }
+
     /// Starts a commit whose outcome goes to `callback` (run by the driver,
     /// outside the consumer's lock).
     pub fn commit_async(
@@ -201,4 +274,15 @@ impl Session {
     pub fn is_finished(&self) -> bool {
         self.finished
     }
+}
+
+/// The offsets of an offsets lookup, -1 where none was found (what
+/// `beginning_offsets` and `end_offsets` return).
+pub fn offsets_only(
+    found: BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>,
+) -> BTreeMap<TopicPartition, i64> {
+    found
+        .into_iter()
+        .map(|(tp, o)| (tp, o.map_or(-1, |o| o.offset)))
+        .collect()
 }

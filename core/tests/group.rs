@@ -1443,3 +1443,120 @@ fn cooperative_sync_group_illegal_generation_loses_the_owned_partitions() {
     });
     cooperative_rejoin_refused_loses_the_partitions(refusal, "member-1");
 }
+
+// ---- pattern subscription ----------------------------------------------
+
+/// The topics a Metadata request asked for: `None` for every topic.
+fn metadata_topics(cluster: &Cluster) -> Vec<Option<Vec<String>>> {
+    cluster
+        .requests(ApiKey::Metadata)
+        .iter()
+        .filter_map(|r| match &r.body {
+            RequestBody::Metadata(m) => Some(
+                m.topics
+                    .as_ref()
+                    .map(|ts| ts.iter().filter_map(|t| t.name.clone()).collect()),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_pattern_subscription_joins_with_the_matching_topics_and_follows_new_ones() {
+    let mut cluster = cluster(with(|c| c.metadata_max_age = Duration::from_secs(30)), 1);
+    cluster.topic("orders-eu", 1);
+    cluster.topic("orders-us", 2);
+    cluster.topic("orders", 1);
+    cluster.group.leader = None;
+
+    assert!(matches!(
+        cluster.consumer.subscribe_pattern("orders-(", cluster.now),
+        Err(Error::InvalidArgument(_))
+    ));
+    cluster
+        .consumer
+        .subscribe_pattern("orders-.*", cluster.now)
+        .unwrap();
+    // The member leads, so its own range assignment comes back to it. The
+    // pattern matches whole names: `orders` and `t` are not subscribed.
+    let assigned = poll_until_assigned(&mut cluster);
+    assert_eq!(
+        assigned,
+        vec![tp("orders-eu", 0), tp("orders-us", 0), tp("orders-us", 1)]
+    );
+    assert_eq!(
+        cluster.consumer.subscription(),
+        vec!["orders-eu", "orders-us"]
+    );
+    let meta = cluster.consumer.group_metadata().expect("a group member");
+    assert!(meta.leader, "{meta:?}");
+    assert_eq!(meta.generation_id, 1);
+    // Every metadata refresh lists all topics, and the member joined only
+    // once it knew what matches: one JoinGroup (plus the member-id retry).
+    assert!(metadata_topics(&cluster).iter().all(Option::is_none));
+    let joins = cluster.joins();
+    assert_eq!(joins.len(), 2, "{joins:?}");
+    let sub = decode_subscription(&joins[1].protocols[0].metadata);
+    assert_eq!(
+        sub.topics,
+        vec!["orders-eu".to_string(), "orders-us".into()]
+    );
+
+    // A matching topic created later joins the subscription at the next
+    // refresh (metadata.max.age.ms): an eager rebalance takes it in.
+    cluster.topic("orders-asia", 1);
+    let mut events = Vec::new();
+    cluster.run_until(Duration::from_secs(60), |c| {
+        events.extend(poll_events(c));
+        c.consumer.ack_rebalance(c.now);
+        events.len() >= 2
+    });
+    assert_eq!(
+        events,
+        vec![
+            RebalanceEvent::Revoked(assigned.clone()),
+            RebalanceEvent::Assigned(vec![
+                tp("orders-asia", 0),
+                tp("orders-eu", 0),
+                tp("orders-us", 0),
+                tp("orders-us", 1),
+            ]),
+        ]
+    );
+    let rejoin = cluster.joins().pop().unwrap();
+    let sub = decode_subscription(&rejoin.protocols[0].metadata);
+    assert_eq!(
+        sub.topics,
+        vec![
+            "orders-asia".to_string(),
+            "orders-eu".into(),
+            "orders-us".into()
+        ]
+    );
+
+    // Back to a plain list: metadata asks for named topics again.
+    cluster.consumer.subscribe(["t"], cluster.now).unwrap();
+    let before = metadata_topics(&cluster).len();
+    let mut events = Vec::new();
+    cluster.run_until(Duration::from_secs(60), |c| {
+        events.extend(poll_events(c));
+        c.consumer.ack_rebalance(c.now);
+        events.len() >= 2
+    });
+    assert_eq!(
+        events[1],
+        RebalanceEvent::Assigned(vec![tp("t", 0), tp("t", 1)]),
+        "{events:?}"
+    );
+    // The next refresh (t is already known, so it waits for the max age).
+    cluster.run_until(Duration::from_secs(60), |c| {
+        let _ = c.poll().expect("poll");
+        metadata_topics(c).len() > before
+    });
+    let later = &metadata_topics(&cluster)[before..];
+    assert!(
+        !later.is_empty() && later.iter().all(Option::is_some),
+        "{later:?}"
+    );
+}

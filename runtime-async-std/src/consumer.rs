@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use futures_lite::{Stream, future};
 use odradek_core::{
     ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromConfig,
-    OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, RebalanceListener, TopicPartition,
+    GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, RebalanceListener,
+    TopicPartition, offsets_only,
 };
 
 use crate::driver::{self, Shared, State};
@@ -20,9 +21,6 @@ use crate::driver::{self, Shared, State};
 /// How long `close` waits for the driver thread to finish closing
 /// connections (it needs no broker for that, so this is only a guard).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a group member may spend committing and leaving on close,
-/// within `CLOSE_TIMEOUT`.
-const GROUP_CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// A Kafka consumer driven by a background thread.
 ///
@@ -301,13 +299,14 @@ impl Consumer {
     }
 
     /// Joins the consumer group (`group.id`) for `topics`, replacing any
-    /// earlier subscription. Partitions are assigned during `poll`.
+    /// earlier subscription (and listener). Partitions are assigned during
+    /// `poll`.
     pub fn subscribe<I, S>(&self, topics: I) -> Result<(), Error>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.command(|core, now| core.subscribe(topics, now))
+        self.with_session(|session, now| session.subscribe(topics, None, now))
     }
 
     /// Like [`subscribe`](Self::subscribe), with a listener that hears of
@@ -321,25 +320,43 @@ impl Consumer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.with_session(|session, now| session.subscribe(topics, Some(Box::new(listener)), now))
+    }
+
+    /// Joins the consumer group for every topic whose whole name matches
+    /// the regular expression `pattern`, re-evaluated at each metadata
+    /// refresh (`metadata.max.age.ms`), so new matching topics are picked
+    /// up. An invalid pattern is an [`Error::InvalidArgument`].
+    pub fn subscribe_pattern(&self, pattern: &str) -> Result<(), Error> {
+        self.with_session(|session, now| session.subscribe_pattern(pattern, None, now))
+    }
+
+    /// Like [`subscribe_pattern`](Self::subscribe_pattern), with a listener.
+    pub fn subscribe_pattern_with_listener(
+        &self,
+        pattern: &str,
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<(), Error> {
         self.with_session(|session, now| {
-            session.set_listener(Box::new(listener));
-            session.core.subscribe(topics, now)
+            session.subscribe_pattern(pattern, Some(Box::new(listener)), now)
         })
     }
 
     /// Leaves the group: the listener hears of the revocation (after an
     /// auto-commit), LeaveGroup is sent and the assignment is cleared.
     pub fn unsubscribe(&self) -> Result<(), Error> {
-        self.with_session(|session, now| {
-            session.core.unsubscribe(now)?;
-            session.dispatch_rebalance(now);
-            Ok(())
-        })
+        self.with_session(|session, now| session.unsubscribe(now))
     }
 
-    /// The subscribed topics.
+    /// The subscribed topics (for a pattern, the topics it matches now).
     pub fn subscription(&self) -> Vec<String> {
         self.shared.lock().core.subscription()
+    }
+
+    /// Who this consumer is in its group (generation, member id, whether
+    /// it leads), or `None` without a `group.id`.
+    pub fn group_metadata(&self) -> Option<GroupMetadata> {
+        self.shared.lock().core.group_metadata()
     }
 
     /// Commits the positions of every assigned partition (the records
@@ -360,14 +377,11 @@ impl Consumer {
         &self,
         offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
     ) -> Result<(), Error> {
-        let timeout = self.shared.lock().core.config().default_api_timeout;
-        let id = self.command(|core, now| core.commit(offsets, timeout, now))?;
+        let (id, limit) = self.with_session(|session, now| session.start_commit(offsets, now))?;
         let _forget = ForgetCommit(&self.shared, id);
-        self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
-            state.take_commit_result(id)
-        })
-        .await
-        .unwrap_or_else(|| Err(Error::Timeout("commit".into())))
+        self.wait(Some(limit), |state, _| state.take_commit_result(id))
+            .await
+            .unwrap_or_else(|| Err(Error::Timeout("commit".into())))
     }
 
     /// Commits the delivered positions without waiting; `callback` gets the
@@ -385,22 +399,19 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
-        let timeout = self.shared.lock().core.config().default_api_timeout;
-        let id = self.command(|core, now| core.committed(partitions, timeout, now))?;
-        self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
-            state.take_committed_result(id)
-        })
-        .await
-        .unwrap_or_else(|| Err(Error::Timeout("committed offsets".into())))
+        let (id, limit) =
+            self.with_session(|session, now| session.start_committed(partitions, now))?;
+        self.wait(Some(limit), |state, _| state.take_committed_result(id))
+            .await
+            .unwrap_or_else(|| Err(Error::Timeout("committed offsets".into())))
     }
 
-    /// Closes the consumer: connections close and pending calls fail with
-    /// [`Error::Closed`]. Returns within a bounded time whatever the brokers do.
+    /// Closes the consumer: a group member commits (with auto-commit),
+    /// hears of the revocation and leaves; then connections close and
+    /// pending calls fail with [`Error::Closed`]. Returns within a bounded
+    /// time whatever the brokers do.
     pub async fn close(&self) -> Result<(), Error> {
-        self.with_session(|session, now| {
-            session.core.close_gracefully(GROUP_CLOSE_TIMEOUT, now);
-            session.dispatch_rebalance(now);
-        });
+        self.with_session(|session, now| session.close(now));
         let finished = self
             .wait(Some(CLOSE_TIMEOUT), |state, _| {
                 state.is_finished().then_some(Ok(()))
@@ -416,14 +427,8 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        // Never blocks: the driver thread closes the connections and exits.
-        let mut state = self.shared.lock();
-        if !state.core.is_closed() {
-            let now = Instant::now();
-            state.core.close_gracefully(GROUP_CLOSE_TIMEOUT, now);
-            state.dispatch_rebalance(now);
-        }
-        drop(state);
+        // Never blocks: the driver closes the connections and exits.
+        self.shared.lock().close(Instant::now());
         self.shared.wake_driver();
     }
 }
@@ -435,15 +440,6 @@ impl Drop for ForgetCommit<'_> {
     fn drop(&mut self) {
         self.0.lock().forget_commit(self.1);
     }
-}
-
-fn offsets_only(
-    found: BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>,
-) -> BTreeMap<TopicPartition, i64> {
-    found
-        .into_iter()
-        .map(|(tp, o)| (tp, o.map_or(-1, |o| o.offset)))
-        .collect()
 }
 
 /// A `recv` call in progress.

@@ -40,6 +40,7 @@ mod driver;
 pub use consumer::{Consumer, RecordStream};
 pub use odradek_core::{
     BrokerAddress, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, ConsumerRecord,
-    ConsumerRecords, Error, IsolationLevel, NoopListener, OffsetAndMetadata, OffsetAndTimestamp,
-    OffsetReset, RebalanceContext, RebalanceListener, TopicPartition, group, protocol, records,
+    ConsumerRecords, Error, GroupMetadata, IsolationLevel, NoopListener, OffsetAndMetadata,
+    OffsetAndTimestamp, OffsetReset, RebalanceContext, RebalanceListener, TopicPartition, group,
+    protocol, records,
 };

@@ -33,8 +33,9 @@ use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
 use std::sync::{Arc, Mutex};
 
 use odradek_core::{
-    ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, OffsetAndMetadata, OffsetAndTimestamp,
-    OffsetReset, RebalanceContext, RebalanceEvent, RebalanceListener, TopicPartition,
+    ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, GroupMetadata, OffsetAndMetadata,
+    OffsetAndTimestamp, OffsetReset, RebalanceContext, RebalanceEvent, RebalanceListener,
+    TopicPartition,
 };
 
 use crate::Broker;
@@ -91,6 +92,12 @@ pub trait TestConsumer: Sized {
     fn close(&self) -> Result<(), Error>;
     /// `subscribe_with_listener(topics, RecordingListener(log))`.
     fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error>;
+    /// `subscribe_pattern_with_listener(pattern, RecordingListener(log))`.
+    fn subscribe_pattern(&self, pattern: &str, log: &RebalanceLog) -> Result<(), Error>;
+    /// `subscription()`.
+    fn subscription(&self) -> Vec<String>;
+    /// `group_metadata()`.
+    fn group_metadata(&self) -> Option<GroupMetadata>;
     /// `unsubscribe()`.
     fn unsubscribe(&self) -> Result<(), Error>;
     /// `commit()`.
@@ -308,6 +315,16 @@ impl TestConsumer for TokioConsumer {
         self.consumer()
             .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
     }
+    fn subscribe_pattern(&self, pattern: &str, log: &RebalanceLog) -> Result<(), Error> {
+        self.consumer()
+            .subscribe_pattern_with_listener(pattern, RecordingListener(log.clone()))
+    }
+    fn subscription(&self) -> Vec<String> {
+        self.consumer().subscription()
+    }
+    fn group_metadata(&self) -> Option<GroupMetadata> {
+        self.consumer().group_metadata()
+    }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.consumer().unsubscribe()
     }
@@ -450,6 +467,16 @@ macro_rules! async_io_consumer {
             fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
                 self.0
                     .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
+            }
+            fn subscribe_pattern(&self, pattern: &str, log: &RebalanceLog) -> Result<(), Error> {
+                self.0
+                    .subscribe_pattern_with_listener(pattern, RecordingListener(log.clone()))
+            }
+            fn subscription(&self) -> Vec<String> {
+                self.0.subscription()
+            }
+            fn group_metadata(&self) -> Option<GroupMetadata> {
+                self.0.group_metadata()
             }
             fn unsubscribe(&self) -> Result<(), Error> {
                 self.0.unsubscribe()
@@ -626,6 +653,16 @@ impl TestConsumer for BlockingConsumer {
     fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
         self.0
             .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
+    }
+    fn subscribe_pattern(&self, pattern: &str, log: &RebalanceLog) -> Result<(), Error> {
+        self.0
+            .subscribe_pattern_with_listener(pattern, RecordingListener(log.clone()))
+    }
+    fn subscription(&self) -> Vec<String> {
+        self.0.subscription()
+    }
+    fn group_metadata(&self) -> Option<GroupMetadata> {
+        self.0.group_metadata()
     }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.0.unsubscribe()

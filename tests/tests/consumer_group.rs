@@ -244,8 +244,77 @@ fn two_members_split_the_partitions<C: TestConsumer>() {
     b.close().expect("close b");
 }
 
+/// A pattern subscription takes every matching topic, and a matching topic
+/// created later joins it at the next metadata refresh; the lone member
+/// leads its group.
+fn pattern_subscription_follows_new_topics<C: TestConsumer>() {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(
+        format!("pattern_subscription [{rt}]"),
+        Duration::from_secs(180),
+    );
+    let broker = Broker::start().expect("start tansu");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker.create_topic("ledger-eu", 2).expect("create topic");
+    broker.create_topic("ledgers", 1).expect("create topic");
+    let mut end = produce_all(&mut conn, "ledger-eu", 2, 0, 10);
+    produce_all(&mut conn, "ledgers", 1, 0, 10);
+
+    let mut config = group_config(&broker, "auditors", false);
+    config.metadata_max_age = Duration::from_secs(1);
+    let member: C = build(config);
+    let log = RebalanceLog::default();
+    member
+        .subscribe_pattern("ledger-.*", &log)
+        .expect("subscribe");
+    let mut tracker = OffsetTracker::starting_at(&partitions("ledger-eu", 2), 0);
+    consume_to(
+        &member,
+        "pattern member",
+        JOIN_LIMIT,
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    assert_eq!(
+        member.subscription(),
+        vec!["ledger-eu".to_string()],
+        "[{rt}]"
+    );
+    let metadata = member.group_metadata().expect("group metadata");
+    assert!(
+        metadata.leader,
+        "[{rt}] the only member leads: {metadata:?}"
+    );
+    assert!(metadata.generation_id >= 0, "[{rt}] {metadata:?}");
+    assert!(!metadata.member_id.is_empty(), "[{rt}] {metadata:?}");
+
+    broker.create_topic("ledger-us", 3).expect("create topic");
+    end.extend(produce_all(&mut conn, "ledger-us", 3, 0, 10));
+    for tp in partitions("ledger-us", 3) {
+        tracker.expect(&tp, 0);
+    }
+    consume_to(
+        &member,
+        "pattern member after a new topic",
+        JOIN_LIMIT,
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    assert_eq!(
+        member.subscription(),
+        vec!["ledger-eu".to_string(), "ledger-us".into()],
+        "[{rt}]"
+    );
+    let want: BTreeSet<TopicPartition> = end.keys().cloned().collect();
+    assert_eq!(assigned_in(&log), want, "[{rt}] listener: {log:?}");
+    member.close().expect("close");
+}
+
 for_each_runtime!(
     commits_survive_the_member,
     auto_commit_on_close,
-    two_members_split_the_partitions
+    two_members_split_the_partitions,
+    pattern_subscription_follows_new_topics
 );

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::{Consumer, Event, PartitionState, Phase, Purpose, QueryId};
 use crate::conn::Node;
 use crate::error::Error;
-use crate::group::RebalanceEvent;
 use crate::group::assignor::{MemberSubscription, RebalanceProtocol};
+use crate::group::{GroupMetadata, RebalanceEvent};
 use crate::protocol::messages::{
     FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, OffsetCommitRequest,
@@ -100,12 +100,18 @@ pub(super) struct Group {
     protocol: RebalanceProtocol,
     /// The subscribed topics; `None` when not subscribed (manual assignment).
     pub(super) subscription: Option<BTreeSet<String>>,
+    /// A pattern subscription: `subscription` follows the topics matching it.
+    pattern: Option<regex::Regex>,
+    /// The pattern was evaluated against a topic list at least once.
+    pattern_resolved: bool,
     coordinator: Option<(i32, BrokerAddress)>,
     finding: bool,
     find_not_before: Option<Instant>,
     find_failures: u32,
     member_id: String,
     generation: i32,
+    /// This member leads the current generation (runs the assignor).
+    leader: bool,
     pub(super) state: MemberState,
     rejoin_needed: bool,
     /// The revocation for the coming join was done (it happens at a poll).
@@ -155,12 +161,15 @@ impl Group {
             instance_id,
             protocol,
             subscription: None,
+            pattern: None,
+            pattern_resolved: false,
             coordinator: None,
             finding: false,
             find_not_before: None,
             find_failures: 0,
             member_id: String::new(),
             generation: -1,
+            leader: false,
             state: MemberState::Unjoined,
             rejoin_needed: false,
             join_prepared: false,
@@ -219,6 +228,20 @@ impl Group {
         }
     }
 
+    /// Replaces the subscribed topics; a change means a rejoin.
+    fn set_subscription(&mut self, topics: BTreeSet<String>) {
+        if self.subscription.as_ref() != Some(&topics) {
+            self.subscription = Some(topics);
+            self.rejoin_needed = true;
+            self.join_prepared = false;
+        }
+    }
+
+    /// Subscribed, and (for a pattern) the matching topics are known.
+    fn can_join(&self) -> bool {
+        self.subscription.is_some() && (self.pattern.is_none() || self.pattern_resolved)
+    }
+
     fn user_commits_in_flight(&self) -> bool {
         !self.commits.is_empty()
     }
@@ -255,7 +278,50 @@ impl Consumer {
         if topics.is_empty() {
             return self.unsubscribe(now);
         }
-        let Some(group) = self.group.as_mut() else {
+        self.check_can_subscribe()?;
+        if let Some(group) = self.group.as_mut() {
+            group.pattern = None;
+            group.set_subscription(topics);
+        }
+        self.metadata.set_all_topics(false);
+        self.update_wanted_metadata();
+        self.progress(now);
+        Ok(())
+    }
+
+    /// Subscribes to every topic whose whole name matches the regular
+    /// expression `pattern` (Java's `subscribe(Pattern)`), replacing any
+    /// earlier subscription. Internal topics never match. The pattern is
+    /// evaluated against the cluster's topic list at every metadata refresh
+    /// (`metadata.max.age.ms`), so topics created later join the
+    /// subscription and deleted ones leave it; the member joins the group
+    /// once the first list arrived. Needs `group.id`.
+    pub fn subscribe_pattern(&mut self, pattern: &str, now: Instant) -> Result<(), Error> {
+        self.check_usable()?;
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+            Error::InvalidArgument(format!("invalid topic pattern `{pattern}`: {e}"))
+        })?;
+        self.check_can_subscribe()?;
+        if let Some(group) = self.group.as_mut() {
+            if group.pattern.as_ref().map(regex::Regex::as_str) != Some(regex.as_str()) {
+                group.pattern = Some(regex);
+                group.pattern_resolved = false;
+                // Until the topic list arrives the member holds on to what it
+                // has; it joins when the list says what matches.
+                let current = group.subscription.clone().unwrap_or_default();
+                group.subscription = Some(current);
+                group.rejoin_needed = true;
+                group.join_prepared = false;
+            }
+        }
+        self.metadata.set_all_topics(true);
+        self.update_wanted_metadata();
+        self.progress(now);
+        Ok(())
+    }
+
+    fn check_can_subscribe(&self) -> Result<(), Error> {
+        let Some(group) = self.group.as_ref() else {
             return Err(Error::NoGroup("subscribe"));
         };
         if group.subscription.is_none() && !self.partitions.is_empty() {
@@ -263,14 +329,34 @@ impl Consumer {
                 "subscribe after assign: unassign (assign no partitions) first".into(),
             ));
         }
-        if group.subscription.as_ref() != Some(&topics) {
-            group.subscription = Some(topics);
-            group.rejoin_needed = true;
-            group.join_prepared = false;
-        }
-        self.update_wanted_metadata();
-        self.progress(now);
         Ok(())
+    }
+
+    /// A metadata refresh listed the cluster's topics: a pattern
+    /// subscription follows what now matches.
+    pub(super) fn group_on_topic_list(&mut self, listed: &BTreeSet<Arc<str>>) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        let Some(pattern) = group.pattern.as_ref() else {
+            return;
+        };
+        let matching: BTreeSet<String> = listed
+            .iter()
+            .filter(|t| pattern.is_match(t))
+            .map(|t| t.to_string())
+            .collect();
+        let first = !group.pattern_resolved;
+        group.pattern_resolved = true;
+        let changed = group.subscription.as_ref() != Some(&matching);
+        if changed {
+            tracing::info!(group = %group.id, topics = ?matching, "pattern subscription changed");
+            group.set_subscription(matching);
+        }
+        if changed || first {
+            self.update_wanted_metadata();
+            self.signal_poll_ready();
+        }
     }
 
     /// Leaves the group: revokes the assignment (committing first with
@@ -289,8 +375,10 @@ impl Consumer {
         self.send_commits(now);
         if let Some(group) = self.group.as_mut() {
             group.subscription = None;
+            group.pattern = None;
             group.rejoin_needed = false;
         }
+        self.metadata.set_all_topics(false);
         self.send_leave(now);
         if let Some(group) = self.group.as_mut() {
             group.reset_member(false);
@@ -333,6 +421,26 @@ impl Consumer {
     pub fn group_membership(&self) -> Option<(i32, String)> {
         let group = self.group.as_ref()?;
         (group.state == MemberState::Stable).then(|| (group.generation, group.member_id.clone()))
+    }
+
+    /// Who this member is in its group: `None` without a `group.id`. Before
+    /// the first join completes the member id is empty and the generation
+    /// -1 (Java's `groupMetadata()`); [`GroupMetadata::leader`] tells
+    /// whether this member ran the assignor of the current generation.
+    pub fn group_metadata(&self) -> Option<GroupMetadata> {
+        let group = self.group.as_ref()?;
+        let stable = group.state == MemberState::Stable;
+        Some(GroupMetadata {
+            group_id: group.id.clone(),
+            generation_id: if stable { group.generation } else { -1 },
+            member_id: if stable {
+                group.member_id.clone()
+            } else {
+                String::new()
+            },
+            group_instance_id: group.instance_id.clone(),
+            leader: stable && group.leader,
+        })
     }
 
     /// Commits offsets to the group: `None` commits the positions of every
@@ -591,7 +699,7 @@ impl Consumer {
         };
         group.last_poll = now;
         group.poll_expired = false;
-        if group.subscription.is_none()
+        if !group.can_join()
             || !group.rejoin_needed
             || group.join_prepared
             || group.awaiting_ack
@@ -618,7 +726,7 @@ impl Consumer {
     pub(super) fn group_wants_poll(&self) -> bool {
         self.group.as_ref().is_some_and(|g| {
             !g.events.is_empty()
-                || (g.subscription.is_some()
+                || (g.can_join()
                     && g.rejoin_needed
                     && !g.join_prepared
                     && !g.awaiting_ack
@@ -932,7 +1040,7 @@ impl Consumer {
         let Some(group) = self.group.as_ref() else {
             return;
         };
-        let ready = group.subscription.is_some()
+        let ready = group.can_join()
             && group.rejoin_needed
             && group.join_prepared
             && !group.awaiting_ack
@@ -1070,6 +1178,8 @@ impl Consumer {
                 };
                 group.state = MemberState::Unjoined;
                 group.subscription = None;
+                group.pattern = None;
+                self.metadata.set_all_topics(false);
                 self.update_wanted_metadata();
                 return self.set_fatal(error);
             }
@@ -1077,8 +1187,9 @@ impl Consumer {
         group.join_failures = 0;
         group.member_id = response.member_id.clone();
         group.generation = response.generation_id;
+        group.leader = response.leader == response.member_id;
         let protocol = response.protocol_name.clone().unwrap_or_default();
-        if response.leader == response.member_id && !response.skip_assignment {
+        if group.leader && !response.skip_assignment {
             let mut members = Vec::new();
             let mut topics = BTreeSet::new();
             for m in &response.members {

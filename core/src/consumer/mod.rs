@@ -1115,6 +1115,9 @@ impl Consumer {
 
     fn on_metadata(&mut self, response: &MetadataResponse, now: Instant) {
         let applied = self.metadata.apply(response, now, &mut self.rng);
+        if let Some(listed) = &applied.listed_topics {
+            self.group_on_topic_list(listed);
+        }
         self.group_on_metadata();
         for (topic, code) in applied.topic_errors {
             let partition = self

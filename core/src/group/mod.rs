@@ -110,6 +110,22 @@ impl fmt::Debug for Assignors {
     }
 }
 
+/// Who a consumer is in its group, as
+/// [`Consumer::group_metadata`](crate::Consumer::group_metadata) reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadata {
+    /// The group (`group.id`).
+    pub group_id: String,
+    /// The current generation, or -1 while (re)joining.
+    pub generation_id: i32,
+    /// The member id the coordinator gave, or empty while (re)joining.
+    pub member_id: String,
+    /// The static member id (`group.instance.id`), if configured.
+    pub group_instance_id: Option<String>,
+    /// This member is the generation's leader: it ran the assignor.
+    pub leader: bool,
+}
+
 /// What a rebalance tells the application, in the order it happens. The
 /// consumer waits at [`Revoked`](Self::Revoked) and [`Lost`](Self::Lost)
 /// until the application acknowledges (see
