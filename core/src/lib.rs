@@ -23,6 +23,7 @@
 //! - [`records`]: record batches (v2 and legacy message sets), compression
 //!   and CRC checks.
 
+mod adapter_api;
 mod backoff;
 mod config;
 mod conn;

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use odradek_core::{
     ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromConfig,
-    GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, RebalanceListener,
-    TopicPartition, offsets_only,
+    OffsetAndTimestamp, OffsetsResult, TopicPartition, offsets_only,
 };
 
 use crate::driver::{self, Shared, State};
@@ -282,127 +281,7 @@ impl Consumer {
         self.query(|core, timeout, now| core.offsets_for_times(timestamps, timeout, now))
     }
 
-    /// Joins the consumer group (`group.id`) for `topics`, replacing any
-    /// earlier subscription (and listener). Partitions are assigned during
-    /// `poll`.
-    pub fn subscribe<I, S>(&self, topics: I) -> Result<(), Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.with_session(|session, now| session.subscribe(topics, None, now))
-    }
-
-    /// Like [`subscribe`](Self::subscribe), with a listener that hears of
-    /// assigned, revoked and lost partitions (called inside `poll`).
-    pub fn subscribe_with_listener<I, S>(
-        &self,
-        topics: I,
-        listener: impl RebalanceListener + 'static,
-    ) -> Result<(), Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.with_session(|session, now| session.subscribe(topics, Some(Box::new(listener)), now))
-    }
-
-    /// Joins the consumer group for every topic whose whole name matches
-    /// the regular expression `pattern`, re-evaluated at each metadata
-    /// refresh (`metadata.max.age.ms`), so new matching topics are picked
-    /// up. An invalid pattern is an [`Error::InvalidArgument`].
-    pub fn subscribe_pattern(&self, pattern: &str) -> Result<(), Error> {
-        self.with_session(|session, now| session.subscribe_pattern(pattern, None, now))
-    }
-
-    /// Like [`subscribe_pattern`](Self::subscribe_pattern), with a listener.
-    pub fn subscribe_pattern_with_listener(
-        &self,
-        pattern: &str,
-        listener: impl RebalanceListener + 'static,
-    ) -> Result<(), Error> {
-        self.with_session(|session, now| {
-            session.subscribe_pattern(pattern, Some(Box::new(listener)), now)
-        })
-    }
-
-    /// Leaves the group: the listener hears of the revocation (after an
-    /// auto-commit), LeaveGroup is sent and the assignment is cleared.
-    pub fn unsubscribe(&self) -> Result<(), Error> {
-        self.with_session(|session, now| session.unsubscribe(now))
-    }
-
-    /// The subscribed topics (for a pattern, the topics it matches now).
-    pub fn subscription(&self) -> Vec<String> {
-        self.shared.lock().core.subscription()
-    }
-
-    /// Who this consumer is in its group (generation, member id, whether
-    /// it leads), or `None` without a `group.id`.
-    pub fn group_metadata(&self) -> Option<GroupMetadata> {
-        self.shared.lock().core.group_metadata()
-    }
-
-    /// Commits the positions of every assigned partition (the records
-    /// returned so far) and waits for the coordinator to accept them.
-    pub fn commit(&self) -> Result<(), Error> {
-        self.commit_and_wait(None)
-    }
-
-    /// Commits exactly `offsets` (with their metadata) and waits.
-    pub fn commit_offsets(
-        &self,
-        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
-    ) -> Result<(), Error> {
-        self.commit_and_wait(Some(offsets))
-    }
-
-    fn commit_and_wait(
-        &self,
-        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
-    ) -> Result<(), Error> {
-        let (id, limit) = self.with_session(|session, now| session.start_commit(offsets, now))?;
-        let _forget = ForgetCommit(&self.shared, id);
-        self.wait(Some(limit), |state, _| state.take_commit_result(id))
-            .unwrap_or_else(|| Err(Error::Timeout("commit".into())))
-    }
-
-    /// Commits the delivered positions without waiting; `callback` gets the
-    /// outcome (on the driver thread: keep it short).
-    pub fn commit_async(
-        &self,
-        callback: impl FnOnce(Result<(), Error>) + Send + 'static,
-    ) -> Result<(), Error> {
-        self.with_session(|session, now| session.commit_async(None, Box::new(callback), now))
-    }
-
-    /// The group's committed offsets for `partitions` (`None` where there
-    /// is none).
-    pub fn committed(
-        &self,
-        partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
-        let (id, limit) =
-            self.with_session(|session, now| session.start_committed(partitions, now))?;
-        self.wait(Some(limit), |state, _| state.take_committed_result(id))
-            .unwrap_or_else(|| Err(Error::Timeout("committed offsets".into())))
-    }
-
-    /// Closes the consumer: a group member commits (with auto-commit),
-    /// hears of the revocation and leaves; then connections close and
-    /// pending calls fail with [`Error::Closed`]. Returns within a bounded
-    /// time whatever the brokers do.
-    pub fn close(&self) -> Result<(), Error> {
-        self.with_session(|session, now| session.close(now));
-        let finished = self.wait(Some(CLOSE_TIMEOUT), |state, _| {
-            state.is_finished().then_some(Ok(()))
-        });
-        match finished {
-            Some(Ok(())) | Some(Err(Error::Closed)) => Ok(()),
-            Some(Err(e)) => Err(e),
-            None => Err(Error::Timeout("the consumer's driver did not stop".into())),
-        }
-    }
+    odradek_core::group_api!(; "thread");
 }
 
 impl Drop for Consumer {
