@@ -23,10 +23,11 @@ use crate::protocol::messages::{
     offset_fetch::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics},
     sync_group::SyncGroupRequestAssignment,
 };
-use crate::protocol::{ApiKey, ErrorCode};
+use crate::protocol::{ApiKey, ErrorCode, Request};
 use crate::protocol::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, EmbeddedProtocol, TopicPartitions,
 };
+use crate::types::ConnId;
 use crate::types::{BrokerAddress, OffsetAndMetadata, TopicPartition};
 
 /// The protocol type of consumer groups.
@@ -924,22 +925,39 @@ impl Consumer {
             key_type: 0,
             coordinator_keys: vec![key],
         };
-        if self
-            .conns
-            .send(
-                conn,
-                &request,
-                version,
-                Duration::ZERO,
-                Purpose::FindCoordinator,
-                now,
-            )
-            .is_ok()
-        {
+        if self.send_group(conn, &request, version, Purpose::FindCoordinator, now) {
             if let Some(group) = self.group.as_mut() {
                 group.finding = true;
             }
         }
+    }
+
+    /// The coordinator's connection, if ready, and the version of `api`
+    /// it speaks; a coordinator without `api` is a fatal error.
+    fn coordinator_for(&mut self, api: ApiKey, now: Instant) -> Option<(ConnId, i16)> {
+        let conn = self.coordinator_conn(now)?;
+        match self.conns.version(conn, api) {
+            Ok(version) => Some((conn, version)),
+            Err(_) => {
+                self.fail_fatal_unsupported(conn, api);
+                None
+            }
+        }
+    }
+
+    /// Sends a group request with the usual request timeout; true when it
+    /// went out.
+    fn send_group<R: Request>(
+        &mut self,
+        conn: ConnId,
+        request: &R,
+        version: i16,
+        purpose: Purpose,
+        now: Instant,
+    ) -> bool {
+        self.conns
+            .send(conn, request, version, Duration::ZERO, purpose, now)
+            .is_ok()
     }
 
     /// A ready connection to any broker (least loaded), for requests that
@@ -1052,11 +1070,8 @@ impl Consumer {
         if !ready {
             return;
         }
-        let Some(conn) = self.coordinator_conn(now) else {
+        let Some((conn, version)) = self.coordinator_for(ApiKey::JoinGroup, now) else {
             return;
-        };
-        let Ok(version) = self.conns.version(conn, ApiKey::JoinGroup) else {
-            return self.fail_fatal_unsupported(conn, ApiKey::JoinGroup);
         };
         let Some(group) = self.group.as_ref() else {
             return;
@@ -1464,11 +1479,8 @@ impl Consumer {
         {
             return;
         }
-        let Some(conn) = self.coordinator_conn(now) else {
+        let Some((conn, version)) = self.coordinator_for(ApiKey::Heartbeat, now) else {
             return;
-        };
-        let Ok(version) = self.conns.version(conn, ApiKey::Heartbeat) else {
-            return self.fail_fatal_unsupported(conn, ApiKey::Heartbeat);
         };
         let Some(group) = self.group.as_ref() else {
             return;
@@ -1480,18 +1492,13 @@ impl Consumer {
             member_id: group.member_id.clone(),
             group_instance_id: group.instance_id.clone(),
         };
-        if self
-            .conns
-            .send(
-                conn,
-                &request,
-                version,
-                Duration::ZERO,
-                Purpose::Heartbeat { generation },
-                now,
-            )
-            .is_ok()
-        {
+        if self.send_group(
+            conn,
+            &request,
+            version,
+            Purpose::Heartbeat { generation },
+            now,
+        ) {
             if let Some(group) = self.group.as_mut() {
                 group.heartbeat_in_flight = true;
                 group.heartbeat_due = Some(now + self.config.heartbeat_interval);
@@ -1577,11 +1584,8 @@ impl Consumer {
                 );
                 continue;
             }
-            let Some(conn) = self.coordinator_conn(now) else {
+            let Some((conn, version)) = self.coordinator_for(ApiKey::OffsetCommit, now) else {
                 return;
-            };
-            let Ok(version) = self.conns.version(conn, ApiKey::OffsetCommit) else {
-                return self.fail_fatal_unsupported(conn, ApiKey::OffsetCommit);
             };
             let Some(group) = self.group.as_ref() else {
                 return;
@@ -1624,18 +1628,7 @@ impl Consumer {
                     .collect(),
                 ..Default::default()
             };
-            if self
-                .conns
-                .send(
-                    conn,
-                    &request,
-                    version,
-                    Duration::ZERO,
-                    Purpose::OffsetCommit { id },
-                    now,
-                )
-                .is_err()
-            {
+            if !self.send_group(conn, &request, version, Purpose::OffsetCommit { id }, now) {
                 return;
             }
             if let Some(c) = self.group.as_mut().and_then(|g| g.commits.get_mut(&id)) {
@@ -1829,11 +1822,8 @@ impl Consumer {
         if wanted.is_empty() {
             return;
         }
-        let Some(conn) = self.coordinator_conn(now) else {
+        let Some((conn, version)) = self.coordinator_for(ApiKey::OffsetFetch, now) else {
             return;
-        };
-        let Ok(version) = self.conns.version(conn, ApiKey::OffsetFetch) else {
-            return self.fail_fatal_unsupported(conn, ApiKey::OffsetFetch);
         };
         let tps: Vec<TopicPartition> = wanted.iter().map(|(tp, _)| tp.clone()).collect();
         let Some(request) = self.offset_fetch_request(&tps, version) else {
@@ -1843,11 +1833,7 @@ impl Consumer {
             positions: wanted,
             query: None,
         };
-        if self
-            .conns
-            .send(conn, &request, version, Duration::ZERO, purpose, now)
-            .is_ok()
-        {
+        if self.send_group(conn, &request, version, purpose, now) {
             if let Some(group) = self.group.as_mut() {
                 group.positions_fetch_in_flight = true;
             }
@@ -1867,11 +1853,8 @@ impl Consumer {
             else {
                 return;
             };
-            let Some(conn) = self.coordinator_conn(now) else {
+            let Some((conn, version)) = self.coordinator_for(ApiKey::OffsetFetch, now) else {
                 return;
-            };
-            let Ok(version) = self.conns.version(conn, ApiKey::OffsetFetch) else {
-                return self.fail_fatal_unsupported(conn, ApiKey::OffsetFetch);
             };
             let Some(request) = self.offset_fetch_request(&partitions, version) else {
                 return;
@@ -1880,11 +1863,7 @@ impl Consumer {
                 positions: Vec::new(),
                 query: Some(id),
             };
-            if self
-                .conns
-                .send(conn, &request, version, Duration::ZERO, purpose, now)
-                .is_err()
-            {
+            if !self.send_group(conn, &request, version, purpose, now) {
                 return;
             }
             if let Some(q) = self
@@ -2102,18 +2081,7 @@ impl Consumer {
                 reason: Some("odradek: the consumer is leaving".into()),
             }],
         };
-        if self
-            .conns
-            .send(
-                conn,
-                &request,
-                version,
-                Duration::ZERO,
-                Purpose::LeaveGroup,
-                now,
-            )
-            .is_ok()
-        {
+        if self.send_group(conn, &request, version, Purpose::LeaveGroup, now) {
             if let Some(group) = self.group.as_mut() {
                 group.leave_in_flight = true;
             }
