@@ -283,6 +283,16 @@ fn happy_path_find_join_with_member_id_required_sync_positions_and_fetch() {
         cluster.consumer.group_membership(),
         Some((1, "member-1".into()))
     );
+    let meta = cluster.consumer.group_metadata().unwrap();
+    assert_eq!(
+        (
+            meta.group_id.as_str(),
+            meta.generation_id,
+            meta.member_id.as_str()
+        ),
+        ("g", 1, "member-1")
+    );
+    assert!(!meta.leader, "leader-0 leads");
 
     // The request order: find, join, join, sync.
     let order: Vec<i16> = cluster
