@@ -91,6 +91,12 @@ pub trait TestConsumer: Sized {
     fn close(&self) -> Result<(), Error>;
     /// `subscribe_with_listener(topics, RecordingListener(log))`.
     fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error>;
+    /// `subscribe_with_listener(topics, listener)` with any listener.
+    fn subscribe_with<L: RebalanceListener + 'static>(
+        &self,
+        topics: &[&str],
+        listener: L,
+    ) -> Result<(), Error>;
     /// `unsubscribe()`.
     fn unsubscribe(&self) -> Result<(), Error>;
     /// `commit()`.
@@ -308,6 +314,14 @@ impl TestConsumer for TokioConsumer {
         self.consumer()
             .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
     }
+    fn subscribe_with<L: RebalanceListener + 'static>(
+        &self,
+        topics: &[&str],
+        listener: L,
+    ) -> Result<(), Error> {
+        self.consumer()
+            .subscribe_with_listener(topics.iter().copied(), listener)
+    }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.consumer().unsubscribe()
     }
@@ -450,6 +464,13 @@ macro_rules! async_io_consumer {
             fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
                 self.0
                     .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
+            }
+            fn subscribe_with<L: RebalanceListener + 'static>(
+                &self,
+                topics: &[&str],
+                listener: L,
+            ) -> Result<(), Error> {
+                self.0.subscribe_with_listener(topics.iter().copied(), listener)
             }
             fn unsubscribe(&self) -> Result<(), Error> {
                 self.0.unsubscribe()
@@ -626,6 +647,13 @@ impl TestConsumer for BlockingConsumer {
     fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
         self.0
             .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
+    }
+    fn subscribe_with<L: RebalanceListener + 'static>(
+        &self,
+        topics: &[&str],
+        listener: L,
+    ) -> Result<(), Error> {
+        self.0.subscribe_with_listener(topics.iter().copied(), listener)
     }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.0.unsubscribe()
