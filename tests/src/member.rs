@@ -392,15 +392,21 @@ fn self_records(events: &[Stamped]) -> usize {
 // In-process members
 // ---------------------------------------------------------------------------
 
+/// Next offsets of processed records not committed yet, shared by an
+/// [`InProcessMember`]'s poll loop and its [`StampedListener`].
+pub type PendingCommits = Arc<Mutex<BTreeMap<TopicPartition, i64>>>;
+
 /// A rebalance listener that writes assigned, revoked and lost events,
 /// stamped inside the callback, with the member's whole assignment after
-/// each change. It commits nothing: [`InProcessMember`] commits after
-/// processing each poll.
+/// each change. Given [`PendingCommits`], it commits those of revoked
+/// partitions before giving them up (and logs the commit), and forgets
+/// those of lost ones.
 #[derive(Debug)]
 pub struct StampedListener {
     log: MemberLog,
     cooperative: bool,
     owned: BTreeSet<TopicPartition>,
+    pending: Option<PendingCommits>,
 }
 
 impl StampedListener {
@@ -411,12 +417,48 @@ impl StampedListener {
             log,
             cooperative,
             owned: BTreeSet::new(),
+            pending: None,
         }
     }
 
-    fn removed(&mut self, partitions: &[TopicPartition], lost: bool) {
+    /// Commits `pending` offsets of partitions as they are revoked.
+    pub fn committing(mut self, pending: PendingCommits) -> Self {
+        self.pending = Some(pending);
+        self
+    }
+
+    fn removed(
+        &mut self,
+        context: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+        lost: bool,
+    ) {
         if partitions.is_empty() {
             return;
+        }
+        if let Some(pending) = &self.pending {
+            let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+            let offsets: BTreeMap<TopicPartition, i64> = partitions
+                .iter()
+                .filter_map(|tp| pending.remove(tp).map(|next| (tp.clone(), next)))
+                .collect();
+            if !lost && !offsets.is_empty() {
+                let request = offsets
+                    .iter()
+                    .map(|(tp, next)| (tp.clone(), OffsetAndMetadata::new(*next)))
+                    .collect();
+                // The consumer completes this commit before the rebalance
+                // goes on; a failure would come out of the next poll.
+                match context.commit_offsets(request) {
+                    Ok(_) => self.log.push(MemberEvent::Committed {
+                        offsets: offsets.into_iter().collect(),
+                    }),
+                    Err(e) => self.log.push(MemberEvent::Error {
+                        message: format!("commit on revocation: {e}"),
+                        fatal: false,
+                    }),
+                }
+            }
         }
         if self.cooperative {
             for tp in partitions {
@@ -458,32 +500,39 @@ impl RebalanceListener for StampedListener {
 
     fn on_partitions_revoked(
         &mut self,
-        _: &mut RebalanceContext<'_>,
+        context: &mut RebalanceContext<'_>,
         partitions: &[TopicPartition],
     ) {
-        self.removed(partitions, false);
+        self.removed(context, partitions, false);
     }
 
-    fn on_partitions_lost(&mut self, _: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
-        self.removed(partitions, true);
+    fn on_partitions_lost(
+        &mut self,
+        context: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
+        self.removed(context, partitions, true);
     }
 }
 
 /// Whether a member configured with `config` follows the cooperative
-/// protocol (its preferred assignor supports only that).
+/// protocol (every one of its assignors supports it).
 pub fn is_cooperative(config: &ConsumerConfig) -> bool {
-    config
-        .partition_assignment_strategy
-        .iter()
-        .next()
-        .is_some_and(|a| a.supported_protocols() == [RebalanceProtocol::Cooperative])
+    let mut assignors = config.partition_assignment_strategy.iter().peekable();
+    assignors.peek().is_some()
+        && assignors.all(|a| {
+            a.supported_protocols()
+                .contains(&RebalanceProtocol::Cooperative)
+        })
 }
 
 /// A group member on the [`TestConsumer`] `C`, polled on its own thread
 /// until [`stop`](Self::stop): it checks each record with the given
 /// function, logs it, and with `commit_after_process` commits the
-/// processed offsets after each poll (and logs them). Its rebalance events
-/// come from a [`StampedListener`].
+/// processed offsets after each poll (and logs them); a commit refused
+/// during a rebalance is retried after the next poll, and the
+/// [`StampedListener`] that logs its rebalance events commits what is
+/// pending for partitions being revoked.
 ///
 /// Poll and commit failures are logged as non-fatal errors; a panic of the
 /// check function ends the thread, which [`assert_running`](Self::assert_running)
@@ -587,8 +636,12 @@ fn run_in_process<C: TestConsumer>(
         }
     };
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-    if let Err(e) = consumer.subscribe_with(&topics, StampedListener::new(log.clone(), cooperative))
-    {
+    let pending = PendingCommits::default();
+    let mut listener = StampedListener::new(log.clone(), cooperative);
+    if commit_after_process {
+        listener = listener.committing(pending.clone());
+    }
+    if let Err(e) = consumer.subscribe_with(&topics, listener) {
         return log.push(MemberEvent::Error {
             message: format!("[{}] subscribe: {e}", C::RUNTIME),
             fatal: true,
@@ -616,26 +669,39 @@ fn run_in_process<C: TestConsumer>(
             log.push(MemberEvent::Record {
                 partition: record.topic_partition().clone(),
                 offset: record.offset(),
-                key: record.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                key: record
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
             });
         }
-        if commit_after_process && !processed.is_empty() {
-            let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = processed
-                .iter()
-                .map(|(tp, last)| (tp.clone(), OffsetAndMetadata::new(last + 1)))
-                .collect();
-            match consumer.commit_offsets(&offsets) {
-                Ok(()) => log.push(MemberEvent::Committed {
-                    offsets: processed
-                        .into_iter()
-                        .map(|(tp, last)| (tp, last + 1))
-                        .collect(),
-                }),
-                Err(e) => log.push(MemberEvent::Error {
-                    message: format!("[{}] commit: {e}", C::RUNTIME),
-                    fatal: false,
-                }),
+        if !commit_after_process {
+            continue;
+        }
+        let offsets = {
+            let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.extend(processed.into_iter().map(|(tp, last)| (tp, last + 1)));
+            pending.clone()
+        };
+        if offsets.is_empty() {
+            continue;
+        }
+        let request = offsets
+            .iter()
+            .map(|(tp, next)| (tp.clone(), OffsetAndMetadata::new(*next)))
+            .collect();
+        match consumer.commit_offsets(&request) {
+            Ok(()) => {
+                // The listener, the only other user, runs inside `poll`.
+                pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                log.push(MemberEvent::Committed {
+                    offsets: offsets.into_iter().collect(),
+                });
             }
+            // Kept pending: retried after the next poll.
+            Err(e) => log.push(MemberEvent::Error {
+                message: format!("[{}] commit: {e}", C::RUNTIME),
+                fatal: false,
+            }),
         }
     }
     log.push(MemberEvent::Stopping {
@@ -960,7 +1026,9 @@ fn pump(
         match commands.try_recv() {
             Ok(line) => {
                 if let Err(e) = process.send_line(&line) {
-                    log.push(MemberEvent::Other(format!("the test could not write {line:?}: {e}")));
+                    log.push(MemberEvent::Other(format!(
+                        "the test could not write {line:?}: {e}"
+                    )));
                 }
             }
             Err(mpsc::TryRecvError::Empty) => {}
@@ -973,8 +1041,8 @@ fn pump(
             Err(e) => {
                 // `next_line` fails on a timeout (after PUMP_WAIT) or at
                 // once when stdout closed; the message tells them apart.
-                let closed = e.message().contains("closed its stdout")
-                    || asked.elapsed() < PUMP_WAIT / 2;
+                let closed =
+                    e.message().contains("closed its stdout") || asked.elapsed() < PUMP_WAIT / 2;
                 if closed {
                     let stderr = process.stderr();
                     let result = process.finish(EXIT_WAIT);
@@ -1197,10 +1265,7 @@ pub fn overlaps(intervals: &[Ownership]) -> Vec<(Ownership, Ownership)> {
     let mut found = Vec::new();
     for (i, a) in intervals.iter().enumerate() {
         for b in &intervals[i + 1..] {
-            if a.partition == b.partition
-                && a.member != b.member
-                && a.from < b.to
-                && b.from < a.to
+            if a.partition == b.partition && a.member != b.member && a.from < b.to && b.from < a.to
             {
                 found.push((a.clone(), b.clone()));
             }
@@ -1323,7 +1388,9 @@ pub fn coverage_gaps(
         let mut missing = (0..end).filter(|o| !seen.contains(o)).peekable();
         if let Some(&first) = missing.peek() {
             let count = missing.count();
-            gaps.push(format!("{tp}: {count} of 0..{end} never processed, from {first}"));
+            gaps.push(format!(
+                "{tp}: {count} of 0..{end} never processed, from {first}"
+            ));
         }
         if let Some(beyond) = seen.range(end..).next() {
             gaps.push(format!("{tp}: processed {beyond}, past the end {end}"));
@@ -1336,9 +1403,7 @@ pub fn coverage_gaps(
 }
 
 /// Merges processed offsets of several members.
-pub fn union_processed(
-    logs: &[&MemberLog],
-) -> BTreeMap<TopicPartition, BTreeSet<i64>> {
+pub fn union_processed(logs: &[&MemberLog]) -> BTreeMap<TopicPartition, BTreeSet<i64>> {
     let mut all: BTreeMap<TopicPartition, BTreeSet<i64>> = BTreeMap::new();
     for log in logs {
         for (tp, offsets) in log.processed() {
@@ -1350,7 +1415,10 @@ pub fn union_processed(
 
 /// `Ok` when the members' assignments are all non-empty, pairwise disjoint
 /// and together exactly `all`; otherwise a description of them.
-pub fn split_among(logs: &[(&str, &MemberLog)], all: &BTreeSet<TopicPartition>) -> Result<(), String> {
+pub fn split_among(
+    logs: &[(&str, &MemberLog)],
+    all: &BTreeSet<TopicPartition>,
+) -> Result<(), String> {
     let assignments: Vec<(&str, BTreeSet<TopicPartition>)> = logs
         .iter()
         .map(|(name, log)| (*name, log.assignment()))
@@ -1471,7 +1539,10 @@ mod tests {
         let early_b = ownership("b", &[assigned(4.0, &[0], &[0])]);
         assert!(overlaps(&[a.clone(), late_b].concat()).is_empty());
         assert_eq!(overlaps(&[a.clone(), early_b].concat()).len(), 1);
-        let killed = ownership("k", &[assigned(1.0, &[0], &[0]), at(3.0, MemberEvent::Killed)]);
+        let killed = ownership(
+            "k",
+            &[assigned(1.0, &[0], &[0]), at(3.0, MemberEvent::Killed)],
+        );
         let after = ownership("b", &[assigned(3.5, &[0], &[0])]);
         assert!(overlaps(&[killed, after].concat()).is_empty());
     }
@@ -1501,13 +1572,21 @@ mod tests {
             let intervals = [ownership("a", &a), ownership("b", b)].concat();
             handover_problems(&[("a", &a), ("b", b)], &intervals)
         };
-        let resumes = [assigned(4.0, &[0], &[0]), record(5.0, 0, 2), record(5.0, 0, 3)];
+        let resumes = [
+            assigned(4.0, &[0], &[0]),
+            record(5.0, 0, 2),
+            record(5.0, 0, 3),
+        ];
         assert_eq!(check(&resumes), Vec::<String>::new());
         let skips = [assigned(4.0, &[0], &[0]), record(5.0, 0, 3)];
         assert_eq!(check(&skips).len(), 1, "{:?}", check(&skips));
         let rewinds = [assigned(4.0, &[0], &[0]), record(5.0, 0, 1)];
         assert_eq!(check(&rewinds).len(), 1, "{:?}", check(&rewinds));
-        let gap = [assigned(4.0, &[0], &[0]), record(5.0, 0, 2), record(5.0, 0, 4)];
+        let gap = [
+            assigned(4.0, &[0], &[0]),
+            record(5.0, 0, 2),
+            record(5.0, 0, 4),
+        ];
         assert_eq!(check(&gap).len(), 1, "{:?}", check(&gap));
     }
 

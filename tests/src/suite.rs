@@ -470,7 +470,8 @@ macro_rules! async_io_consumer {
                 topics: &[&str],
                 listener: L,
             ) -> Result<(), Error> {
-                self.0.subscribe_with_listener(topics.iter().copied(), listener)
+                self.0
+                    .subscribe_with_listener(topics.iter().copied(), listener)
             }
             fn unsubscribe(&self) -> Result<(), Error> {
                 self.0.unsubscribe()
@@ -653,7 +654,8 @@ impl TestConsumer for BlockingConsumer {
         topics: &[&str],
         listener: L,
     ) -> Result<(), Error> {
-        self.0.subscribe_with_listener(topics.iter().copied(), listener)
+        self.0
+            .subscribe_with_listener(topics.iter().copied(), listener)
     }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.0.unsubscribe()

@@ -14,6 +14,11 @@
 //! * "ready" also carries `"runtime"`.
 //! * The member fetches with `fetch.max.wait.ms` 100 so that records show
 //!   up promptly in the tests.
+//! * `--commit after-process` keeps the offsets of a commit that failed
+//!   (a commit is refused while the group rebalances) and commits them
+//!   with the next batch, or from the revocation callback for partitions
+//!   being revoked; that commit also prints "committed". So a clean
+//!   handover never processes a record twice.
 //!
 //! It uses nothing but the adapters' public API: a consumer built from
 //! Java property names, `subscribe_with_listener` with a listener that
@@ -209,9 +214,20 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         match flag.as_str() {
             "--quiet-records" => quiet_records = true,
             "--ignore-stdin" => ignore_stdin = true,
-            "--bootstrap" | "--group" | "--topics" | "--assignor" | "--runtime"
-            | "--session-timeout-ms" | "--heartbeat-ms" | "--max-records" | "--idle-exit-s"
-            | "--run-s" | "--commit" | "--instance-id" | "--client-id" | "--client" => {
+            "--bootstrap"
+            | "--group"
+            | "--topics"
+            | "--assignor"
+            | "--runtime"
+            | "--session-timeout-ms"
+            | "--heartbeat-ms"
+            | "--max-records"
+            | "--idle-exit-s"
+            | "--run-s"
+            | "--commit"
+            | "--instance-id"
+            | "--client-id"
+            | "--client" => {
                 let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
                 values.insert(flag[2..].to_string(), value);
             }
@@ -219,12 +235,17 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         }
     }
     let mut take = |name: &str| values.remove(name);
-    let required = |value: Option<String>, name: &str| {
-        value.ok_or_else(|| format!("--{name} is required"))
-    };
-    fn number<T: std::str::FromStr>(value: Option<String>, name: &str) -> Result<Option<T>, String> {
+    let required =
+        |value: Option<String>, name: &str| value.ok_or_else(|| format!("--{name} is required"));
+    fn number<T: std::str::FromStr>(
+        value: Option<String>,
+        name: &str,
+    ) -> Result<Option<T>, String> {
         value
-            .map(|v| v.parse().map_err(|_| format!("--{name}: not a number: {v:?}")))
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| format!("--{name}: not a number: {v:?}"))
+            })
             .transpose()
     }
     fn seconds(value: Option<String>, name: &str) -> Result<Option<Duration>, String> {
@@ -308,7 +329,10 @@ fn properties(args: &Args) -> Vec<(&'static str, String)> {
         ("session.timeout.ms", args.session_timeout_ms.to_string()),
         ("heartbeat.interval.ms", args.heartbeat_ms.to_string()),
         ("auto.offset.reset", "earliest".into()),
-        ("enable.auto.commit", (args.commit == Commit::Auto).to_string()),
+        (
+            "enable.auto.commit",
+            (args.commit == Commit::Auto).to_string(),
+        ),
         ("auto.commit.interval.ms", "500".into()),
         ("fetch.max.wait.ms", "100".into()),
         ("max.poll.records", batch.to_string()),
@@ -323,16 +347,58 @@ fn properties(args: &Args) -> Vec<(&'static str, String)> {
 // The rebalance listener
 // ---------------------------------------------------------------------------
 
+/// With `--commit after-process`: the next offsets of processed records
+/// whose commit has not succeeded yet. A commit refused while the group
+/// rebalances is retried after the next poll, and the revocation callback
+/// commits what is pending for the partitions it gives up, so their next
+/// owner starts right after the last processed record.
+static PENDING: Mutex<BTreeMap<TopicPartition, i64>> = Mutex::new(BTreeMap::new());
+
+fn pending() -> std::sync::MutexGuard<'static, BTreeMap<TopicPartition, i64>> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn committed_event(offsets: &BTreeMap<TopicPartition, i64>) -> Value {
+    json!({
+        "event": "committed",
+        "offsets": offsets
+            .iter()
+            .map(|(tp, next)| json!([tp.topic(), tp.partition(), next]))
+            .collect::<Vec<_>>(),
+    })
+}
+
 /// Prints "assigned", "revoked" and "lost" with the member's full
-/// assignment after each change. Commits need nothing here: with
-/// `--commit after-process` every processed record is committed before
-/// the next poll, and auto-commit commits before a revocation by itself.
+/// assignment after each change; with `--commit after-process` it commits
+/// the pending offsets of revoked partitions (the consumer completes that
+/// commit before the rebalance goes on) and prints "committed".
+/// Auto-commit commits before a revocation by itself.
 struct PrintingListener {
     cooperative: bool,
+    commit_on_revoke: bool,
     owned: BTreeSet<TopicPartition>,
 }
 
 impl PrintingListener {
+    fn commit_revoked(&self, context: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        let mut pending = pending();
+        let offsets: BTreeMap<TopicPartition, i64> = partitions
+            .iter()
+            .filter_map(|tp| pending.remove(tp).map(|next| (tp.clone(), next)))
+            .collect();
+        if !self.commit_on_revoke || offsets.is_empty() {
+            return;
+        }
+        let request = offsets
+            .iter()
+            .map(|(tp, next)| (tp.clone(), OffsetAndMetadata::new(*next)))
+            .collect();
+        match context.commit_offsets(request) {
+            Ok(_) => emit(committed_event(&offsets)),
+            Err(e) => error(&format!("commit on revocation: {e}"), false),
+        }
+    }
+
     fn removed(&mut self, event: &str, partitions: &[TopicPartition]) {
         if partitions.is_empty() {
             return;
@@ -353,7 +419,11 @@ impl PrintingListener {
 }
 
 impl RebalanceListener for PrintingListener {
-    fn on_partitions_assigned(&mut self, _: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(
+        &mut self,
+        _: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
         if !self.cooperative {
             self.owned.clear();
         }
@@ -365,11 +435,22 @@ impl RebalanceListener for PrintingListener {
         }));
     }
 
-    fn on_partitions_revoked(&mut self, _: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+    fn on_partitions_revoked(
+        &mut self,
+        context: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
+        self.commit_revoked(context, partitions);
         self.removed("revoked", partitions);
     }
 
     fn on_partitions_lost(&mut self, _: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        // Another member may own them already: nothing can be committed.
+        let mut pending = pending();
+        for tp in partitions {
+            pending.remove(tp);
+        }
+        drop(pending);
         self.removed("lost", partitions);
     }
 }
@@ -457,6 +538,7 @@ impl Member for BlockingMember {
 fn start(args: &Args) -> Result<Box<dyn Member>, Error> {
     let listener = PrintingListener {
         cooperative: args.assignor == "cooperative-sticky",
+        commit_on_revoke: args.commit == Commit::AfterProcess,
         owned: BTreeSet::new(),
     };
     let properties = properties(args);
@@ -490,7 +572,10 @@ fn start(args: &Args) -> Result<Box<dyn Member>, Error> {
 fn is_fatal(error: &Error) -> bool {
     matches!(
         error,
-        Error::Closed | Error::Config(_) | Error::FencedInstanceId { .. } | Error::InvalidArgument(_)
+        Error::Closed
+            | Error::Config(_)
+            | Error::FencedInstanceId { .. }
+            | Error::InvalidArgument(_)
     )
 }
 
@@ -527,7 +612,10 @@ fn check_timers(args: &Args, progress: &Progress, started: Instant) {
         .is_some_and(|(idle, last)| now.duration_since(last) >= idle)
     {
         request_stop("idle");
-    } else if args.run_for.is_some_and(|run| now.duration_since(started) >= run) {
+    } else if args
+        .run_for
+        .is_some_and(|run| now.duration_since(started) >= run)
+    {
         request_stop("run-s");
     }
 }
@@ -567,20 +655,28 @@ fn poll_once(args: &Args, member: &dyn Member, progress: &mut Progress) -> bool 
             }));
         }
     }
-    if args.commit == Commit::AfterProcess && !processed.is_empty() {
-        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = processed
+    if args.commit == Commit::AfterProcess {
+        let offsets = {
+            let mut pending = pending();
+            pending.extend(processed.iter().map(|(tp, last)| (tp.clone(), last + 1)));
+            pending.clone()
+        };
+        if offsets.is_empty() {
+            return true;
+        }
+        let request = offsets
             .iter()
-            .map(|(tp, last)| (tp.clone(), OffsetAndMetadata::new(last + 1)))
+            .map(|(tp, next)| (tp.clone(), OffsetAndMetadata::new(*next)))
             .collect();
-        match member.commit_offsets(offsets) {
-            Ok(()) => emit(json!({
-                "event": "committed",
-                "offsets": processed
-                    .iter()
-                    .map(|(tp, last)| json!([tp.topic(), tp.partition(), last + 1]))
-                    .collect::<Vec<_>>(),
-            })),
+        match member.commit_offsets(request) {
+            Ok(()) => {
+                // Nothing else touches the map between here and the
+                // commit: the listener runs inside `poll`.
+                pending().clear();
+                emit(committed_event(&offsets));
+            }
             Err(e) => {
+                // RebalanceInProgress among them: retried after the next poll.
                 let fatal = is_fatal(&e);
                 error(&format!("commit: {e}"), fatal);
                 return !fatal;
