@@ -98,6 +98,12 @@ pub trait TestConsumer: Sized {
     fn subscription(&self) -> Vec<String>;
     /// `group_metadata()`.
     fn group_metadata(&self) -> Option<GroupMetadata>;
+    /// `subscribe_with_listener(topics, listener)` with any listener.
+    fn subscribe_with<L: RebalanceListener + 'static>(
+        &self,
+        topics: &[&str],
+        listener: L,
+    ) -> Result<(), Error>;
     /// `unsubscribe()`.
     fn unsubscribe(&self) -> Result<(), Error>;
     /// `commit()`.
@@ -325,6 +331,14 @@ impl TestConsumer for TokioConsumer {
     fn group_metadata(&self) -> Option<GroupMetadata> {
         self.consumer().group_metadata()
     }
+    fn subscribe_with<L: RebalanceListener + 'static>(
+        &self,
+        topics: &[&str],
+        listener: L,
+    ) -> Result<(), Error> {
+        self.consumer()
+            .subscribe_with_listener(topics.iter().copied(), listener)
+    }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.consumer().unsubscribe()
     }
@@ -477,6 +491,14 @@ macro_rules! async_io_consumer {
             }
             fn group_metadata(&self) -> Option<GroupMetadata> {
                 self.0.group_metadata()
+            }
+            fn subscribe_with<L: RebalanceListener + 'static>(
+                &self,
+                topics: &[&str],
+                listener: L,
+            ) -> Result<(), Error> {
+                self.0
+                    .subscribe_with_listener(topics.iter().copied(), listener)
             }
             fn unsubscribe(&self) -> Result<(), Error> {
                 self.0.unsubscribe()
@@ -663,6 +685,14 @@ impl TestConsumer for BlockingConsumer {
     }
     fn group_metadata(&self) -> Option<GroupMetadata> {
         self.0.group_metadata()
+    }
+    fn subscribe_with<L: RebalanceListener + 'static>(
+        &self,
+        topics: &[&str],
+        listener: L,
+    ) -> Result<(), Error> {
+        self.0
+            .subscribe_with_listener(topics.iter().copied(), listener)
     }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.0.unsubscribe()
