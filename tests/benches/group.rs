@@ -21,10 +21,12 @@
 //!   and → its first record (`first_record_s`).
 //! * **steady**: three members subscribe at once to a topic holding
 //!   `--records` (default 1,000,000) records of 100-byte values, uncompressed,
-//!   over 12 partitions. The window opens when the three assignments first
-//!   cover every partition with none shared, and closes with the last record;
-//!   records/s is what the group delivered in that window. `pre_window` counts
-//!   records delivered before it (by an earlier, smaller generation).
+//!   over 12 partitions. Each member pauses the partitions it is assigned
+//!   (in its rebalance listener) until the three assignments cover every
+//!   partition with none shared (`settled_s` after the `subscribe` calls);
+//!   then all are resumed and the window opens. It closes with the last
+//!   record; records/s is what the group delivered in that window
+//!   (`pre_window`, records delivered before it, must be 0).
 //! * **rebalance** (`range`, eager, and `cooperative-sticky`): a producer
 //!   writes 10 records to each of the 12 partitions every 10 ms; two members
 //!   consume until they have shared the partitions for 2 s, then a third
@@ -337,6 +339,16 @@ async fn steady(
         member.start(topic)?;
     }
     let deadline = subscribed + PHASE_TIMEOUT;
+    // Members pause what they are assigned until all three are in, so
+    // that no member reads its share before the others have theirs.
+    while !group.state().settled(3) {
+        check(&group, deadline, "the group never settled")?;
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
+    group.state().window_opened = Some(Instant::now());
+    for member in &members {
+        member.consumer.resume(&member.consumer.paused())?;
+    }
     loop {
         let read_all = group.state().next.as_slice() == ends;
         if read_all {
@@ -350,6 +362,13 @@ async fn steady(
     let window_open = state.window_opened.ok_or("the group never settled")?;
     let last = state.last_record.ok_or("no records")?;
     let window = (last - window_open).as_secs_f64();
+    if state.pre_window_records > 0 {
+        return Err(format!(
+            "{} records delivered from paused partitions before the window",
+            state.pre_window_records
+        )
+        .into());
+    }
     Ok(json!({
         "records_per_s": state.window_records as f64 / window,
         "window_s": window,
@@ -461,8 +480,8 @@ struct GroupState {
     /// The next offset expected per partition.
     next: Vec<i64>,
     duplicates: u64,
-    /// Steady runs: the end offsets; the window opens when the group first
-    /// settles with every member.
+    /// Steady runs: the end offsets. Until the window opens (every member
+    /// assigned), listeners pause what they are assigned.
     ends: Option<Vec<i64>>,
     window_opened: Option<Instant>,
     window_records: u64,
@@ -582,7 +601,9 @@ impl Group {
         Ok(())
     }
 
-    fn assigned(&self, index: usize, partitions: &[TopicPartition]) {
+    /// Records an assignment; returns whether the listener must pause the
+    /// partitions (a steady run before its window opens).
+    fn assigned(&self, index: usize, partitions: &[TopicPartition]) -> bool {
         let now = Instant::now();
         let mut state = self.state();
         let member = &mut state.members[index];
@@ -592,10 +613,7 @@ impl Group {
         if !partitions.is_empty() {
             member.first_assigned.get_or_insert(now);
         }
-        let all = state.members.len();
-        if state.ends.is_some() && state.window_opened.is_none() && state.settled(all) {
-            state.window_opened = Some(now);
-        }
+        state.ends.is_some() && state.window_opened.is_none()
     }
 
     fn removed(&self, index: usize, partitions: &[TopicPartition]) {
@@ -699,10 +717,14 @@ struct Probe(Arc<Group>, usize);
 impl RebalanceListener for Probe {
     fn on_partitions_assigned(
         &mut self,
-        _: &mut RebalanceContext<'_>,
+        context: &mut RebalanceContext<'_>,
         partitions: &[TopicPartition],
     ) {
-        self.0.assigned(self.1, partitions);
+        if self.0.assigned(self.1, partitions) {
+            if let Err(e) = context.pause(partitions) {
+                self.0.state().failure.get_or_insert(format!("pause: {e}"));
+            }
+        }
     }
 
     fn on_partitions_revoked(
