@@ -45,14 +45,6 @@ impl PythonClient {
             PythonClient::KafkaPython => "kafka-python",
         }
     }
-
-    /// The other client.
-    pub fn other(self) -> PythonClient {
-        match self {
-            PythonClient::Confluent => PythonClient::KafkaPython,
-            PythonClient::KafkaPython => PythonClient::Confluent,
-        }
-    }
 }
 
 impl fmt::Display for PythonClient {

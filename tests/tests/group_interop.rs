@@ -2,7 +2,9 @@
 //! confluent-kafka (librdkafka) and kafka-python (child processes running
 //! `tests/python/group_member.py`), for each assignor all three implement
 //! (range, roundrobin, cooperative-sticky), with Odradek leading the group
-//! (running the assignor for everyone) or following a Python leader.
+//! (running the assignor for everyone) or following a Python leader. The
+//! eager `sticky` assignor, which librdkafka lacks, is tested the same way
+//! with Odradek and kafka-python only.
 //!
 //! Each test runs its own tansu broker. Records are numbered (value and
 //! key name their offset) and produced before and while the group forms;
@@ -10,9 +12,9 @@
 //!
 //! * the members' own views of their partitions are disjoint, cover every
 //!   partition and leave no member empty, while the coordinator
-//!   (DescribeGroups) reports a stable group of the three;
+//!   (DescribeGroups) reports a stable group of exactly these members;
 //! * the split is the assignor's: range and roundrobin exactly as defined
-//!   over the sorted member ids (whoever computed it), cooperative-sticky
+//!   over the sorted member ids (whoever computed it), the sticky ones
 //!   balanced within one;
 //! * Odradek leads exactly when it was the first member;
 //! * the group then stays stable, every record was consumed at least once
@@ -56,7 +58,7 @@ const PRODUCED_AFTER: usize = 5;
 
 /// A first member alone gets everything within this.
 const FIRST_JOIN_LIMIT: Duration = Duration::from_secs(30);
-/// The three members settle within this after the first one is alone.
+/// The members settle within this after the first one is alone.
 const CONVERGE_LIMIT: Duration = Duration::from_secs(60);
 /// Records and commits catch up within this once the group is stable.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(30);
@@ -126,7 +128,7 @@ fn all_partitions() -> BTreeSet<TopicPartition> {
         .collect()
 }
 
-/// The three members of one test.
+/// The members of one test.
 struct Group<C: TestConsumer> {
     name: String,
     odradek_id: String,
@@ -178,10 +180,10 @@ impl<C: TestConsumer> Group<C> {
         marks
     }
 
-    /// The converged group, if it is: Odradek has joined, the three own
+    /// The converged group, if it is: Odradek has joined, the members' own
     /// views are non-empty, disjoint and cover every partition, and the
-    /// coordinator reports a stable group of three members, Odradek one of
-    /// them.
+    /// coordinator reports a stable group of exactly these members, Odradek
+    /// one of them.
     fn converged(&self, conn: &mut Connection) -> Option<(DescribedGroup, GroupMetadata)> {
         let metadata = self
             .odradek
@@ -198,9 +200,19 @@ impl<C: TestConsumer> Group<C> {
         }
         let described = describe_group(conn, &self.name);
         let stable = described.state == "Stable"
-            && described.member_ids.len() == 3
+            && described.member_ids.len() == self.pythons.len() + 1
             && described.member_ids.contains(&metadata.member_id);
         stable.then_some((described, metadata))
+    }
+}
+
+/// The Python clients that implement `assignor`: both, except for the
+/// eager `sticky`, which librdkafka does not have (kafka-python does).
+fn python_clients(assignor: &str) -> Vec<PythonClient> {
+    if assignor == "sticky" {
+        vec![PythonClient::KafkaPython]
+    } else {
+        vec![PythonClient::Confluent, PythonClient::KafkaPython]
     }
 }
 
@@ -216,7 +228,7 @@ fn odradek_client_id(assignor: &str, first: First) -> String {
         "interop-z-odradek",
     ];
     let by_assignor = match assignor {
-        "range" => 0,
+        "range" | "sticky" => 0,
         "roundrobin" => 1,
         _ => 2,
     };
@@ -274,6 +286,7 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
     let all = all_partitions();
     let topics: Vec<&str> = TOPICS.iter().map(|(t, _)| *t).collect();
     let name = format!("interop-{assignor}");
+    let clients = python_clients(assignor);
 
     let mut config = group_config(&broker, &name, false);
     let odradek_id = odradek_client_id(assignor, first);
@@ -316,8 +329,9 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
                 );
                 group.step();
             }
-            group.pythons.push(start_python(PythonClient::Confluent));
-            group.pythons.push(start_python(PythonClient::KafkaPython));
+            for &client in &clients {
+                group.pythons.push(start_python(client));
+            }
         }
         First::Python(client) => {
             group.pythons.push(start_python(client));
@@ -331,7 +345,9 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
                 group.step();
             }
             group.odradek.subscribe(&topics);
-            group.pythons.push(start_python(client.other()));
+            for &other in clients.iter().filter(|&&c| c != client) {
+                group.pythons.push(start_python(other));
+            }
         }
     }
     let alone = alone.elapsed();
@@ -546,7 +562,8 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
 }
 
 /// The full matrix for one runtime: every assignor, Odradek leading and
-/// following. The Python leader alternates between the clients (and
+/// following (the test names say which assignor and whether Odradek leads;
+/// the messages name the Python leader). The Python leader alternates between the clients (and
 /// between the runtimes) so each client leads Odradek under each assignor
 /// somewhere in the matrix.
 macro_rules! matrix {
@@ -564,6 +581,8 @@ macro_rules! matrix {
 }
 
 matrix!(tokio, TokioConsumer,
+    sticky_odradek_leads: "sticky", First::Odradek;
+    sticky_odradek_follows: "sticky", First::Python(PythonClient::KafkaPython);
     range_odradek_leads: "range", First::Odradek;
     range_odradek_follows: "range", First::Python(PythonClient::Confluent);
     roundrobin_odradek_leads: "roundrobin", First::Odradek;
@@ -573,6 +592,8 @@ matrix!(tokio, TokioConsumer,
 );
 
 matrix!(blocking, BlockingConsumer,
+    sticky_odradek_leads: "sticky", First::Odradek;
+    sticky_odradek_follows: "sticky", First::Python(PythonClient::KafkaPython);
     range_odradek_leads: "range", First::Odradek;
     range_odradek_follows: "range", First::Python(PythonClient::KafkaPython);
     roundrobin_odradek_leads: "roundrobin", First::Odradek;
