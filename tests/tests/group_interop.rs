@@ -269,6 +269,42 @@ fn check_split(
     );
 }
 
+/// Checks what the members consumed (by client id): every record up to
+/// `ends` at least once, so none was skipped; those from `after_from` on
+/// (produced once the group was stable) exactly once, by the partition's
+/// `owner`. Returns how many records were consumed more than once.
+fn check_consumption(
+    what: &str,
+    consumed: &BTreeMap<String, &Consumed>,
+    ends: &BTreeMap<TopicPartition, i64>,
+    after_from: &BTreeMap<TopicPartition, i64>,
+    owner: &BTreeMap<TopicPartition, String>,
+) -> usize {
+    let mut duplicates = 0;
+    for (tp, end) in ends {
+        let mut consumers: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        for (client, records) in consumed {
+            for (_, offset) in records.iter().filter(|(t, _)| t == tp) {
+                consumers.entry(*offset).or_default().push(client);
+            }
+        }
+        let missing: Vec<i64> = (0..*end).filter(|o| !consumers.contains_key(o)).collect();
+        assert!(
+            missing.is_empty(),
+            "{what}: {tp}: never consumed {missing:?}"
+        );
+        duplicates += consumers.values().map(|c| c.len() - 1).sum::<usize>();
+        for offset in after_from[tp]..*end {
+            assert_eq!(
+                consumers[&offset],
+                vec![owner[tp].as_str()],
+                "{what}: {tp}@{offset}, produced after convergence"
+            );
+        }
+    }
+    duplicates
+}
+
 fn interop<C: TestConsumer>(assignor: &str, first: First) {
     let rt = C::RUNTIME;
     let what = format!("group_interop {assignor}, {first} [{rt}]");
@@ -352,7 +388,7 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
     }
     let alone = alone.elapsed();
 
-    // The other two join; records keep arriving meanwhile.
+    // The others join; records keep arriving meanwhile.
     let forming = Instant::now();
     let deadline = forming + CONVERGE_LIMIT;
     let (described, metadata) = loop {
@@ -484,31 +520,7 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
         "{what}: Odradek's membership moved"
     );
 
-    // Every record at least once, without gaps; the later ones exactly
-    // once, by their owner.
-    let consumed = group.consumed();
-    let mut duplicates = 0;
-    for (tp, end) in &ends {
-        let mut counts: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
-        for (client, records) in &consumed {
-            for (_, offset) in records.iter().filter(|(t, _)| t == tp) {
-                counts.entry(*offset).or_default().push(client);
-            }
-        }
-        let missing: Vec<i64> = (0..*end).filter(|o| !counts.contains_key(o)).collect();
-        assert!(
-            missing.is_empty(),
-            "{what}: {tp}: never consumed {missing:?}"
-        );
-        duplicates += counts.values().map(|c| c.len() - 1).sum::<usize>();
-        for offset in after_from[tp]..*end {
-            assert_eq!(
-                counts[&offset],
-                vec![owner[tp].as_str()],
-                "{what}: {tp}@{offset}, produced after convergence"
-            );
-        }
-    }
+    let duplicates = check_consumption(&what, &group.consumed(), &ends, &after_from, &owner);
 
     for python in &mut group.pythons {
         python.request_stop();
