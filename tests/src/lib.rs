@@ -38,6 +38,7 @@
 //!   log) is kept after drop. It is always kept when the dropping thread panics.
 
 pub mod driver;
+pub mod interop;
 pub mod member;
 pub mod suite;
 
