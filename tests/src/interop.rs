@@ -419,6 +419,17 @@ pub fn describe_group(conn: &mut Connection, group: &str) -> DescribedGroup {
     }
 }
 
+/// `members` sorted by member id, and an empty assignment for each.
+fn nothing_yet(members: &[String]) -> (Vec<String>, BTreeMap<String, BTreeSet<TopicPartition>>) {
+    let mut sorted = members.to_vec();
+    sorted.sort();
+    let empty = sorted
+        .iter()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
+    (sorted, empty)
+}
+
 /// What the range assignor gives each of `members` (any order; sorted
 /// here): per topic, the partitions split into contiguous runs in member-id
 /// order, the first `partitions % members` members getting one more.
@@ -428,12 +439,7 @@ pub fn range_assignment(
     members: &[String],
     topics: &[(String, i32)],
 ) -> BTreeMap<String, BTreeSet<TopicPartition>> {
-    let mut sorted = members.to_vec();
-    sorted.sort();
-    let mut out: BTreeMap<String, BTreeSet<TopicPartition>> = sorted
-        .iter()
-        .map(|m| (m.clone(), BTreeSet::new()))
-        .collect();
+    let (sorted, mut out) = nothing_yet(members);
     let count = sorted.len() as i32;
     for (topic, partitions) in topics {
         let (each, extra) = (partitions / count, partitions % count);
@@ -455,12 +461,7 @@ pub fn roundrobin_assignment(
     members: &[String],
     topics: &[(String, i32)],
 ) -> BTreeMap<String, BTreeSet<TopicPartition>> {
-    let mut sorted = members.to_vec();
-    sorted.sort();
-    let mut out: BTreeMap<String, BTreeSet<TopicPartition>> = sorted
-        .iter()
-        .map(|m| (m.clone(), BTreeSet::new()))
-        .collect();
+    let (sorted, mut out) = nothing_yet(members);
     let mut all: Vec<TopicPartition> = topics
         .iter()
         .flat_map(|(topic, n)| (0..*n).map(move |p| TopicPartition::new(topic.as_str(), p)))

@@ -91,7 +91,9 @@ pub trait TestConsumer: Sized {
     /// `close()`.
     fn close(&self) -> Result<(), Error>;
     /// `subscribe_with_listener(topics, RecordingListener(log))`.
-    fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error>;
+    fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
+        self.subscribe_with(topics, RecordingListener(log.clone()))
+    }
     /// `subscribe_pattern_with_listener(pattern, RecordingListener(log))`.
     fn subscribe_pattern(&self, pattern: &str, log: &RebalanceLog) -> Result<(), Error>;
     /// `subscription()`.
@@ -317,10 +319,6 @@ impl TestConsumer for TokioConsumer {
     fn close(&self) -> Result<(), Error> {
         self.block_on(self.consumer().close())
     }
-    fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
-        self.consumer()
-            .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
-    }
     fn subscribe_pattern(&self, pattern: &str, log: &RebalanceLog) -> Result<(), Error> {
         self.consumer()
             .subscribe_pattern_with_listener(pattern, RecordingListener(log.clone()))
@@ -477,10 +475,6 @@ macro_rules! async_io_consumer {
             }
             fn close(&self) -> Result<(), Error> {
                 self.block_on(self.0.close())
-            }
-            fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
-                self.0
-                    .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
             }
             fn subscribe_pattern(&self, pattern: &str, log: &RebalanceLog) -> Result<(), Error> {
                 self.0
@@ -671,10 +665,6 @@ impl TestConsumer for BlockingConsumer {
     }
     fn close(&self) -> Result<(), Error> {
         self.0.close()
-    }
-    fn subscribe(&self, topics: &[&str], log: &RebalanceLog) -> Result<(), Error> {
-        self.0
-            .subscribe_with_listener(topics.iter().copied(), RecordingListener(log.clone()))
     }
     fn subscribe_pattern(&self, pattern: &str, log: &RebalanceLog) -> Result<(), Error> {
         self.0
