@@ -157,6 +157,20 @@ fn fix_checksums(bytes: &mut [u8]) {
 /// interleaved with time passing, disconnects and user commands. The
 /// consumer must never panic, loop or grow without bound.
 pub fn consumer(data: &[u8]) {
+    drive_consumer(data, false);
+}
+
+/// [`consumer`] as a group member: it subscribes (to a list or a pattern),
+/// and group responses are often well-formed with input-chosen error codes,
+/// generations, leaders, member subscriptions and assignments, so the fuzzer
+/// gets deep into joins, syncs, heartbeats, commits and rebalances. The
+/// application commits, looks up committed offsets, handles rebalance events
+/// and changes its subscription at input-chosen moments.
+pub fn consumer_group(data: &[u8]) {
+    drive_consumer(data, true);
+}
+
+fn drive_consumer(data: &[u8], group: bool) {
     use odradek_core::protocol::messages::{ApiVersionsResponse, api_versions::ApiVersion};
     use odradek_core::protocol::{RequestHeader, encode_response};
     use odradek_core::{Consumer, ConsumerConfig, Io, OffsetReset, TopicPartition};
@@ -172,12 +186,23 @@ pub fn consumer(data: &[u8]) {
         .build()
         .expect("config");
     config.auto_offset_reset = OffsetReset::Earliest;
+    if group {
+        config.group_id = Some("g".into());
+    }
     let mut now = Instant::now();
     let Ok(mut consumer) = Consumer::new(config, now) else {
         return;
     };
     let partitions = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
-    let _ = consumer.assign(partitions.clone(), now);
+    if group {
+        let _ = match next().unwrap_or(0) % 3 {
+            0 => consumer.subscribe(["t"], now),
+            1 => consumer.subscribe_pattern("t|u", now),
+            _ => consumer.assign(partitions.clone(), now),
+        };
+    } else {
+        let _ = consumer.assign(partitions.clone(), now);
+    }
     // Requests awaiting an answer: (connection, header).
     let mut pending: Vec<(odradek_core::ConnId, RequestHeader)> = Vec::new();
     let mut open: Vec<odradek_core::ConnId> = Vec::new();
@@ -211,7 +236,13 @@ pub fn consumer(data: &[u8]) {
                 let (conn, header) = pending.remove(0);
                 let api = ApiKey::from_code(header.api_key);
                 let mut frame = BytesMut::new();
-                if api == Some(ApiKey::ApiVersions) && op % 8 != 3 {
+                let plausible = match api {
+                    Some(api) if group && op % 8 == 2 => plausible_group_reply(api, &mut next),
+                    _ => None,
+                };
+                if let (Some(api), Some(reply)) = (api, plausible) {
+                    let _ = reply.encode(&mut frame, api, &header);
+                } else if api == Some(ApiKey::ApiVersions) && op % 8 != 3 {
                     let reply = ApiVersionsResponse {
                         api_keys: ApiKey::ALL
                             .iter()
@@ -258,11 +289,21 @@ pub fn consumer(data: &[u8]) {
             }
             6 => {
                 let tp = &partitions[usize::from(next().unwrap_or(0) % 2)];
-                let _ = match next().unwrap_or(0) % 4 {
+                let timeout = Duration::from_secs(5);
+                let _ = match next().unwrap_or(0) % if group { 9 } else { 4 } {
                     0 => consumer.seek(tp, i64::from(next().unwrap_or(0)), now),
                     1 => consumer.pause(std::slice::from_ref(tp), now),
                     2 => consumer.resume(std::slice::from_ref(tp), now),
-                    _ => consumer.position(tp, now).map(|_| ()),
+                    3 => consumer.position(tp, now).map(|_| ()),
+                    4 => consumer.commit(None, timeout, now).map(|_| ()),
+                    5 => consumer.committed(&partitions, timeout, now).map(|_| ()),
+                    6 => {
+                        while consumer.poll_rebalance().is_some() {}
+                        consumer.ack_rebalance(now);
+                        Ok(())
+                    }
+                    7 => consumer.unsubscribe(now),
+                    _ => consumer.subscribe(["t", "u"], now),
                 };
             }
             _ => {
@@ -277,7 +318,166 @@ pub fn consumer(data: &[u8]) {
             "buffer bound exceeded"
         );
     }
+    if group {
+        consumer.close_gracefully(Duration::from_secs(1), now);
+    }
     consumer.close(now);
+}
+
+/// A group response to encode: well-formed, with input-chosen contents.
+enum GroupReply {
+    FindCoordinator(odradek_core::protocol::messages::FindCoordinatorResponse),
+    JoinGroup(odradek_core::protocol::messages::JoinGroupResponse),
+    SyncGroup(odradek_core::protocol::messages::SyncGroupResponse),
+    Heartbeat(odradek_core::protocol::messages::HeartbeatResponse),
+    Metadata(odradek_core::protocol::messages::MetadataResponse),
+}
+
+impl GroupReply {
+    fn encode(
+        &self,
+        out: &mut BytesMut,
+        api: ApiKey,
+        header: &odradek_core::protocol::RequestHeader,
+    ) -> Result<(), odradek_core::protocol::EncodeError> {
+        use odradek_core::protocol::encode_response;
+        let (id, v) = (header.correlation_id, header.api_version);
+        match self {
+            GroupReply::FindCoordinator(r) => encode_response(out, api, id, r, v),
+            GroupReply::JoinGroup(r) => encode_response(out, api, id, r, v),
+            GroupReply::SyncGroup(r) => encode_response(out, api, id, r, v),
+            GroupReply::Heartbeat(r) => encode_response(out, api, id, r, v),
+            GroupReply::Metadata(r) => encode_response(out, api, id, r, v),
+        }
+    }
+}
+
+/// A well-formed answer to a group-related request, shaped by the input:
+/// error codes from the group APIs' repertoire, generations, which member
+/// leads, valid or garbled subscriptions and assignments.
+fn plausible_group_reply(api: ApiKey, next: &mut impl FnMut() -> Option<u8>) -> Option<GroupReply> {
+    use odradek_core::protocol::TopicPartitions;
+    use odradek_core::protocol::messages::{
+        FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, MetadataResponse,
+        SyncGroupResponse,
+        find_coordinator::FindCoordinatorResponseCoordinator,
+        join_group::JoinGroupResponseMember,
+        metadata::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic},
+    };
+    // Mostly success, else the errors group APIs answer with.
+    const CODES: [i16; 12] = [0, 0, 0, 0, 14, 15, 16, 22, 25, 27, 79, 82];
+    let mut code = || CODES[usize::from(next().unwrap_or(0)) % CODES.len()];
+    let error_code = code();
+    let bytes = |next: &mut dyn FnMut() -> Option<u8>| -> Bytes {
+        let len = usize::from(next().unwrap_or(0) % 64);
+        (0..len).map_while(|_| next()).collect::<Vec<u8>>().into()
+    };
+    let partitions = |mask: u8| -> Vec<TopicPartitions> {
+        let list: Vec<i32> = (0..2).filter(|p| mask & (1 << p) != 0).collect();
+        vec![TopicPartitions {
+            topic: "t".into(),
+            partitions: list,
+            ..Default::default()
+        }]
+    };
+    Some(match api {
+        ApiKey::FindCoordinator => GroupReply::FindCoordinator(FindCoordinatorResponse {
+            error_code,
+            node_id: 1,
+            host: "b".into(),
+            port: 9092,
+            coordinators: vec![FindCoordinatorResponseCoordinator {
+                key: "g".into(),
+                node_id: 1,
+                host: "b".into(),
+                port: 9092,
+                error_code,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::JoinGroup => {
+            let leads = next().unwrap_or(0) % 2 == 0;
+            let ours = "m-1".to_string();
+            let member = |id: &str, metadata: Bytes| JoinGroupResponseMember {
+                member_id: id.into(),
+                metadata,
+                ..Default::default()
+            };
+            let subscription = ConsumerProtocolSubscription {
+                topics: vec!["t".into(), "u".into()],
+                owned_partitions: partitions(next().unwrap_or(0)),
+                generation_id: i32::from(next().unwrap_or(0)) - 1,
+                ..Default::default()
+            };
+            let valid = subscription
+                .to_versioned_bytes(i16::from(next().unwrap_or(0) % 4))
+                .unwrap_or_default();
+            let garbled = bytes(next);
+            GroupReply::JoinGroup(JoinGroupResponse {
+                error_code,
+                generation_id: i32::from(next().unwrap_or(0)),
+                protocol_name: Some(
+                    ["range", "cooperative-sticky", "unknown"]
+                        [usize::from(next().unwrap_or(0) % 3)]
+                    .into(),
+                ),
+                leader: if leads { ours.clone() } else { "m-2".into() },
+                member_id: ours.clone(),
+                members: if leads {
+                    vec![member(&ours, valid), member("m-2", garbled)]
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            })
+        }
+        ApiKey::SyncGroup => {
+            let assignment = if next().unwrap_or(0) % 4 == 0 {
+                bytes(next)
+            } else {
+                ConsumerProtocolAssignment {
+                    assigned_partitions: partitions(next().unwrap_or(0)),
+                    ..Default::default()
+                }
+                .to_versioned_bytes(i16::from(next().unwrap_or(0) % 4))
+                .unwrap_or_default()
+            };
+            GroupReply::SyncGroup(SyncGroupResponse {
+                error_code,
+                assignment,
+                ..Default::default()
+            })
+        }
+        ApiKey::Heartbeat => GroupReply::Heartbeat(HeartbeatResponse {
+            error_code,
+            ..Default::default()
+        }),
+        ApiKey::Metadata => GroupReply::Metadata(MetadataResponse {
+            brokers: vec![MetadataResponseBroker {
+                node_id: 1,
+                host: "b".into(),
+                port: 9092,
+                rack: None,
+            }],
+            topics: ["t", "u"]
+                .iter()
+                .map(|name| MetadataResponseTopic {
+                    name: Some((*name).into()),
+                    partitions: (0..i32::from(next().unwrap_or(0) % 4))
+                        .map(|p| MetadataResponsePartition {
+                            partition_index: p,
+                            leader_id: 1,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        _ => return None,
+    })
 }
 
 // Every API's response decoder is in exactly one family (counted here; the
