@@ -78,7 +78,7 @@ pub(crate) enum Outcome<P> {
         frame: Bytes,
     },
     /// A request will get no response: its connection failed or timed out.
-    Failed { request: InFlight<P> },
+    Failed { node: Node, request: InFlight<P> },
     /// A connection finished its handshake and can take requests.
     Ready,
     /// A connection failed to open, broke, or sent garbage (diagnostic; the
@@ -537,7 +537,18 @@ impl<P> Connections<P> {
             reason: reason.to_string(),
         });
         for request in c.in_flight {
-            self.outcomes.push_back(Outcome::Failed { request });
+            self.outcomes.push_back(Outcome::Failed {
+                node: c.node,
+                request,
+            });
+        }
+    }
+
+    /// Closes `node`'s connection, if any, failing its requests (the node
+    /// is no longer needed, e.g. the group coordinator moved away).
+    pub(crate) fn close_node(&mut self, node: Node, reason: &str, now: Instant) {
+        if let Some(conn) = self.nodes.get(&node).and_then(|n| n.conn) {
+            self.drop_conn(conn, reason, now, true);
         }
     }
 

@@ -523,6 +523,7 @@ fn heartbeat_not_coordinator_finds_the_coordinator_again_and_keeps_the_membershi
     let mut cluster = cluster(group_config(), 2);
     join(&mut cluster);
     records(&mut cluster, 20);
+    let links_to_1 = cluster.open_links(1);
     // The coordinator moves to broker 2; broker 1 answers NOT_COORDINATOR.
     cluster.group_scripts.push(Box::new(|broker, h, _, group| {
         if broker == 1 && h.api_key == ApiKey::Heartbeat.code() {
@@ -546,6 +547,10 @@ fn heartbeat_not_coordinator_finds_the_coordinator_again_and_keeps_the_membershi
     );
     assert!(cluster.rebalance_events().is_empty());
     assert_eq!(cluster.consumer.assignment(), vec![tp("t", 0), tp("t", 1)]);
+    // The connection to the old coordinator closed; broker 1 still leads
+    // the partitions, so their fetch connection stays.
+    assert_eq!(cluster.open_links(1), links_to_1 - 1);
+    assert!(cluster.open_links(1) >= 1);
 }
 
 #[test]

@@ -106,6 +106,9 @@ pub(super) struct Group {
     /// The pattern was evaluated against a topic list at least once.
     pattern_resolved: bool,
     coordinator: Option<(i32, BrokerAddress)>,
+    /// The coordinator before it was lost: its connection closes if the
+    /// group turns out to have moved elsewhere.
+    previous_coordinator: Option<i32>,
     finding: bool,
     find_not_before: Option<Instant>,
     find_failures: u32,
@@ -165,6 +168,7 @@ impl Group {
             pattern: None,
             pattern_resolved: false,
             coordinator: None,
+            previous_coordinator: None,
             finding: false,
             find_not_before: None,
             find_failures: 0,
@@ -210,7 +214,9 @@ impl Group {
 
     /// Forget the coordinator: find it again.
     fn coordinator_lost(&mut self) {
-        self.coordinator = None;
+        if let Some((id, _)) = self.coordinator.take() {
+            self.previous_coordinator = Some(id);
+        }
         self.heartbeat_in_flight = false;
     }
 
@@ -960,6 +966,33 @@ impl Consumer {
             .is_ok()
     }
 
+    /// True for an answer (or failure) from a coordinator the group has
+    /// since left for another broker.
+    pub(super) fn is_former_coordinator(&self, node: Node) -> bool {
+        let Node::Coordinator(id) = node else {
+            return false;
+        };
+        self.group
+            .as_ref()
+            .and_then(|g| g.coordinator.as_ref())
+            .is_some_and(|(current, _)| *current != id)
+    }
+
+    /// The coordinator the group talks to now.
+    pub(super) fn current_coordinator(&self) -> Option<(i32, BrokerAddress)> {
+        self.group.as_ref()?.coordinator.clone()
+    }
+
+    /// Puts `coordinator` back if handling a former coordinator's answer
+    /// dropped it.
+    pub(super) fn restore_coordinator(&mut self, coordinator: Option<(i32, BrokerAddress)>) {
+        if let Some(group) = self.group.as_mut() {
+            if group.coordinator.is_none() && !group.finding {
+                group.coordinator = coordinator;
+            }
+        }
+    }
+
     /// A ready connection to any broker (least loaded), for requests that
     /// any broker answers.
     fn any_broker_conn(&mut self, now: Instant) -> Option<crate::types::ConnId> {
@@ -1026,10 +1059,21 @@ impl Consumer {
         });
         match found {
             Some(Ok(coordinator)) => {
+                let moved_from = group
+                    .previous_coordinator
+                    .take()
+                    .filter(|&old| old != coordinator.0);
                 group.coordinator = Some(coordinator);
                 group.find_failures = 0;
                 group.find_not_before = None;
                 group.last_heartbeat_ok = now;
+                if let Some(old) = moved_from {
+                    self.conns.close_node(
+                        Node::Coordinator(old),
+                        "the group coordinator moved to another broker",
+                        now,
+                    );
+                }
             }
             Some(Err(code)) => {
                 let group_id = group.id.clone();

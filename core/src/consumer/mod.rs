@@ -960,6 +960,29 @@ impl Consumer {
     }
 
     fn on_outcome(&mut self, outcome: Outcome<Purpose>, now: Instant) {
+        let from = match &outcome {
+            Outcome::Response { node, request, .. } | Outcome::Failed { node, request } => {
+                Some((*node, &request.purpose))
+            }
+            _ => None,
+        };
+        if let Some((node, purpose)) = from {
+            if self.is_former_coordinator(node) {
+                // The group moved on: a heartbeat to the old coordinator
+                // means nothing, and nothing it says unseats the new one.
+                if matches!(purpose, Purpose::Heartbeat { .. }) {
+                    return;
+                }
+                let current = self.current_coordinator();
+                self.on_outcome_now(outcome, now);
+                self.restore_coordinator(current);
+                return;
+            }
+        }
+        self.on_outcome_now(outcome, now);
+    }
+
+    fn on_outcome_now(&mut self, outcome: Outcome<Purpose>, now: Instant) {
         match outcome {
             Outcome::Response {
                 node,

@@ -1163,6 +1163,11 @@ impl Cluster {
         }
     }
 
+    /// How many connections to broker `id` are open.
+    pub fn open_links(&self, id: i32) -> usize {
+        self.links.values().filter(|l| l.broker == id).count()
+    }
+
     /// Takes the events seen so far.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
