@@ -1575,3 +1575,28 @@ fn a_pattern_subscription_joins_with_the_matching_topics_and_follows_new_ones() 
         "{later:?}"
     );
 }
+
+#[test]
+fn coordinator_load_in_progress_retries_on_the_same_coordinator_after_a_backoff() {
+    let mut cluster = cluster(group_config(), 2);
+    join(&mut cluster);
+    records(&mut cluster, 20);
+    cluster
+        .group_scripts
+        .push(commit_error_once(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS));
+    let id = cluster
+        .consumer
+        .commit(None, Duration::from_secs(10), cluster.now)
+        .unwrap();
+    assert_eq!(commit_result(&mut cluster, id), Ok(()));
+    let commits = cluster.requests(ApiKey::OffsetCommit);
+    assert_eq!(commits.len(), 2);
+    assert!(commits.iter().all(|r| r.broker == 1), "same coordinator");
+    assert!(commits[1].at > commits[0].at, "after a backoff");
+    assert_eq!(
+        cluster.count(ApiKey::FindCoordinator),
+        1,
+        "the coordinator is still the coordinator"
+    );
+    assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 10);
+}

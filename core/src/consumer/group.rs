@@ -1221,7 +1221,10 @@ impl Consumer {
             ErrorCode::COORDINATOR_NOT_AVAILABLE
             | ErrorCode::NOT_COORDINATOR
             | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
-                group.coordinator_lost();
+                // Still loading the group: the same coordinator, later.
+                if code != ErrorCode::COORDINATOR_LOAD_IN_PROGRESS {
+                    group.coordinator_lost();
+                }
                 return self.retry_join_later(now);
             }
             ErrorCode::FENCED_INSTANCE_ID => {
@@ -1725,7 +1728,9 @@ impl Consumer {
             ErrorCode::COORDINATOR_NOT_AVAILABLE
             | ErrorCode::NOT_COORDINATOR
             | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
-                group.coordinator_lost();
+                if code != ErrorCode::COORDINATOR_LOAD_IN_PROGRESS {
+                    group.coordinator_lost();
+                }
                 self.retry_commit(id, now);
             }
             ErrorCode::REBALANCE_IN_PROGRESS => {
@@ -1982,9 +1987,7 @@ impl Consumer {
             if parsed.as_ref().is_none_or(|(code, _)| {
                 matches!(
                     *code,
-                    ErrorCode::NOT_COORDINATOR
-                        | ErrorCode::COORDINATOR_NOT_AVAILABLE
-                        | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+                    ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
                 )
             }) {
                 group.coordinator_lost();
