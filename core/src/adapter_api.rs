@@ -116,6 +116,18 @@ macro_rules! group_api {
             self.with_session(|session, now| session.commit_async(None, Box::new(callback), now))
         }
 
+        /// Commits exactly `offsets` without waiting; `callback` gets the
+        /// outcome, like [`commit_async`](Self::commit_async).
+        pub fn commit_offsets_async(
+            &self,
+            offsets: std::collections::BTreeMap<$crate::TopicPartition, $crate::OffsetAndMetadata>,
+            callback: impl FnOnce(Result<(), $crate::Error>) + Send + 'static,
+        ) -> Result<(), $crate::Error> {
+            self.with_session(|session, now| {
+                session.commit_async(Some(offsets), Box::new(callback), now)
+            })
+        }
+
         /// The group's committed offsets for `partitions` (`None` where there
         /// is none).
         pub $($async)? fn committed(

@@ -117,6 +117,12 @@ pub trait TestConsumer: Sized {
     ) -> Result<(), Error>;
     /// `committed(partitions)`.
     fn committed(&self, partitions: &[TopicPartition]) -> Result<Committed, Error>;
+    /// `commit_async(callback)` (`None`) or `commit_offsets_async(offsets,
+    /// callback)`, then waits (without polling) for the callback's outcome.
+    fn commit_async(
+        &self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<(), Error>;
 
     /// Two `beginning_offsets` calls in flight at once (async: joined in
     /// one task; blocking: on two threads).
@@ -141,6 +147,27 @@ pub trait TestConsumer: Sized {
         count: usize,
         deadline: Instant,
     ) -> Result<Vec<ConsumerRecord>, Error>;
+}
+
+/// Starts an asynchronous commit with `start` and waits up to 30 s for its
+/// callback's outcome.
+fn commit_async_with(
+    offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    start: impl FnOnce(
+        Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+        Box<dyn FnOnce(Result<(), Error>) + Send>,
+    ) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (sender, outcome) = std::sync::mpsc::channel();
+    start(
+        offsets,
+        Box::new(move |result| {
+            let _ = sender.send(result);
+        }),
+    )?;
+    outcome
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| Err(Error::Timeout("the commit callback never ran".into())))
 }
 
 /// Committed offsets per partition, as `committed` returns them.
@@ -352,6 +379,15 @@ impl TestConsumer for TokioConsumer {
     fn committed(&self, partitions: &[TopicPartition]) -> Result<Committed, Error> {
         self.block_on(self.consumer().committed(partitions))
     }
+    fn commit_async(
+        &self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<(), Error> {
+        commit_async_with(offsets, |offsets, callback| match offsets {
+            None => self.consumer().commit_async(callback),
+            Some(offsets) => self.consumer().commit_offsets_async(offsets, callback),
+        })
+    }
     fn beginning_offsets_concurrently(
         &self,
         a: &[TopicPartition],
@@ -508,6 +544,15 @@ macro_rules! async_io_consumer {
             }
             fn committed(&self, partitions: &[TopicPartition]) -> Result<Committed, Error> {
                 self.block_on(self.0.committed(partitions))
+            }
+            fn commit_async(
+                &self,
+                offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+            ) -> Result<(), Error> {
+                commit_async_with(offsets, |offsets, callback| match offsets {
+                    None => self.0.commit_async(callback),
+                    Some(offsets) => self.0.commit_offsets_async(offsets, callback),
+                })
             }
             fn beginning_offsets_concurrently(
                 &self,
@@ -698,6 +743,15 @@ impl TestConsumer for BlockingConsumer {
     }
     fn committed(&self, partitions: &[TopicPartition]) -> Result<Committed, Error> {
         self.0.committed(partitions)
+    }
+    fn commit_async(
+        &self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<(), Error> {
+        commit_async_with(offsets, |offsets, callback| match offsets {
+            None => self.0.commit_async(callback),
+            Some(offsets) => self.0.commit_offsets_async(offsets, callback),
+        })
     }
     fn beginning_offsets_concurrently(
         &self,

@@ -312,9 +312,65 @@ fn pattern_subscription_follows_new_topics<C: TestConsumer>() {
     member.close().expect("close");
 }
 
+/// `commit_async` and `commit_offsets_async` reach the coordinator and
+/// report through their callbacks, with no poll needed in between.
+fn async_commits_call_back<C: TestConsumer>() {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(
+        format!("async_commits_call_back [{rt}]"),
+        Duration::from_secs(120),
+    );
+    let broker = Broker::start().expect("start tansu");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker.create_topic("payments", 2).expect("create topic");
+    let all = partitions("payments", 2);
+    let end = produce_all(&mut conn, "payments", 2, 0, 12);
+
+    let member: C = build(group_config(&broker, "settlers", false));
+    member
+        .subscribe(&["payments"], &RebalanceLog::default())
+        .expect("subscribe");
+    let mut tracker = OffsetTracker::starting_at(&all, 0);
+    consume_to(
+        &member,
+        "async committer",
+        JOIN_LIMIT,
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    member.commit_async(None).expect("commit_async callback");
+    let committed = member.committed(&all).expect("committed");
+    for tp in &all {
+        assert_eq!(
+            committed.get(tp).cloned().flatten().map(|o| o.offset),
+            Some(12),
+            "[{rt}] {tp}: {committed:?}"
+        );
+    }
+    let rewind: BTreeMap<TopicPartition, OffsetAndMetadata> =
+        [(all[1].clone(), OffsetAndMetadata::new(4))].into();
+    member
+        .commit_async(Some(rewind))
+        .expect("commit_offsets_async callback");
+    let committed = member.committed(&all).expect("committed");
+    assert_eq!(
+        committed[&all[1]].as_ref().map(|o| o.offset),
+        Some(4),
+        "[{rt}]"
+    );
+    assert_eq!(
+        committed[&all[0]].as_ref().map(|o| o.offset),
+        Some(12),
+        "[{rt}]"
+    );
+    member.close().expect("close");
+}
+
 for_each_runtime!(
     commits_survive_the_member,
     auto_commit_on_close,
     two_members_split_the_partitions,
-    pattern_subscription_follows_new_topics
+    pattern_subscription_follows_new_topics,
+    async_commits_call_back
 );
