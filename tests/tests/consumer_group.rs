@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use odradek_core::records::Compression;
 use odradek_core::{OffsetAndMetadata, RebalanceEvent, TopicPartition};
 use odradek_tests::driver::Connection;
+use odradek_tests::interop::describe_group;
 use odradek_tests::suite::{
     HangGuard, OffsetTracker, RebalanceLog, TestConsumer, build, check_numbered, consume_to,
-    group_config, partitions, produce_numbered,
+    group_config, partitions, produce_numbered, wait_for,
 };
 use odradek_tests::{Broker, for_each_runtime};
 
@@ -367,10 +368,90 @@ fn async_commits_call_back<C: TestConsumer>() {
     member.close().expect("close");
 }
 
+/// `unsubscribe` revokes through the listener, leaves the group at once
+/// (LeaveGroup: the coordinator forgets the member well before its session
+/// would expire), and a later `subscribe` joins again from the commits.
+fn unsubscribe_leaves_and_subscribe_rejoins<C: TestConsumer>() {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(format!("unsubscribe [{rt}]"), Duration::from_secs(120));
+    let broker = Broker::start().expect("start tansu");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker.create_topic("refunds", 2).expect("create topic");
+    let all = partitions("refunds", 2);
+    let end = produce_all(&mut conn, "refunds", 2, 0, 8);
+
+    let member: C = build(group_config(&broker, "refunders", false));
+    let log = RebalanceLog::default();
+    member.subscribe(&["refunds"], &log).expect("subscribe");
+    let mut tracker = OffsetTracker::starting_at(&all, 0);
+    consume_to(
+        &member,
+        "member",
+        JOIN_LIMIT,
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    member.commit().expect("commit");
+    let member_id = member.group_metadata().expect("metadata").member_id;
+    assert_eq!(
+        describe_group(&mut conn, "refunders").member_ids,
+        vec![member_id.clone()],
+        "[{rt}]"
+    );
+
+    let left_at = Instant::now();
+    member.unsubscribe().expect("unsubscribe");
+    assert_eq!(
+        log.lock().unwrap().last(),
+        Some(&RebalanceEvent::Revoked(all.clone())),
+        "[{rt}] the listener hears of the revocation at once: {log:?}"
+    );
+    assert!(member.assignment().is_empty(), "[{rt}]");
+    assert!(member.subscription().is_empty(), "[{rt}]");
+    // The session is 3 s: a member gone within 2 s was let go, not expired.
+    wait_for(
+        "the coordinator forgets the member",
+        Duration::from_secs(2),
+        || {
+            let group = describe_group(&mut conn, "refunders");
+            if group.member_ids.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("members still {:?}", group.member_ids))
+            }
+        },
+    );
+    assert!(left_at.elapsed() < Duration::from_secs(3), "[{rt}]");
+    assert!(
+        member
+            .poll(Duration::from_millis(300))
+            .expect("poll")
+            .is_empty(),
+        "[{rt}] no records after unsubscribe"
+    );
+
+    let end = produce_all(&mut conn, "refunds", 2, 8, 4);
+    member
+        .subscribe(&["refunds"], &log)
+        .expect("subscribe again");
+    let mut tracker = OffsetTracker::starting_at(&all, 8);
+    consume_to(
+        &member,
+        "member again",
+        JOIN_LIMIT,
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    member.close().expect("close");
+}
+
 for_each_runtime!(
     commits_survive_the_member,
     auto_commit_on_close,
     two_members_split_the_partitions,
     pattern_subscription_follows_new_topics,
-    async_commits_call_back
+    async_commits_call_back,
+    unsubscribe_leaves_and_subscribe_rejoins
 );
