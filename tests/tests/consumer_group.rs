@@ -35,6 +35,45 @@ fn produce_all(
         .collect()
 }
 
+/// What every test here starts from: a hang guard, a broker, a driver
+/// connection, and `topic` with `count` partitions of `n` numbered records.
+struct Setup {
+    _guard: HangGuard,
+    broker: Broker,
+    conn: Connection,
+    all: Vec<TopicPartition>,
+    end: BTreeMap<TopicPartition, i64>,
+}
+
+fn setup(test: &str, limit: Duration, topic: &str, count: i32, n: usize) -> Setup {
+    let guard = HangGuard::new(test, limit);
+    let broker = Broker::start().expect("start tansu");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker
+        .create_topic(topic, count as u32)
+        .expect("create topic");
+    let end = produce_all(&mut conn, topic, count, 0, n);
+    Setup {
+        _guard: guard,
+        broker,
+        conn,
+        all: partitions(topic, count),
+        end,
+    }
+}
+
+/// Polls `member` until every partition of `end` was read, from `from` on.
+fn consume_from<C: TestConsumer>(
+    member: &C,
+    what: &str,
+    from: i64,
+    end: &BTreeMap<TopicPartition, i64>,
+) {
+    let all: Vec<TopicPartition> = end.keys().cloned().collect();
+    let mut tracker = OffsetTracker::starting_at(&all, from);
+    consume_to(member, what, JOIN_LIMIT, &mut tracker, end, check_numbered);
+}
+
 fn assigned_in(log: &RebalanceLog) -> BTreeSet<TopicPartition> {
     let mut owned = BTreeSet::new();
     for event in log.lock().unwrap().iter() {
@@ -54,28 +93,24 @@ fn assigned_in(log: &RebalanceLog) -> BTreeSet<TopicPartition> {
 /// the group starts from the committed offsets and sees only new records.
 fn commits_survive_the_member<C: TestConsumer>() {
     let rt = C::RUNTIME;
-    let _guard = HangGuard::new(
-        format!("commits_survive_the_member [{rt}]"),
+    let Setup {
+        broker,
+        mut conn,
+        all,
+        end,
+        ..
+    } = setup(
+        &format!("commits_survive_the_member [{rt}]"),
         Duration::from_secs(180),
+        "orders",
+        3,
+        20,
     );
-    let broker = Broker::start().expect("start tansu");
-    let mut conn = Connection::connect(broker.addr()).expect("driver");
-    broker.create_topic("orders", 3).expect("create topic");
-    let all = partitions("orders", 3);
-    let end = produce_all(&mut conn, "orders", 3, 0, 20);
 
     let first: C = build(group_config(&broker, "billing", false));
     let log = RebalanceLog::default();
     first.subscribe(&["orders"], &log).expect("subscribe");
-    let mut tracker = OffsetTracker::starting_at(&all, 0);
-    consume_to(
-        &first,
-        "first member",
-        JOIN_LIMIT,
-        &mut tracker,
-        &end,
-        check_numbered,
-    );
+    consume_from(&first, "first member", 0, &end);
     assert_eq!(
         assigned_in(&log),
         all.iter().cloned().collect(),
@@ -121,44 +156,28 @@ fn commits_survive_the_member<C: TestConsumer>() {
     second
         .subscribe(&["orders"], &RebalanceLog::default())
         .expect("subscribe");
-    let mut tracker = OffsetTracker::starting_at(&all, 20);
-    consume_to(
-        &second,
-        "second member",
-        JOIN_LIMIT,
-        &mut tracker,
-        &end,
-        check_numbered,
-    );
+    consume_from(&second, "second member", 20, &end);
     second.close().expect("close");
 }
 
 /// Auto-commit commits what was delivered, and does so on close.
 fn auto_commit_on_close<C: TestConsumer>() {
     let rt = C::RUNTIME;
-    let _guard = HangGuard::new(
-        format!("auto_commit_on_close [{rt}]"),
+    let Setup {
+        broker, all, end, ..
+    } = setup(
+        &format!("auto_commit_on_close [{rt}]"),
         Duration::from_secs(120),
+        "events",
+        2,
+        30,
     );
-    let broker = Broker::start().expect("start tansu");
-    let mut conn = Connection::connect(broker.addr()).expect("driver");
-    broker.create_topic("events", 2).expect("create topic");
-    let all = partitions("events", 2);
-    let end = produce_all(&mut conn, "events", 2, 0, 30);
 
     let member: C = build(group_config(&broker, "auditors", true));
     member
         .subscribe(&["events"], &RebalanceLog::default())
         .expect("subscribe");
-    let mut tracker = OffsetTracker::starting_at(&all, 0);
-    consume_to(
-        &member,
-        "auto-commit member",
-        JOIN_LIMIT,
-        &mut tracker,
-        &end,
-        check_numbered,
-    );
+    consume_from(&member, "auto-commit member", 0, &end);
     member.close().expect("close");
 
     let checker: C = build(group_config(&broker, "auditors", false));
@@ -177,12 +196,16 @@ fn auto_commit_on_close<C: TestConsumer>() {
 /// partition, and every record consumed at least once across the handover.
 fn two_members_split_the_partitions<C: TestConsumer>() {
     let rt = C::RUNTIME;
-    let _guard = HangGuard::new(format!("two_members [{rt}]"), Duration::from_secs(180));
-    let broker = Broker::start().expect("start tansu");
-    let mut conn = Connection::connect(broker.addr()).expect("driver");
-    broker.create_topic("jobs", 4).expect("create topic");
-    let all: BTreeSet<TopicPartition> = partitions("jobs", 4).into_iter().collect();
-    let end = produce_all(&mut conn, "jobs", 4, 0, 10);
+    let Setup {
+        broker, all, end, ..
+    } = setup(
+        &format!("two_members [{rt}]"),
+        Duration::from_secs(180),
+        "jobs",
+        4,
+        10,
+    );
+    let all: BTreeSet<TopicPartition> = all.into_iter().collect();
 
     let a: C = build(group_config(&broker, "workers", false));
     let b: C = build(group_config(&broker, "workers", false));
@@ -317,29 +340,21 @@ fn pattern_subscription_follows_new_topics<C: TestConsumer>() {
 /// report through their callbacks, with no poll needed in between.
 fn async_commits_call_back<C: TestConsumer>() {
     let rt = C::RUNTIME;
-    let _guard = HangGuard::new(
-        format!("async_commits_call_back [{rt}]"),
+    let Setup {
+        broker, all, end, ..
+    } = setup(
+        &format!("async_commits_call_back [{rt}]"),
         Duration::from_secs(120),
+        "payments",
+        2,
+        12,
     );
-    let broker = Broker::start().expect("start tansu");
-    let mut conn = Connection::connect(broker.addr()).expect("driver");
-    broker.create_topic("payments", 2).expect("create topic");
-    let all = partitions("payments", 2);
-    let end = produce_all(&mut conn, "payments", 2, 0, 12);
 
     let member: C = build(group_config(&broker, "settlers", false));
     member
         .subscribe(&["payments"], &RebalanceLog::default())
         .expect("subscribe");
-    let mut tracker = OffsetTracker::starting_at(&all, 0);
-    consume_to(
-        &member,
-        "async committer",
-        JOIN_LIMIT,
-        &mut tracker,
-        &end,
-        check_numbered,
-    );
+    consume_from(&member, "async committer", 0, &end);
     member.commit_async(None).expect("commit_async callback");
     let committed = member.committed(&all).expect("committed");
     for tp in &all {
@@ -373,25 +388,24 @@ fn async_commits_call_back<C: TestConsumer>() {
 /// would expire), and a later `subscribe` joins again from the commits.
 fn unsubscribe_leaves_and_subscribe_rejoins<C: TestConsumer>() {
     let rt = C::RUNTIME;
-    let _guard = HangGuard::new(format!("unsubscribe [{rt}]"), Duration::from_secs(120));
-    let broker = Broker::start().expect("start tansu");
-    let mut conn = Connection::connect(broker.addr()).expect("driver");
-    broker.create_topic("refunds", 2).expect("create topic");
-    let all = partitions("refunds", 2);
-    let end = produce_all(&mut conn, "refunds", 2, 0, 8);
+    let Setup {
+        broker,
+        mut conn,
+        all,
+        end,
+        ..
+    } = setup(
+        &format!("unsubscribe [{rt}]"),
+        Duration::from_secs(120),
+        "refunds",
+        2,
+        8,
+    );
 
     let member: C = build(group_config(&broker, "refunders", false));
     let log = RebalanceLog::default();
     member.subscribe(&["refunds"], &log).expect("subscribe");
-    let mut tracker = OffsetTracker::starting_at(&all, 0);
-    consume_to(
-        &member,
-        "member",
-        JOIN_LIMIT,
-        &mut tracker,
-        &end,
-        check_numbered,
-    );
+    consume_from(&member, "member", 0, &end);
     member.commit().expect("commit");
     let member_id = member.group_metadata().expect("metadata").member_id;
     assert_eq!(
@@ -435,15 +449,7 @@ fn unsubscribe_leaves_and_subscribe_rejoins<C: TestConsumer>() {
     member
         .subscribe(&["refunds"], &log)
         .expect("subscribe again");
-    let mut tracker = OffsetTracker::starting_at(&all, 8);
-    consume_to(
-        &member,
-        "member again",
-        JOIN_LIMIT,
-        &mut tracker,
-        &end,
-        check_numbered,
-    );
+    consume_from(&member, "member again", 8, &end);
     member.close().expect("close");
 }
 
