@@ -55,7 +55,32 @@ pub struct Session {
     committed_results: HashMap<QueryId, CommittedResult>,
     callbacks: HashMap<CommitId, CommitCallback>,
     listener: Box<dyn RebalanceListener>,
+    listener_scope: Option<ListenerScope>,
     finished: bool,
+}
+
+/// Told `true` just before the rebalance listener runs and `false` right
+/// after (also if it panics); see [`Session::set_listener_scope`].
+pub type ListenerScope = Box<dyn Fn(bool) + Send>;
+
+/// Reports the end of a listener scope when dropped, even by a panic.
+struct InListener<'a>(Option<&'a ListenerScope>);
+
+impl<'a> InListener<'a> {
+    fn enter(scope: Option<&'a ListenerScope>) -> Self {
+        if let Some(scope) = scope {
+            scope(true);
+        }
+        InListener(scope)
+    }
+}
+
+impl Drop for InListener<'_> {
+    fn drop(&mut self) {
+        if let Some(scope) = self.0 {
+            scope(false);
+        }
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -94,6 +119,7 @@ impl Session {
             committed_results: HashMap::new(),
             callbacks: HashMap::new(),
             listener: Box::new(NoopListener),
+            listener_scope: None,
             finished: false,
         }
     }
@@ -140,8 +166,17 @@ impl Session {
         self.listener = listener;
     }
 
+    /// Lets the adapter know when the rebalance listener runs: it runs
+    /// while the adapter's lock is held, so the adapter can refuse calls the
+    /// listener makes into the consumer itself (they would deadlock) and
+    /// point to the [`RebalanceContext`](crate::RebalanceContext) instead.
+    pub fn set_listener_scope(&mut self, scope: ListenerScope) {
+        self.listener_scope = Some(scope);
+    }
+
     /// Hands pending rebalance events to the listener.
     pub fn dispatch_rebalance(&mut self, now: Instant) {
+        let _in_listener = InListener::enter(self.listener_scope.as_ref());
         dispatch_rebalance(&mut self.core, self.listener.as_mut(), now);
     }
 

@@ -28,6 +28,7 @@ pub(crate) struct Shared {
     /// kept, not lost, and many signals cost one wake-up.
     wake_tx: async_channel::Sender<()>,
     wake_rx: async_channel::Receiver<()>,
+    listener_thread: ListenerThread,
 }
 
 pub(crate) type State = odradek_core::Session;
@@ -35,18 +36,21 @@ pub(crate) type State = odradek_core::Session;
 impl Shared {
     pub(crate) fn new(core: odradek_core::Consumer) -> Shared {
         let (wake_tx, wake_rx) = async_channel::bounded(1);
+        let listener_thread = ListenerThread::default();
+        let mut session = State::new(core);
+        session.set_listener_scope(listener_thread.scope());
         Shared {
-            state: Mutex::new(State::new(core)),
+            state: Mutex::new(session),
             changed: event_listener::Event::new(),
             wake_tx,
             wake_rx,
+            listener_thread,
         }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // The core never panics on input; a poisoned lock only means a
-        // panic elsewhere while it was held, and the state is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.listener_thread.check();
+        lock(&self.state)
     }
 
     /// Asks the driver to drain the core. Never blocks.
@@ -57,6 +61,37 @@ impl Shared {
 
     fn notify_waiters(&self) {
         self.changed.notify(usize::MAX);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The core never panics on input; a poisoned lock only means a panic
+    // elsewhere while it was held, and the state is still usable.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The thread running the rebalance listener, if any. The listener runs
+/// under the state lock, so a call from it back into the consumer would
+/// deadlock; [`Shared::lock`] panics with directions instead.
+#[derive(Clone, Default)]
+pub(crate) struct ListenerThread(Arc<Mutex<Option<std::thread::ThreadId>>>);
+
+impl ListenerThread {
+    /// The hook the session calls around the listener.
+    pub(crate) fn scope(&self) -> odradek_core::ListenerScope {
+        let running = self.clone();
+        Box::new(move |active| {
+            *lock(&running.0) = active.then(|| std::thread::current().id());
+        })
+    }
+
+    fn check(&self) {
+        if *lock(&self.0) == Some(std::thread::current().id()) {
+            panic!(
+                "odradek: a RebalanceListener called its own Consumer; inside the \
+                 listener, use the RebalanceContext it is given (commit, seek, pause, ...)"
+            );
+        }
     }
 }
 

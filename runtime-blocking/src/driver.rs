@@ -26,12 +26,14 @@ pub(crate) struct Shared {
     inputs: Sender<Input>,
     /// A `Wake` is queued and not yet taken: no need to queue another.
     wake_pending: AtomicBool,
+    listener_thread: ListenerThread,
 }
 
 pub(crate) type State = odradek_core::Session;
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.listener_thread.check();
         // The core never panics on input; a poisoned lock only means a
         // panic elsewhere while it was held, and the state is still usable.
         lock(&self.state)
@@ -48,6 +50,31 @@ impl Shared {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The thread running the rebalance listener, if any. The listener runs
+/// under the state lock, so a call from it back into the consumer would
+/// deadlock; [`Shared::lock`] panics with directions instead.
+#[derive(Clone, Default)]
+pub(crate) struct ListenerThread(Arc<Mutex<Option<std::thread::ThreadId>>>);
+
+impl ListenerThread {
+    /// The hook the session calls around the listener.
+    pub(crate) fn scope(&self) -> odradek_core::ListenerScope {
+        let running = self.clone();
+        Box::new(move |active| {
+            *lock(&running.0) = active.then(|| std::thread::current().id());
+        })
+    }
+
+    fn check(&self) {
+        if *lock(&self.0) == Some(std::thread::current().id()) {
+            panic!(
+                "odradek: a RebalanceListener called its own Consumer; inside the \
+                 listener, use the RebalanceContext it is given (commit, seek, pause, ...)"
+            );
+        }
+    }
 }
 
 /// What reaches the driver, in one channel.
@@ -88,11 +115,15 @@ fn close_slot(slot: &Mutex<Slot>) {
 /// If the operating system cannot create a thread.
 pub(crate) fn start(core: odradek_core::Consumer) -> Result<Arc<Shared>, Error> {
     let (inputs, receiver) = mpsc::channel();
+    let listener_thread = ListenerThread::default();
+    let mut session = State::new(core);
+    session.set_listener_scope(listener_thread.scope());
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::new(core)),
+        state: Mutex::new(session),
         changed: Condvar::new(),
         inputs,
         wake_pending: AtomicBool::new(false),
+        listener_thread,
     });
     let driver = shared.clone();
     thread::Builder::new()

@@ -88,10 +88,14 @@ impl Consumer {
             );
         }
         let core = odradek_core::Consumer::new(config, Instant::now())?;
+        let listener_thread = driver::ListenerThread::default();
+        let mut session = State::new(core);
+        session.set_listener_scope(listener_thread.scope());
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(core)),
+            state: Mutex::new(session),
             changed: tokio::sync::Notify::new(),
             wake_driver: tokio::sync::Notify::new(),
+            listener_thread,
         });
         runtime.spawn(driver::run(shared.clone()));
         Ok(Consumer { shared })

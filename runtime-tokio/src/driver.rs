@@ -20,15 +20,46 @@ pub(crate) struct Shared {
     pub(crate) changed: Notify,
     /// A command changed the core: the driver must drain its outputs.
     pub(crate) wake_driver: Notify,
+    pub(crate) listener_thread: ListenerThread,
 }
 
 pub(crate) type State = odradek_core::Session;
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // The core never panics on input; a poisoned lock only means a
-        // panic elsewhere while it was held, and the state is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.listener_thread.check();
+        lock(&self.state)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The core never panics on input; a poisoned lock only means a panic
+    // elsewhere while it was held, and the state is still usable.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The thread running the rebalance listener, if any. The listener runs
+/// under the state lock, so a call from it back into the consumer would
+/// deadlock; [`Shared::lock`] panics with directions instead.
+#[derive(Clone, Default)]
+pub(crate) struct ListenerThread(Arc<Mutex<Option<std::thread::ThreadId>>>);
+
+impl ListenerThread {
+    /// The hook the session calls around the listener.
+    pub(crate) fn scope(&self) -> odradek_core::ListenerScope {
+        let running = self.clone();
+        Box::new(move |active| {
+            *lock(&running.0) = active.then(|| std::thread::current().id());
+        })
+    }
+
+    fn check(&self) {
+        if *lock(&self.0) == Some(std::thread::current().id()) {
+            panic!(
+                "odradek: a RebalanceListener called its own Consumer; inside the \
+                 listener, use the RebalanceContext it is given (commit, seek, pause, ...)"
+            );
+        }
     }
 }
 

@@ -461,3 +461,111 @@ for_each_runtime!(
     async_commits_call_back,
     unsubscribe_leaves_and_subscribe_rejoins
 );
+
+/// A listener that calls back into its own consumer (instead of using its
+/// `RebalanceContext`) would deadlock on the consumer's lock; the call
+/// panics with directions instead, and the consumer stays usable.
+mod listener_calling_its_own_consumer {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::{Arc, OnceLock, Weak};
+
+    use odradek_core::{RebalanceContext, RebalanceListener, TopicPartition};
+
+    use super::*;
+
+    /// Calls `assignment()` on its own consumer from `on_partitions_assigned`.
+    struct Reentrant<C: Send + Sync + 'static> {
+        consumer: Arc<OnceLock<Weak<C>>>,
+        call: fn(&C),
+    }
+
+    impl<C: Send + Sync + 'static> RebalanceListener for Reentrant<C> {
+        fn on_partitions_assigned(&mut self, _: &mut RebalanceContext<'_>, _: &[TopicPartition]) {
+            if let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) {
+                (self.call)(&consumer);
+            }
+        }
+        fn on_partitions_revoked(&mut self, _: &mut RebalanceContext<'_>, _: &[TopicPartition]) {}
+    }
+
+    fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn blocking() {
+        let _guard = HangGuard::new("reentrant listener [blocking]", Duration::from_secs(60));
+        let broker = Broker::start().expect("start tansu");
+        broker.create_topic("loops", 1).expect("create topic");
+        let consumer = Arc::new(
+            odradek_blocking::Consumer::new(group_config(&broker, "loopers", false))
+                .expect("consumer"),
+        );
+        let slot = Arc::new(OnceLock::new());
+        let _ = slot.set(Arc::downgrade(&consumer));
+        consumer
+            .subscribe_with_listener(
+                ["loops"],
+                Reentrant {
+                    consumer: slot,
+                    call: |c: &odradek_blocking::Consumer| drop(c.assignment()),
+                },
+            )
+            .expect("subscribe");
+        let deadline = Instant::now() + JOIN_LIMIT;
+        let message = loop {
+            assert!(Instant::now() < deadline, "never assigned");
+            match catch_unwind(AssertUnwindSafe(|| {
+                consumer.poll(Duration::from_millis(200))
+            })) {
+                Ok(result) => drop(result.expect("poll")),
+                Err(payload) => break panic_message(payload),
+            }
+        };
+        assert!(message.contains("RebalanceContext"), "{message}");
+        // Still usable: the lock was released, and close completes.
+        assert_eq!(consumer.assignment(), vec![TopicPartition::new("loops", 0)]);
+        consumer.close().expect("close");
+    }
+
+    #[test]
+    fn tokio() {
+        let _guard = HangGuard::new("reentrant listener [tokio]", Duration::from_secs(60));
+        let broker = Broker::start().expect("start tansu");
+        broker.create_topic("loops", 1).expect("create topic");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _entered = runtime.enter();
+        let consumer = Arc::new(
+            odradek_tokio::Consumer::new(group_config(&broker, "loopers", false))
+                .expect("consumer"),
+        );
+        let slot = Arc::new(OnceLock::new());
+        let _ = slot.set(Arc::downgrade(&consumer));
+        consumer
+            .subscribe_with_listener(
+                ["loops"],
+                Reentrant {
+                    consumer: slot,
+                    call: |c: &odradek_tokio::Consumer| drop(c.commit_async(|_| {})),
+                },
+            )
+            .expect("subscribe");
+        let deadline = Instant::now() + JOIN_LIMIT;
+        let message = loop {
+            assert!(Instant::now() < deadline, "never assigned");
+            match catch_unwind(AssertUnwindSafe(|| {
+                runtime.block_on(consumer.poll(Duration::from_millis(200)))
+            })) {
+                Ok(result) => drop(result.expect("poll")),
+                Err(payload) => break panic_message(payload),
+            }
+        };
+        assert!(message.contains("RebalanceContext"), "{message}");
+        assert_eq!(consumer.assignment(), vec![TopicPartition::new("loops", 0)]);
+        runtime.block_on(consumer.close()).expect("close");
+    }
+}

@@ -18,6 +18,10 @@ use crate::types::{OffsetAndMetadata, TopicPartition};
 /// [`on_partitions_revoked`](Self::on_partitions_revoked) reach the
 /// coordinator before the member rejoins: the partitions cannot move to
 /// another member with those offsets uncommitted.
+///
+/// Use the context, not the consumer itself, from inside a callback: the
+/// callbacks run while the adapter holds the consumer's lock, so the
+/// adapters panic (with directions) on such a call rather than deadlock.
 pub trait RebalanceListener: Send {
     /// `partitions` were added to the assignment.
     fn on_partitions_assigned(
