@@ -1600,3 +1600,27 @@ fn coordinator_load_in_progress_retries_on_the_same_coordinator_after_a_backoff(
     );
     assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 10);
 }
+
+#[test]
+fn a_pattern_subscription_asks_a_metadata_v0_broker_for_every_topic_with_an_empty_list() {
+    let mut cluster = cluster(group_config(), 1);
+    for v in &mut cluster.broker(1).api_versions {
+        if v.api_key == ApiKey::Metadata.code() {
+            v.max_version = 0;
+        }
+    }
+    cluster.topic("orders-eu", 1);
+    cluster.group.leader = None;
+    cluster
+        .consumer
+        .subscribe_pattern("orders-.*", cluster.now)
+        .unwrap();
+    let assigned = poll_until_assigned(&mut cluster);
+    assert_eq!(assigned, vec![tp("orders-eu", 0)]);
+    let asked = metadata_topics(&cluster);
+    assert!(!asked.is_empty());
+    assert!(
+        asked.iter().all(|t| t.as_deref() == Some(&[][..])),
+        "{asked:?}"
+    );
+}

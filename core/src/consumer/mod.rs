@@ -1204,7 +1204,11 @@ impl Consumer {
         let Ok(version) = self.conns.version(conn, ApiKey::Metadata) else {
             return;
         };
-        let request = self.metadata.begin_update();
+        let mut request = self.metadata.begin_update();
+        if version == 0 && request.topics.is_none() {
+            // Metadata v0 has no null list: an empty one means every topic.
+            request.topics = Some(Vec::new());
+        }
         if self
             .conns
             .send(

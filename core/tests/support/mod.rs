@@ -958,7 +958,7 @@ impl Cluster {
             ),
             RequestBody::Metadata(request) => (
                 Duration::ZERO,
-                RequestBodyReply::Metadata(self.metadata(request)),
+                RequestBodyReply::Metadata(self.metadata(request, broker)),
             ),
             RequestBody::ListOffsets(request) => (
                 Duration::ZERO,
@@ -985,10 +985,17 @@ impl Cluster {
         }
     }
 
-    fn metadata(&self, request: &MetadataRequest) -> MetadataResponse {
+    fn metadata(&self, request: &MetadataRequest, broker: &Broker) -> MetadataResponse {
+        // Metadata v0 has no null list: there, an empty one asks for all.
+        let v0_only = broker
+            .api_versions
+            .iter()
+            .any(|v| v.api_key == ApiKey::Metadata.code() && v.max_version == 0);
         let names: Vec<String> = match &request.topics {
-            Some(topics) => topics.iter().filter_map(|t| t.name.clone()).collect(),
-            None => self.topics.keys().cloned().collect(),
+            Some(topics) if !(v0_only && topics.is_empty()) => {
+                topics.iter().filter_map(|t| t.name.clone()).collect()
+            }
+            _ => self.topics.keys().cloned().collect(),
         };
         MetadataResponse {
             brokers: self
