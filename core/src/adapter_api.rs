@@ -1,20 +1,163 @@
-//! The consumer-group methods every adapter's `Consumer` offers, written
-//! once. Each is a thin call into [`Session`](crate::Session); only whether
-//! the waiting ones are `async` differs between adapters.
+//! The methods every adapter's `Consumer` offers, written once. Each is a
+//! thin call into the [`Session`](crate::Session) under the adapter's lock,
+//! or a wait on it; only whether the waiting ones are `async` differs
+//! between adapters.
 
-/// Generates the group methods of an adapter's `Consumer` inside its
-/// `impl` block: `group_api!(async, await; "task")` for an async adapter,
-/// `group_api!(; "thread")` for a blocking one (the string says where
-/// commit callbacks run).
+/// Generates the methods of an adapter's `Consumer` inside its `impl`
+/// block: `consumer_api!(async, await; "task", " Cancel safe.")` for an
+/// async adapter, `consumer_api!(; "thread", "")` for a blocking one. The
+/// first string says where commit callbacks run, the second is appended to
+/// the docs of the waiting reads.
 ///
 /// The `Consumer` must have `shared` (whose `lock()` derefs to a
-/// [`Session`](crate::Session)), `with_session(|session, now| ..)`,
-/// `wait(limit, |session, now| ..)` (async or not), a `CLOSE_TIMEOUT`
-/// constant and a `ForgetCommit(&Shared, CommitId)` guard in scope.
+/// [`Session`](crate::Session)), `command(|core, now| ..)`,
+/// `with_session(|session, now| ..)`, `wait(limit, |session, now| ..)`
+/// (async or not) and a `ForgetCommit(&Shared, CommitId)` guard in
+/// scope.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! group_api {
-    ($($async:ident, $await:ident)?; $callbacks_run_on:literal) => {
+macro_rules! consumer_api {
+    ($($async:ident, $await:ident)?; $callbacks_run_on:literal, $waiting_note:literal) => {
+        /// Replaces the assignment (manual assignment, no consumer group).
+        pub fn assign(
+            &self,
+            partitions: impl IntoIterator<Item = $crate::TopicPartition>,
+        ) -> Result<(), $crate::Error> {
+            self.command(|core, now| core.assign(partitions, now))
+        }
+
+        /// The assigned partitions.
+        pub fn assignment(&self) -> Vec<$crate::TopicPartition> {
+            self.shared.lock().core.assignment()
+        }
+
+        #[doc = concat!(
+            "Returns buffered records (at most `max.poll.records`) as soon as any\n",
+            "are available, or an empty set when `timeout` passes.", $waiting_note
+        )]
+        pub $($async)? fn poll(&self, timeout: std::time::Duration) -> Result<$crate::ConsumerRecords, $crate::Error> {
+            self.wait(Some(timeout), |state, now| {
+                match state.poll_records(usize::MAX, now) {
+                    Ok(records) if records.is_empty() => None,
+                    other => Some(other),
+                }
+            })
+            $(.$await)?
+            .unwrap_or_else(|| Ok($crate::ConsumerRecords::default()))
+        }
+
+        #[doc = concat!("The next record, waiting as long as it takes.", $waiting_note)]
+        pub $($async)? fn recv(&self) -> Result<$crate::ConsumerRecord, $crate::Error> {
+            self.wait(None, |state, now| match state.poll_records(1, now) {
+                Ok(records) => records.into_iter().next().map(Ok),
+                Err(e) => Some(Err(e)),
+            })
+            $(.$await)?
+            .unwrap_or(Err($crate::Error::Closed))
+        }
+
+        /// Makes `offset` the next record returned for `partition`, dropping
+        /// anything fetched from before.
+        pub fn seek(&self, partition: &$crate::TopicPartition, offset: i64) -> Result<(), $crate::Error> {
+            self.command(|core, now| core.seek(partition, offset, now))
+        }
+
+        /// Moves the partitions to the start of their logs.
+        pub fn seek_to_beginning(&self, partitions: &[$crate::TopicPartition]) -> Result<(), $crate::Error> {
+            self.command(|core, now| core.seek_to_beginning(partitions, now))
+        }
+
+        /// Moves the partitions to the end of their logs.
+        pub fn seek_to_end(&self, partitions: &[$crate::TopicPartition]) -> Result<(), $crate::Error> {
+            self.command(|core, now| core.seek_to_end(partitions, now))
+        }
+
+        /// The offset of the next record `poll` returns for `partition`,
+        /// waiting up to `default.api.timeout.ms` for it to be resolved.
+        pub $($async)? fn position(&self, partition: &$crate::TopicPartition) -> Result<i64, $crate::Error> {
+            let timeout = self.shared.lock().core.config().default_api_timeout;
+            self.wait(Some(timeout), |state, now| {
+                state.core.position(partition, now).transpose()
+            })
+            $(.$await)?
+            .unwrap_or_else(|| {
+                Err($crate::Error::Timeout(format!(
+                    "position of {partition} not resolved"
+                )))
+            })
+        }
+
+        /// Stops fetching the partitions (their buffered records are dropped).
+        pub fn pause(&self, partitions: &[$crate::TopicPartition]) -> Result<(), $crate::Error> {
+            self.command(|core, now| core.pause(partitions, now))
+        }
+
+        /// Resumes fetching the partitions.
+        pub fn resume(&self, partitions: &[$crate::TopicPartition]) -> Result<(), $crate::Error> {
+            self.command(|core, now| core.resume(partitions, now))
+        }
+
+        /// The paused partitions.
+        pub fn paused(&self) -> Vec<$crate::TopicPartition> {
+            self.shared.lock().core.paused()
+        }
+
+        $($async)? fn query(
+            &self,
+            start: impl FnOnce(
+                &mut $crate::Consumer,
+                std::time::Duration,
+                std::time::Instant,
+            ) -> Result<$crate::QueryId, $crate::Error>,
+        ) -> $crate::OffsetsResult {
+            let timeout = self.shared.lock().core.config().default_api_timeout;
+            let id = self.command(|core, now| start(core, timeout, now))?;
+            // The core enforces the timeout and reports it as the result; the
+            // margin only guards against a driver that stopped.
+            self.wait(Some(timeout + std::time::Duration::from_secs(1)), |state, _| {
+                state.take_query_result(id)
+            })
+            $(.$await)?
+            .unwrap_or_else(|| Err($crate::Error::Timeout("offsets query".into())))
+        }
+
+        /// The first offset of each partition.
+        pub $($async)? fn beginning_offsets(
+            &self,
+            partitions: &[$crate::TopicPartition],
+        ) -> Result<std::collections::BTreeMap<$crate::TopicPartition, i64>, $crate::Error> {
+            let found = self
+                .query(|core, timeout, now| core.beginning_offsets(partitions, timeout, now))
+                $(.$await)??;
+            Ok($crate::offsets_only(found))
+        }
+
+        /// The end offset of each partition (the last stable offset with
+        /// read_committed).
+        pub $($async)? fn end_offsets(
+            &self,
+            partitions: &[$crate::TopicPartition],
+        ) -> Result<std::collections::BTreeMap<$crate::TopicPartition, i64>, $crate::Error> {
+            let found = self
+                .query(|core, timeout, now| core.end_offsets(partitions, timeout, now))
+                $(.$await)??;
+            Ok($crate::offsets_only(found))
+        }
+
+        /// Per partition, the first offset with a timestamp at or after the
+        /// given one, or `None` if there is none.
+        pub $($async)? fn offsets_for_times(
+            &self,
+            timestamps: impl IntoIterator<Item = ($crate::TopicPartition, i64)>,
+        ) -> Result<
+                std::collections::BTreeMap<$crate::TopicPartition, Option<$crate::OffsetAndTimestamp>>,
+                $crate::Error,
+            > {
+            let timestamps: Vec<($crate::TopicPartition, i64)> = timestamps.into_iter().collect();
+            self.query(|core, timeout, now| core.offsets_for_times(timestamps, timeout, now))
+                $(.$await)?
+        }
+
         /// Joins the consumer group (`group.id`) for `topics`, replacing any
         /// earlier subscription (and listener). Partitions are assigned during
         /// `poll`.
@@ -150,7 +293,7 @@ macro_rules! group_api {
         pub $($async)? fn close(&self) -> Result<(), $crate::Error> {
             self.with_session(|session, now| session.close(now));
             let finished = self
-                .wait(Some(CLOSE_TIMEOUT), |state, _| {
+                .wait(Some($crate::CLOSE_TIMEOUT), |state, _| {
                     state.is_finished().then_some(Ok(()))
                 })$(.$await)?;
             match finished {

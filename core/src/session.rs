@@ -16,6 +16,10 @@ use crate::types::{ConsumerRecords, OffsetAndMetadata, OffsetAndTimestamp, Topic
 /// adapters give their whole close a little longer.
 pub const GROUP_CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// How long an adapter's `close` waits for its driver to finish: the
+/// group's part, then closing connections (which needs no broker).
+pub const CLOSE_TIMEOUT: Duration = GROUP_CLOSE_TIMEOUT.saturating_add(Duration::from_secs(1));
+
 /// How much longer than the request's own timeout a caller waits for a
 /// commit or committed-offsets answer (the core gives up first).
 const ANSWER_GRACE: Duration = Duration::from_secs(1);

@@ -1,7 +1,6 @@
 //! The user-facing consumer: commands go straight to the core under a
 //! lock; waiting calls sleep on a notification from the driver.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
@@ -10,16 +9,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_lite::{Stream, future};
-use odradek_core::{
-    ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromConfig,
-    OffsetAndTimestamp, OffsetsResult, TopicPartition, offsets_only,
-};
+use odradek_core::{ConsumerBuilder, ConsumerConfig, ConsumerRecord, Error, FromConfig};
 
 use crate::driver::{self, Shared, State};
-
-/// How long `close` waits for the driver thread to finish closing
-/// connections (it needs no broker for that, so this is only a guard).
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A Kafka consumer driven by a background thread.
 ///
@@ -153,42 +145,6 @@ impl Consumer {
         }
     }
 
-    /// Replaces the assignment (manual assignment, no consumer group).
-    pub fn assign(
-        &self,
-        partitions: impl IntoIterator<Item = TopicPartition>,
-    ) -> Result<(), Error> {
-        self.command(|core, now| core.assign(partitions, now))
-    }
-
-    /// The assigned partitions.
-    pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.shared.lock().core.assignment()
-    }
-
-    /// Returns buffered records (at most `max.poll.records`) as soon as any
-    /// are available, or an empty set when `timeout` passes. Cancel safe.
-    pub async fn poll(&self, timeout: Duration) -> Result<ConsumerRecords, Error> {
-        self.wait(Some(timeout), |state, now| {
-            match state.poll_records(usize::MAX, now) {
-                Ok(records) if records.is_empty() => None,
-                other => Some(other),
-            }
-        })
-        .await
-        .unwrap_or_else(|| Ok(ConsumerRecords::default()))
-    }
-
-    /// The next record, waiting as long as it takes. Cancel safe.
-    pub async fn recv(&self) -> Result<ConsumerRecord, Error> {
-        self.wait(None, |state, now| match state.poll_records(1, now) {
-            Ok(records) => records.into_iter().next().map(Ok),
-            Err(e) => Some(Err(e)),
-        })
-        .await
-        .unwrap_or(Err(Error::Closed))
-    }
-
     /// The records as a stream (ends after the consumer closes).
     pub fn stream(&self) -> RecordStream<'_> {
         RecordStream {
@@ -198,106 +154,7 @@ impl Consumer {
         }
     }
 
-    /// Makes `offset` the next record returned for `partition`, dropping
-    /// anything fetched from before.
-    pub fn seek(&self, partition: &TopicPartition, offset: i64) -> Result<(), Error> {
-        self.command(|core, now| core.seek(partition, offset, now))
-    }
-
-    /// Moves the partitions to the start of their logs.
-    pub fn seek_to_beginning(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        self.command(|core, now| core.seek_to_beginning(partitions, now))
-    }
-
-    /// Moves the partitions to the end of their logs.
-    pub fn seek_to_end(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        self.command(|core, now| core.seek_to_end(partitions, now))
-    }
-
-    /// The offset of the next record `poll` returns for `partition`,
-    /// waiting up to `default.api.timeout.ms` for it to be resolved.
-    pub async fn position(&self, partition: &TopicPartition) -> Result<i64, Error> {
-        let timeout = self.shared.lock().core.config().default_api_timeout;
-        self.wait(Some(timeout), |state, now| {
-            state.core.position(partition, now).transpose()
-        })
-        .await
-        .unwrap_or_else(|| {
-            Err(Error::Timeout(format!(
-                "position of {partition} not resolved"
-            )))
-        })
-    }
-
-    /// Stops fetching the partitions (their buffered records are dropped).
-    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        self.command(|core, now| core.pause(partitions, now))
-    }
-
-    /// Resumes fetching the partitions.
-    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        self.command(|core, now| core.resume(partitions, now))
-    }
-
-    /// The paused partitions.
-    pub fn paused(&self) -> Vec<TopicPartition> {
-        self.shared.lock().core.paused()
-    }
-
-    async fn query(
-        &self,
-        start: impl FnOnce(
-            &mut odradek_core::Consumer,
-            Duration,
-            Instant,
-        ) -> Result<odradek_core::QueryId, Error>,
-    ) -> OffsetsResult {
-        let timeout = self.shared.lock().core.config().default_api_timeout;
-        let id = self.command(|core, now| start(core, timeout, now))?;
-        // The core enforces the timeout and reports it as the result; the
-        // margin only guards against a driver that stopped.
-        self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
-            state.take_query_result(id)
-        })
-        .await
-        .unwrap_or_else(|| Err(Error::Timeout("offsets query".into())))
-    }
-
-    /// The first offset of each partition.
-    pub async fn beginning_offsets(
-        &self,
-        partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, i64>, Error> {
-        let found = self
-            .query(|core, timeout, now| core.beginning_offsets(partitions, timeout, now))
-            .await?;
-        Ok(offsets_only(found))
-    }
-
-    /// The end offset of each partition (the last stable offset with
-    /// read_committed).
-    pub async fn end_offsets(
-        &self,
-        partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, i64>, Error> {
-        let found = self
-            .query(|core, timeout, now| core.end_offsets(partitions, timeout, now))
-            .await?;
-        Ok(offsets_only(found))
-    }
-
-    /// Per partition, the first offset with a timestamp at or after the
-    /// given one, or `None` if there is none.
-    pub async fn offsets_for_times(
-        &self,
-        timestamps: impl IntoIterator<Item = (TopicPartition, i64)>,
-    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, Error> {
-        let timestamps: Vec<(TopicPartition, i64)> = timestamps.into_iter().collect();
-        self.query(|core, timeout, now| core.offsets_for_times(timestamps, timeout, now))
-            .await
-    }
-
-    odradek_core::group_api!(async, await; "thread");
+    odradek_core::consumer_api!(async, await; "thread", " Cancel safe.");
 }
 
 impl Drop for Consumer {

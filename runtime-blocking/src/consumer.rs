@@ -1,22 +1,13 @@
 //! The user-facing consumer: commands go straight to the core under a
 //! lock; waiting calls sleep on a condition variable the driver signals.
 
-use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use odradek_core::{
-    ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromConfig,
-    OffsetAndTimestamp, OffsetsResult, TopicPartition, offsets_only,
-};
+use odradek_core::{ConsumerBuilder, ConsumerConfig, ConsumerRecord, Error, FromConfig};
 
 use crate::driver::{self, Shared, State};
-
-/// How long `close` waits for the driver to finish closing connections
-/// (the group's part takes at most `GROUP_CLOSE_TIMEOUT` of it).
-const CLOSE_TIMEOUT: Duration =
-    odradek_core::GROUP_CLOSE_TIMEOUT.saturating_add(Duration::from_secs(1));
 
 /// A Kafka consumer driven by a background thread.
 ///
@@ -136,40 +127,6 @@ impl Consumer {
         }
     }
 
-    /// Replaces the assignment (manual assignment, no consumer group).
-    pub fn assign(
-        &self,
-        partitions: impl IntoIterator<Item = TopicPartition>,
-    ) -> Result<(), Error> {
-        self.command(|core, now| core.assign(partitions, now))
-    }
-
-    /// The assigned partitions.
-    pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.shared.lock().core.assignment()
-    }
-
-    /// Returns buffered records (at most `max.poll.records`) as soon as any
-    /// are available, or an empty set when `timeout` passes.
-    pub fn poll(&self, timeout: Duration) -> Result<ConsumerRecords, Error> {
-        self.wait(Some(timeout), |state, now| {
-            match state.poll_records(usize::MAX, now) {
-                Ok(records) if records.is_empty() => None,
-                other => Some(other),
-            }
-        })
-        .unwrap_or_else(|| Ok(ConsumerRecords::default()))
-    }
-
-    /// The next record, waiting as long as it takes.
-    pub fn recv(&self) -> Result<ConsumerRecord, Error> {
-        self.wait(None, |state, now| match state.poll_records(1, now) {
-            Ok(records) => records.into_iter().next().map(Ok),
-            Err(e) => Some(Err(e)),
-        })
-        .unwrap_or(Err(Error::Closed))
-    }
-
     /// The records one at a time, each as [`recv`](Self::recv) returns it;
     /// the iterator ends after yielding [`Error::Closed`].
     ///
@@ -188,100 +145,7 @@ impl Consumer {
         }
     }
 
-    /// Makes `offset` the next record returned for `partition`, dropping
-    /// anything fetched from before.
-    pub fn seek(&self, partition: &TopicPartition, offset: i64) -> Result<(), Error> {
-        self.command(|core, now| core.seek(partition, offset, now))
-    }
-
-    /// Moves the partitions to the start of their logs.
-    pub fn seek_to_beginning(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        self.command(|core, now| core.seek_to_beginning(partitions, now))
-    }
-
-    /// Moves the partitions to the end of their logs.
-    pub fn seek_to_end(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        self.command(|core, now| core.seek_to_end(partitions, now))
-    }
-
-    /// The offset of the next record `poll` returns for `partition`,
-    /// waiting up to `default.api.timeout.ms` for it to be resolved.
-    pub fn position(&self, partition: &TopicPartition) -> Result<i64, Error> {
-        let timeout = self.shared.lock().core.config().default_api_timeout;
-        self.wait(Some(timeout), |state, now| {
-            state.core.position(partition, now).transpose()
-        })
-        .unwrap_or_else(|| {
-            Err(Error::Timeout(format!(
-                "position of {partition} not resolved"
-            )))
-        })
-    }
-
-    /// Stops fetching the partitions (their buffered records are dropped).
-    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        self.command(|core, now| core.pause(partitions, now))
-    }
-
-    /// Resumes fetching the partitions.
-    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
-        self.command(|core, now| core.resume(partitions, now))
-    }
-
-    /// The paused partitions.
-    pub fn paused(&self) -> Vec<TopicPartition> {
-        self.shared.lock().core.paused()
-    }
-
-    fn query(
-        &self,
-        start: impl FnOnce(
-            &mut odradek_core::Consumer,
-            Duration,
-            Instant,
-        ) -> Result<odradek_core::QueryId, Error>,
-    ) -> OffsetsResult {
-        let timeout = self.shared.lock().core.config().default_api_timeout;
-        let id = self.command(|core, now| start(core, timeout, now))?;
-        // The core enforces the timeout and reports it as the result; the
-        // margin only guards against a driver that stopped.
-        self.wait(Some(timeout + Duration::from_secs(1)), |state, _| {
-            state.take_query_result(id)
-        })
-        .unwrap_or_else(|| Err(Error::Timeout("offsets query".into())))
-    }
-
-    /// The first offset of each partition.
-    pub fn beginning_offsets(
-        &self,
-        partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, i64>, Error> {
-        let found =
-            self.query(|core, timeout, now| core.beginning_offsets(partitions, timeout, now))?;
-        Ok(offsets_only(found))
-    }
-
-    /// The end offset of each partition (the last stable offset with
-    /// read_committed).
-    pub fn end_offsets(
-        &self,
-        partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, i64>, Error> {
-        let found = self.query(|core, timeout, now| core.end_offsets(partitions, timeout, now))?;
-        Ok(offsets_only(found))
-    }
-
-    /// Per partition, the first offset with a timestamp at or after the
-    /// given one, or `None` if there is none.
-    pub fn offsets_for_times(
-        &self,
-        timestamps: impl IntoIterator<Item = (TopicPartition, i64)>,
-    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, Error> {
-        let timestamps: Vec<(TopicPartition, i64)> = timestamps.into_iter().collect();
-        self.query(|core, timeout, now| core.offsets_for_times(timestamps, timeout, now))
-    }
-
-    odradek_core::group_api!(; "thread");
+    odradek_core::consumer_api!(; "thread", "");
 }
 
 impl Drop for Consumer {
