@@ -4,20 +4,61 @@
 //! between adapters.
 
 /// Generates the methods of an adapter's `Consumer` inside its `impl`
-/// block: `consumer_api!(async, await; "task", " Cancel safe.")` for an
-/// async adapter, `consumer_api!(; "thread", "")` for a blocking one. The
-/// first string says where commit callbacks run, the second is appended to
-/// the docs of the waiting reads.
+/// block: `consumer_api!("odradek_tokio"; async, await; "task", " Cancel
+/// safe.")` for an async adapter, `consumer_api!("odradek_blocking";;
+/// "thread", "")` for a blocking one. The crate name is for the doc
+/// examples, the next string says where commit callbacks run, and the last
+/// is appended to the docs of the waiting reads.
 ///
-/// The `Consumer` must have `shared` (whose `lock()` derefs to a
-/// [`Session`](crate::Session)), `command(|core, now| ..)`,
-/// `with_session(|session, now| ..)`, `wait(limit, |session, now| ..)`
-/// (async or not) and a `ForgetCommit(&Shared, CommitId)` guard in
-/// scope.
+/// The `Consumer` must have `new(config)`, `shared` (whose `lock()` derefs
+/// to a [`Session`](crate::Session) and which has `wake_driver()`) and
+/// `wait(limit, |session, now| ..)` (async or not); [`consumer_impls!`]
+/// provides the rest.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! consumer_api {
-    ($($async:ident, $await:ident)?; $callbacks_run_on:literal, $waiting_note:literal) => {
+    ($krate:literal; $($async:ident, $await:ident)?; $callbacks_run_on:literal, $waiting_note:literal) => {
+        /// A typed builder: `Consumer::builder().bootstrap_servers("…").build()`.
+        pub fn builder() -> $crate::ConsumerBuilder<Consumer> {
+            $crate::ConsumerBuilder::new()
+        }
+
+        /// A consumer configured with Java/librdkafka property names.
+        ///
+        /// ```no_run
+        #[doc = concat!("# fn f() -> Result<(), ", $krate, "::Error> {")]
+        #[doc = concat!("let consumer = ", $krate, "::Consumer::from_properties([")]
+        ///     ("bootstrap.servers", "localhost:9092"),
+        ///     ("auto.offset.reset", "earliest"),
+        /// ])?;
+        /// # Ok(()) }
+        /// ```
+        pub fn from_properties<I, K, V>(properties: I) -> Result<Self, $crate::Error>
+        where
+            I: IntoIterator<Item = (K, V)>,
+            K: AsRef<str>,
+            V: AsRef<str>,
+        {
+            Consumer::new($crate::ConsumerConfig::from_properties(properties)?)
+        }
+
+        /// Runs a command on the core, then lets the driver act on its outputs.
+        fn command<T>(&self, f: impl FnOnce(&mut $crate::Consumer, std::time::Instant) -> T) -> T {
+            let result = f(&mut self.shared.lock().core, std::time::Instant::now());
+            self.shared.wake_driver();
+            result
+        }
+
+        /// Runs a command on the whole session (core, listener, callbacks).
+        fn with_session<T>(
+            &self,
+            f: impl FnOnce(&mut $crate::Session, std::time::Instant) -> T,
+        ) -> T {
+            let result = f(&mut self.shared.lock(), std::time::Instant::now());
+            self.shared.wake_driver();
+            result
+        }
+
         /// Replaces the assignment (manual assignment, no consumer group).
         pub fn assign(
             &self,
@@ -302,6 +343,49 @@ macro_rules! consumer_api {
                 None => Err($crate::Error::Timeout(
                     "the consumer's driver did not stop".into(),
                 )),
+            }
+        }
+    };
+}
+
+/// The trait implementations and helpers every adapter's `Consumer` shares,
+/// outside its `impl` block: `Debug`, `FromConfig`, a `Drop` that closes
+/// in the background, and the `ForgetCommit` guard [`consumer_api!`] uses.
+/// Needs `Shared` (with `lock()` and `wake_driver()`) in scope.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! consumer_impls {
+    () => {
+        impl std::fmt::Debug for Consumer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("Consumer")
+                    .field("assignment", &self.assignment())
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl $crate::FromConfig for Consumer {
+            type Error = $crate::Error;
+
+            fn from_config(config: $crate::ConsumerConfig) -> Result<Self, $crate::Error> {
+                Consumer::new(config)
+            }
+        }
+
+        impl Drop for Consumer {
+            fn drop(&mut self) {
+                // Never blocks: the driver closes the connections and exits.
+                self.shared.lock().close(std::time::Instant::now());
+                self.shared.wake_driver();
+            }
+        }
+
+        /// Forgets a commit's outcome if the waiting call is dropped first.
+        struct ForgetCommit<'a>(&'a Shared, $crate::CommitId);
+
+        impl Drop for ForgetCommit<'_> {
+            fn drop(&mut self) {
+                self.0.lock().forget_commit(self.1);
             }
         }
     };

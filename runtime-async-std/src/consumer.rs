@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_lite::{Stream, future};
-use odradek_core::{ConsumerBuilder, ConsumerConfig, ConsumerRecord, Error, FromConfig};
+use odradek_core::{ConsumerConfig, ConsumerRecord, Error};
 
 use crate::driver::{self, Shared, State};
 
@@ -24,47 +24,7 @@ pub struct Consumer {
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for Consumer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer")
-            .field("assignment", &self.assignment())
-            .finish_non_exhaustive()
-    }
-}
-
-impl FromConfig for Consumer {
-    type Error = Error;
-
-    fn from_config(config: ConsumerConfig) -> Result<Self, Error> {
-        Consumer::new(config)
-    }
-}
-
 impl Consumer {
-    /// A typed builder: `Consumer::builder().bootstrap_servers("…").build()`.
-    pub fn builder() -> ConsumerBuilder<Consumer> {
-        ConsumerBuilder::new()
-    }
-
-    /// A consumer configured with Java/librdkafka property names.
-    ///
-    /// ```no_run
-    /// # fn f() -> Result<(), odradek_async_std::Error> {
-    /// let consumer = odradek_async_std::Consumer::from_properties([
-    ///     ("bootstrap.servers", "localhost:9092"),
-    ///     ("auto.offset.reset", "earliest"),
-    /// ])?;
-    /// # Ok(()) }
-    /// ```
-    pub fn from_properties<I, K, V>(properties: I) -> Result<Self, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        Consumer::new(ConsumerConfig::from_properties(properties)?)
-    }
-
     /// A consumer with `config`. Starts the thread that drives it, so it
     /// may be called from anywhere, inside an executor or not.
     pub fn new(mut config: ConsumerConfig) -> Result<Self, Error> {
@@ -82,20 +42,6 @@ impl Consumer {
         driver::spawn(shared.clone())
             .map_err(|e| Error::Runtime(format!("could not start the consumer's thread: {e}")))?;
         Ok(Consumer { shared })
-    }
-
-    /// Runs a command on the core, then lets the driver act on its outputs.
-    fn command<T>(&self, f: impl FnOnce(&mut odradek_core::Consumer, Instant) -> T) -> T {
-        let result = f(&mut self.shared.lock().core, Instant::now());
-        self.shared.wake_driver();
-        result
-    }
-
-    /// Runs a command on the whole session (core, listener, callbacks).
-    fn with_session<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
-        let result = f(&mut self.shared.lock(), Instant::now());
-        self.shared.wake_driver();
-        result
     }
 
     /// Waits until `check` returns `Some`, or `timeout` passes (`None`).
@@ -154,25 +100,10 @@ impl Consumer {
         }
     }
 
-    odradek_core::consumer_api!(async, await; "thread", " Cancel safe.");
+    odradek_core::consumer_api!("odradek_async_std"; async, await; "thread", " Cancel safe.");
 }
 
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        // Never blocks: the driver closes the connections and exits.
-        self.shared.lock().close(Instant::now());
-        self.shared.wake_driver();
-    }
-}
-
-/// Forgets a commit's outcome if the waiting call is dropped first.
-struct ForgetCommit<'a>(&'a Shared, odradek_core::CommitId);
-
-impl Drop for ForgetCommit<'_> {
-    fn drop(&mut self) {
-        self.0.lock().forget_commit(self.1);
-    }
-}
+odradek_core::consumer_impls!();
 
 /// A `recv` call in progress.
 type RecvFuture<'a> = Pin<Box<dyn Future<Output = Result<ConsumerRecord, Error>> + Send + 'a>>;

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use odradek_core::{ConsumerBuilder, ConsumerConfig, ConsumerRecord, Error, FromConfig};
+use odradek_core::{ConsumerConfig, ConsumerRecord, Error};
 
 use crate::driver::{self, Shared, State};
 
@@ -19,47 +19,7 @@ pub struct Consumer {
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for Consumer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer")
-            .field("assignment", &self.assignment())
-            .finish_non_exhaustive()
-    }
-}
-
-impl FromConfig for Consumer {
-    type Error = Error;
-
-    fn from_config(config: ConsumerConfig) -> Result<Self, Error> {
-        Consumer::new(config)
-    }
-}
-
 impl Consumer {
-    /// A typed builder: `Consumer::builder().bootstrap_servers("…").build()`.
-    pub fn builder() -> ConsumerBuilder<Consumer> {
-        ConsumerBuilder::new()
-    }
-
-    /// A consumer configured with Java/librdkafka property names.
-    ///
-    /// ```no_run
-    /// # fn f() -> Result<(), odradek_blocking::Error> {
-    /// let consumer = odradek_blocking::Consumer::from_properties([
-    ///     ("bootstrap.servers", "localhost:9092"),
-    ///     ("auto.offset.reset", "earliest"),
-    /// ])?;
-    /// # Ok(()) }
-    /// ```
-    pub fn from_properties<I, K, V>(properties: I) -> Result<Self, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        Consumer::new(ConsumerConfig::from_properties(properties)?)
-    }
-
     /// A consumer with `config`. Starts the thread that drives it.
     ///
     /// Fails with [`Error::Runtime`] if the operating system cannot create
@@ -76,20 +36,6 @@ impl Consumer {
         Ok(Consumer {
             shared: driver::start(core)?,
         })
-    }
-
-    /// Runs a command on the core, then lets the driver act on its outputs.
-    fn command<T>(&self, f: impl FnOnce(&mut odradek_core::Consumer, Instant) -> T) -> T {
-        let result = f(&mut self.shared.lock().core, Instant::now());
-        self.shared.wake_driver();
-        result
-    }
-
-    /// Runs a command on the whole session (core, listener, callbacks).
-    fn with_session<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
-        let result = f(&mut self.shared.lock(), Instant::now());
-        self.shared.wake_driver();
-        result
     }
 
     /// Waits until `check` returns `Some`, or `timeout` passes (`None`).
@@ -145,25 +91,10 @@ impl Consumer {
         }
     }
 
-    odradek_core::consumer_api!(; "thread", "");
+    odradek_core::consumer_api!("odradek_blocking"; ; "thread", "");
 }
 
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        // Never blocks: the driver closes the connections and exits.
-        self.shared.lock().close(Instant::now());
-        self.shared.wake_driver();
-    }
-}
-
-/// Forgets a commit's outcome if the waiting call is dropped first.
-struct ForgetCommit<'a>(&'a Shared, odradek_core::CommitId);
-
-impl Drop for ForgetCommit<'_> {
-    fn drop(&mut self) {
-        self.0.lock().forget_commit(self.1);
-    }
-}
+odradek_core::consumer_impls!();
 
 /// The consumer's records as an [`Iterator`], one at a time; see
 /// [`Consumer::iter`].

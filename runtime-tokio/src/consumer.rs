@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
-use odradek_core::{ConsumerBuilder, ConsumerConfig, ConsumerRecord, Error, FromConfig};
+use odradek_core::{ConsumerConfig, ConsumerRecord, Error};
 
 use crate::driver::{self, Shared, State};
 
@@ -22,47 +22,7 @@ pub struct Consumer {
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for Consumer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer")
-            .field("assignment", &self.assignment())
-            .finish_non_exhaustive()
-    }
-}
-
-impl FromConfig for Consumer {
-    type Error = Error;
-
-    fn from_config(config: ConsumerConfig) -> Result<Self, Error> {
-        Consumer::new(config)
-    }
-}
-
 impl Consumer {
-    /// A typed builder: `Consumer::builder().bootstrap_servers("…").build()`.
-    pub fn builder() -> ConsumerBuilder<Consumer> {
-        ConsumerBuilder::new()
-    }
-
-    /// A consumer configured with Java/librdkafka property names.
-    ///
-    /// ```no_run
-    /// # fn f() -> Result<(), odradek_tokio::Error> {
-    /// let consumer = odradek_tokio::Consumer::from_properties([
-    ///     ("bootstrap.servers", "localhost:9092"),
-    ///     ("auto.offset.reset", "earliest"),
-    /// ])?;
-    /// # Ok(()) }
-    /// ```
-    pub fn from_properties<I, K, V>(properties: I) -> Result<Self, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        Consumer::new(ConsumerConfig::from_properties(properties)?)
-    }
-
     /// A consumer with `config`. Must be called within a tokio runtime: it
     /// spawns the task that drives the consumer.
     pub fn new(mut config: ConsumerConfig) -> Result<Self, Error> {
@@ -85,25 +45,11 @@ impl Consumer {
         let shared = Arc::new(Shared {
             state: Mutex::new(session),
             changed: tokio::sync::Notify::new(),
-            wake_driver: tokio::sync::Notify::new(),
+            driver_wakeup: tokio::sync::Notify::new(),
             listener_thread,
         });
         runtime.spawn(driver::run(shared.clone()));
         Ok(Consumer { shared })
-    }
-
-    /// Runs a command on the core, then lets the driver act on its outputs.
-    fn command<T>(&self, f: impl FnOnce(&mut odradek_core::Consumer, Instant) -> T) -> T {
-        let result = f(&mut self.shared.lock().core, Instant::now());
-        self.shared.wake_driver.notify_one();
-        result
-    }
-
-    /// Runs a command on the whole session (core, listener, callbacks).
-    fn with_session<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
-        let result = f(&mut self.shared.lock(), Instant::now());
-        self.shared.wake_driver.notify_one();
-        result
     }
 
     /// Waits until `check` returns `Some`, or `timeout` passes (`None`).
@@ -127,7 +73,7 @@ impl Consumer {
                     outcome => outcome,
                 }
             };
-            self.shared.wake_driver.notify_one();
+            self.shared.wake_driver();
             if outcome.is_some() {
                 return outcome;
             }
@@ -151,25 +97,10 @@ impl Consumer {
         }
     }
 
-    odradek_core::consumer_api!(async, await; "task", " Cancel safe.");
+    odradek_core::consumer_api!("odradek_tokio"; async, await; "task", " Cancel safe.");
 }
 
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        // Never blocks: the driver closes the connections and exits.
-        self.shared.lock().close(Instant::now());
-        self.shared.wake_driver.notify_one();
-    }
-}
-
-/// Forgets a commit's outcome if the waiting call is dropped first.
-struct ForgetCommit<'a>(&'a Shared, odradek_core::CommitId);
-
-impl Drop for ForgetCommit<'_> {
-    fn drop(&mut self) {
-        self.0.lock().forget_commit(self.1);
-    }
-}
+odradek_core::consumer_impls!();
 
 /// A `recv` call in progress.
 type RecvFuture<'a> = Pin<Box<dyn Future<Output = Result<ConsumerRecord, Error>> + Send + 'a>>;

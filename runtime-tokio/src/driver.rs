@@ -18,8 +18,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     /// Something changed that a waiting call may care about.
     pub(crate) changed: Notify,
-    /// A command changed the core: the driver must drain its outputs.
-    pub(crate) wake_driver: Notify,
+    /// Notified when a command changed the core.
+    pub(crate) driver_wakeup: Notify,
     pub(crate) listener_thread: ListenerThread,
 }
 
@@ -29,6 +29,11 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.listener_thread.check();
         lock(&self.state)
+    }
+
+    /// A command changed the core: the driver must drain its outputs.
+    pub(crate) fn wake_driver(&self) {
+        self.driver_wakeup.notify_one();
     }
 }
 
@@ -148,7 +153,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     }
                 }
             }
-            () = shared.wake_driver.notified() => {}
+            () = shared.driver_wakeup.notified() => {}
             () = sleep => {
                 shared.lock().core.handle_timeout(Instant::now());
             }
