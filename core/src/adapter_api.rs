@@ -390,3 +390,76 @@ macro_rules! consumer_impls {
         }
     };
 }
+
+/// The records of an async adapter's `Consumer` as a stream:
+/// `record_stream!(futures_core::Stream)`, naming the `Stream` trait as the
+/// adapter's crate reaches it. Emits `Consumer::stream` and `RecordStream`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! record_stream {
+    ($stream:path) => {
+        impl Consumer {
+            /// The records as a stream (ends after the consumer closes).
+            pub fn stream(&self) -> RecordStream<'_> {
+                RecordStream {
+                    consumer: self,
+                    pending: None,
+                    done: false,
+                }
+            }
+        }
+
+        /// A `recv` call in progress.
+        type RecvFuture<'a> = std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<$crate::ConsumerRecord, $crate::Error>>
+                    + Send
+                    + 'a,
+            >,
+        >;
+
+        /// The consumer's records as a stream, one at a time; see
+        /// [`Consumer::stream`].
+        pub struct RecordStream<'a> {
+            consumer: &'a Consumer,
+            pending: Option<RecvFuture<'a>>,
+            done: bool,
+        }
+
+        impl std::fmt::Debug for RecordStream<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("RecordStream")
+                    .field("done", &self.done)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl $stream for RecordStream<'_> {
+            type Item = Result<$crate::ConsumerRecord, $crate::Error>;
+
+            fn poll_next(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Self::Item>> {
+                use std::task::Poll;
+                if self.done {
+                    return Poll::Ready(None);
+                }
+                let consumer = self.consumer;
+                let future = self
+                    .pending
+                    .get_or_insert_with(|| Box::pin(consumer.recv()));
+                match future.as_mut().poll(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(result) => {
+                        self.pending = None;
+                        if matches!(result, Err($crate::Error::Closed)) {
+                            self.done = true;
+                        }
+                        Poll::Ready(Some(result))
+                    }
+                }
+            }
+        }
+    };
+}

@@ -1,15 +1,12 @@
 //! The user-facing consumer: commands go straight to the core under a
 //! lock; waiting calls sleep on a notification from the driver.
 
-use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_lite::{Stream, future};
-use odradek_core::{ConsumerConfig, ConsumerRecord, Error};
+use futures_lite::future;
+use odradek_core::{ConsumerConfig, Error};
 
 use crate::driver::{self, Shared, State};
 
@@ -91,58 +88,9 @@ impl Consumer {
         }
     }
 
-    /// The records as a stream (ends after the consumer closes).
-    pub fn stream(&self) -> RecordStream<'_> {
-        RecordStream {
-            consumer: self,
-            pending: None,
-            done: false,
-        }
-    }
-
     odradek_core::consumer_api!("odradek_async_std"; async, await; "thread", " Cancel safe.");
 }
 
 odradek_core::consumer_impls!();
 
-/// A `recv` call in progress.
-type RecvFuture<'a> = Pin<Box<dyn Future<Output = Result<ConsumerRecord, Error>> + Send + 'a>>;
-
-/// The consumer's records as a [`Stream`], one at a time.
-pub struct RecordStream<'a> {
-    consumer: &'a Consumer,
-    pending: Option<RecvFuture<'a>>,
-    done: bool,
-}
-
-impl std::fmt::Debug for RecordStream<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordStream")
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Stream for RecordStream<'_> {
-    type Item = Result<ConsumerRecord, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        let consumer = self.consumer;
-        let future = self
-            .pending
-            .get_or_insert_with(|| Box::pin(consumer.recv()));
-        match future.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(result) => {
-                self.pending = None;
-                if matches!(result, Err(Error::Closed)) {
-                    self.done = true;
-                }
-                Poll::Ready(Some(result))
-            }
-        }
-    }
-}
+odradek_core::record_stream!(futures_lite::Stream);
