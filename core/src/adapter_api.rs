@@ -11,7 +11,8 @@
 /// is appended to the docs of the waiting reads.
 ///
 /// The `Consumer` must have `new(config)`, `shared` (whose `lock()` derefs
-/// to a [`Session`](crate::Session) and which has `wake_driver()`) and
+/// to a [`Session`](crate::Session) and which has `wake_driver()` and
+/// `now()`, the adapter's clock: core reads none) and
 /// `wait(limit, |session, now| ..)` (async or not); [`consumer_impls!`]
 /// provides the rest.
 #[doc(hidden)]
@@ -44,7 +45,7 @@ macro_rules! consumer_api {
 
         /// Runs a command on the core, then lets the driver act on its outputs.
         fn command<T>(&self, f: impl FnOnce(&mut $crate::Consumer, std::time::Instant) -> T) -> T {
-            let result = f(&mut self.shared.lock().core, std::time::Instant::now());
+            let result = f(&mut self.shared.lock().core, self.shared.now());
             self.shared.wake_driver();
             result
         }
@@ -54,7 +55,7 @@ macro_rules! consumer_api {
             &self,
             f: impl FnOnce(&mut $crate::Session, std::time::Instant) -> T,
         ) -> T {
-            let result = f(&mut self.shared.lock(), std::time::Instant::now());
+            let result = f(&mut self.shared.lock(), self.shared.now());
             self.shared.wake_driver();
             result
         }
@@ -351,7 +352,7 @@ macro_rules! consumer_api {
 /// The trait implementations and helpers every adapter's `Consumer` shares,
 /// outside its `impl` block: `Debug`, `FromConfig`, a `Drop` that closes
 /// in the background, and the `ForgetCommit` guard [`consumer_api!`] uses.
-/// Needs `Shared` (with `lock()` and `wake_driver()`) in scope.
+/// Needs `Shared` (with `lock()`, `wake_driver()` and `now()`) in scope.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! consumer_impls {
@@ -375,7 +376,7 @@ macro_rules! consumer_impls {
         impl Drop for Consumer {
             fn drop(&mut self) {
                 // Never blocks: the driver closes the connections and exits.
-                self.shared.lock().close(std::time::Instant::now());
+                self.shared.lock().close(self.shared.now());
                 self.shared.wake_driver();
             }
         }

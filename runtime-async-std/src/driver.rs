@@ -48,6 +48,11 @@ impl Shared {
         }
     }
 
+    /// The time commands run at: the core reads no clock.
+    pub(crate) fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.listener_thread.check();
         lock(&self.state)
