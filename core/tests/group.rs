@@ -1624,3 +1624,20 @@ fn a_pattern_subscription_asks_a_metadata_v0_broker_for_every_topic_with_an_empt
         "{asked:?}"
     );
 }
+
+#[test]
+fn join_group_coordinator_load_in_progress_rejoins_the_same_coordinator() {
+    let mut cluster = cluster(group_config(), 2);
+    cluster.group_scripts.push(once(ApiKey::JoinGroup, || {
+        RequestBodyReply::JoinGroup(odradek_core::protocol::messages::JoinGroupResponse {
+            error_code: ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.0,
+            ..Default::default()
+        })
+    }));
+    let assigned = join(&mut cluster);
+    assert_eq!(assigned, vec![tp("t", 0), tp("t", 1)]);
+    assert_eq!(cluster.count(ApiKey::FindCoordinator), 1);
+    let joins = cluster.requests(ApiKey::JoinGroup);
+    assert!(joins.len() >= 2, "{}", joins.len());
+    assert!(joins.iter().all(|r| r.broker == 1));
+}

@@ -1186,6 +1186,41 @@ impl Consumer {
         group.join_failures = group.join_failures.saturating_add(1);
     }
 
+    /// A JoinGroup or SyncGroup error the two share: a moved or missing
+    /// coordinator (found again), one still loading the group (the same
+    /// one, later), other retriable errors (rejoin after a backoff), a
+    /// fenced static member, and anything else, which ends the membership
+    /// with a typed fatal error.
+    fn on_rebalance_error(&mut self, api: ApiKey, code: ErrorCode, now: Instant) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        match code {
+            ErrorCode::COORDINATOR_NOT_AVAILABLE | ErrorCode::NOT_COORDINATOR => {
+                group.coordinator_lost();
+                self.retry_join_later(now);
+            }
+            ErrorCode::FENCED_INSTANCE_ID => {
+                let instance_id = group.instance_id.clone().unwrap_or_default();
+                self.set_fatal(Error::FencedInstanceId { instance_id });
+            }
+            code if code.is_retriable() => self.retry_join_later(now),
+            code => {
+                let error = Error::Group {
+                    group: group.id.clone(),
+                    api,
+                    code,
+                };
+                group.state = MemberState::Unjoined;
+                group.subscription = None;
+                group.pattern = None;
+                self.metadata.set_all_topics(false);
+                self.update_wanted_metadata();
+                self.set_fatal(error);
+            }
+        }
+    }
+
     pub(super) fn on_join(&mut self, response: Option<JoinGroupResponse>, now: Instant) {
         let Some(group) = self.group.as_mut() else {
             return;
@@ -1218,33 +1253,7 @@ impl Consumer {
             ErrorCode::ILLEGAL_GENERATION | ErrorCode::REBALANCE_IN_PROGRESS => {
                 return self.retry_join_later(now);
             }
-            ErrorCode::COORDINATOR_NOT_AVAILABLE
-            | ErrorCode::NOT_COORDINATOR
-            | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
-                // Still loading the group: the same coordinator, later.
-                if code != ErrorCode::COORDINATOR_LOAD_IN_PROGRESS {
-                    group.coordinator_lost();
-                }
-                return self.retry_join_later(now);
-            }
-            ErrorCode::FENCED_INSTANCE_ID => {
-                let instance_id = group.instance_id.clone().unwrap_or_default();
-                return self.set_fatal(Error::FencedInstanceId { instance_id });
-            }
-            code if code.is_retriable() => return self.retry_join_later(now),
-            code => {
-                let error = Error::Group {
-                    group: group.id.clone(),
-                    api: ApiKey::JoinGroup,
-                    code,
-                };
-                group.state = MemberState::Unjoined;
-                group.subscription = None;
-                group.pattern = None;
-                self.metadata.set_all_topics(false);
-                self.update_wanted_metadata();
-                return self.set_fatal(error);
-            }
+            code => return self.on_rebalance_error(ApiKey::JoinGroup, code, now),
         }
         group.join_failures = 0;
         group.member_id = response.member_id.clone();
@@ -1446,23 +1455,7 @@ impl Consumer {
                 self.lose_partitions();
                 return self.retry_join_later(now);
             }
-            ErrorCode::COORDINATOR_NOT_AVAILABLE | ErrorCode::NOT_COORDINATOR => {
-                group.coordinator_lost();
-                return self.retry_join_later(now);
-            }
-            ErrorCode::FENCED_INSTANCE_ID => {
-                let instance_id = group.instance_id.clone().unwrap_or_default();
-                return self.set_fatal(Error::FencedInstanceId { instance_id });
-            }
-            code if code.is_retriable() => return self.retry_join_later(now),
-            code => {
-                let error = Error::Group {
-                    group: group.id.clone(),
-                    api: ApiKey::SyncGroup,
-                    code,
-                };
-                return self.set_fatal(error);
-            }
+            code => return self.on_rebalance_error(ApiKey::SyncGroup, code, now),
         }
         let assigned: BTreeSet<TopicPartition> = if response.assignment.is_empty() {
             BTreeSet::new()
