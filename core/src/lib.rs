@@ -46,8 +46,8 @@ pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, Qu
 pub use error::Error;
 pub use group::{GroupMetadata, NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};
 pub use session::{
-    CLOSE_TIMEOUT, CommitCallback, Drained, GROUP_CLOSE_TIMEOUT, ListenerScope, ReadyCallback,
-    Session, offsets_only,
+    CLOSE_TIMEOUT, CommitCallback, Drained, GROUP_CLOSE_TIMEOUT, ListenerOwner, ListenerScope,
+    ReadyCallback, Session, offsets_only,
 };
 pub use types::{
     BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress, OffsetAndMetadata,

@@ -4,6 +4,7 @@
 //! same way.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::conn::Io;
@@ -66,6 +67,58 @@ pub struct Session {
 /// Told `true` just before the rebalance listener runs and `false` right
 /// after (also if it panics); see [`Session::set_listener_scope`].
 pub type ListenerScope = Box<dyn Fn(bool) + Send>;
+
+/// Which caller is running the rebalance listener, for adapters whose
+/// listener runs under their lock: `T` names a caller (an adapter uses its
+/// thread id), so a call from the listener back into its own consumer is
+/// refused with directions instead of deadlocking on that lock.
+pub struct ListenerOwner<T> {
+    running: Arc<Mutex<Option<T>>>,
+    current: fn() -> T,
+}
+
+impl<T> Clone for ListenerOwner<T> {
+    fn clone(&self) -> Self {
+        Self {
+            running: self.running.clone(),
+            current: self.current,
+        }
+    }
+}
+
+impl<T: PartialEq + Send + 'static> ListenerOwner<T> {
+    /// Nobody runs the listener yet; `current` names the calling caller.
+    pub fn new(current: fn() -> T) -> Self {
+        Self {
+            running: Arc::new(Mutex::new(None)),
+            current,
+        }
+    }
+
+    /// The hook to give [`Session::set_listener_scope`].
+    pub fn scope(&self) -> ListenerScope {
+        let owner = self.clone();
+        Box::new(move |active| *owner.running() = active.then(owner.current))
+    }
+
+    /// Panics if the caller is the one running the listener: it called its
+    /// own consumer, which would deadlock.
+    pub fn check(&self) {
+        if *self.running() == Some((self.current)()) {
+            panic!(
+                "odradek: a RebalanceListener called its own Consumer; inside the \
+                 listener, use the RebalanceContext it is given (commit, seek, pause, ...)"
+            );
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Option<T>> {
+        // Only ever set or cleared: a panic elsewhere cannot leave it torn.
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Reports the end of a listener scope when dropped, even by a panic.
 struct InListener<'a>(Option<&'a ListenerScope>);

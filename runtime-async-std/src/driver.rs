@@ -33,10 +33,18 @@ pub(crate) struct Shared {
 
 pub(crate) type State = odradek_core::Session;
 
+/// Who runs the rebalance listener: a thread (see [`odradek_core::ListenerOwner`]).
+pub(crate) type ListenerThread = odradek_core::ListenerOwner<std::thread::ThreadId>;
+
+/// A [`ListenerThread`] naming callers by their thread.
+pub(crate) fn listener_thread() -> ListenerThread {
+    ListenerThread::new(|| std::thread::current().id())
+}
+
 impl Shared {
     pub(crate) fn new(core: odradek_core::Consumer) -> Shared {
         let (wake_tx, wake_rx) = async_channel::bounded(1);
-        let listener_thread = ListenerThread::default();
+        let listener_thread = listener_thread();
         let mut session = State::new(core);
         session.set_listener_scope(listener_thread.scope());
         Shared {
@@ -73,31 +81,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The core never panics on input; a poisoned lock only means a panic
     // elsewhere while it was held, and the state is still usable.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The thread running the rebalance listener, if any. The listener runs
-/// under the state lock, so a call from it back into the consumer would
-/// deadlock; [`Shared::lock`] panics with directions instead.
-#[derive(Clone, Default)]
-pub(crate) struct ListenerThread(Arc<Mutex<Option<std::thread::ThreadId>>>);
-
-impl ListenerThread {
-    /// The hook the session calls around the listener.
-    pub(crate) fn scope(&self) -> odradek_core::ListenerScope {
-        let running = self.clone();
-        Box::new(move |active| {
-            *lock(&running.0) = active.then(|| std::thread::current().id());
-        })
-    }
-
-    fn check(&self) {
-        if *lock(&self.0) == Some(std::thread::current().id()) {
-            panic!(
-                "odradek: a RebalanceListener called its own Consumer; inside the \
-                 listener, use the RebalanceContext it is given (commit, seek, pause, ...)"
-            );
-        }
-    }
 }
 
 /// Starts the driver thread.

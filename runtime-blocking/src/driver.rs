@@ -31,6 +31,14 @@ pub(crate) struct Shared {
 
 pub(crate) type State = odradek_core::Session;
 
+/// Who runs the rebalance listener: a thread (see [`odradek_core::ListenerOwner`]).
+pub(crate) type ListenerThread = odradek_core::ListenerOwner<std::thread::ThreadId>;
+
+/// A [`ListenerThread`] naming callers by their thread.
+pub(crate) fn listener_thread() -> ListenerThread {
+    ListenerThread::new(|| std::thread::current().id())
+}
+
 impl Shared {
     /// The time commands run at: the core reads no clock.
     pub(crate) fn now(&self) -> std::time::Instant {
@@ -55,31 +63,6 @@ impl Shared {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The thread running the rebalance listener, if any. The listener runs
-/// under the state lock, so a call from it back into the consumer would
-/// deadlock; [`Shared::lock`] panics with directions instead.
-#[derive(Clone, Default)]
-pub(crate) struct ListenerThread(Arc<Mutex<Option<std::thread::ThreadId>>>);
-
-impl ListenerThread {
-    /// The hook the session calls around the listener.
-    pub(crate) fn scope(&self) -> odradek_core::ListenerScope {
-        let running = self.clone();
-        Box::new(move |active| {
-            *lock(&running.0) = active.then(|| std::thread::current().id());
-        })
-    }
-
-    fn check(&self) {
-        if *lock(&self.0) == Some(std::thread::current().id()) {
-            panic!(
-                "odradek: a RebalanceListener called its own Consumer; inside the \
-                 listener, use the RebalanceContext it is given (commit, seek, pause, ...)"
-            );
-        }
-    }
 }
 
 /// What reaches the driver, in one channel.
@@ -120,7 +103,7 @@ fn close_slot(slot: &Mutex<Slot>) {
 /// If the operating system cannot create a thread.
 pub(crate) fn start(core: odradek_core::Consumer) -> Result<Arc<Shared>, Error> {
     let (inputs, receiver) = mpsc::channel();
-    let listener_thread = ListenerThread::default();
+    let listener_thread = listener_thread();
     let mut session = State::new(core);
     session.set_listener_scope(listener_thread.scope());
     let shared = Arc::new(Shared {

@@ -35,7 +35,7 @@ impl Consumer {
             );
         }
         let core = odradek_core::Consumer::new(config, Instant::now())?;
-        let listener_thread = driver::ListenerThread::default();
+        let listener_thread = driver::listener_thread();
         let mut session = State::new(core);
         session.set_listener_scope(listener_thread.scope());
         let shared = Arc::new(Shared {
