@@ -1,6 +1,9 @@
-//! Exponential backoff with jitter, from a seeded generator so runs repeat.
+//! Exponential backoff with jitter, from a seeded generator so runs repeat,
+//! and [`Retry`], the state of a request that is retried with backoff.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::timer::{Timer, TimerTable};
 
 /// SplitMix64: a tiny, well-distributed generator; the core may not read
 /// entropy itself, so the seed comes from the configuration.
@@ -28,30 +31,117 @@ impl Rng {
 
 /// Kafka's backoff shape (KIP-580): `initial * 2^attempts`, capped at `max`,
 /// then spread by ±20% jitter so clients do not retry in lockstep.
-#[derive(Debug, Clone, Copy)]
+/// The jitter comes from the backoff's own seeded generator.
+#[derive(Debug, Clone)]
 pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
+    rng: Rng,
 }
 
 impl Backoff {
     pub(crate) const JITTER: f64 = 0.2;
 
-    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration, seed: u64) -> Self {
         Self {
             initial,
             max: max.max(initial),
+            rng: Rng::new(seed),
         }
     }
 
     /// The wait before retry number `attempts + 1` (0 = first retry).
-    pub(crate) fn delay(&self, attempts: u32, rng: &mut Rng) -> Duration {
+    pub(crate) fn delay(&mut self, attempts: u32) -> Duration {
         let exp = self
             .initial
             .saturating_mul(1u32.checked_shl(attempts.min(31)).unwrap_or(u32::MAX));
         let base = exp.min(self.max);
-        let factor = 1.0 - Self::JITTER + 2.0 * Self::JITTER * rng.next_f64();
+        let factor = 1.0 - Self::JITTER + 2.0 * Self::JITTER * self.rng.next_f64();
         base.mul_f64(factor)
+    }
+}
+
+/// A request that is retried with backoff: whether it is in flight, how
+/// often it failed in a row, and its backoff, which is `timer` in the
+/// [`TimerTable`] (the request may go again once that timer is gone).
+#[derive(Debug, Clone)]
+pub(crate) struct Retry {
+    timer: Timer,
+    failures: u32,
+    in_flight: bool,
+}
+
+impl Retry {
+    /// A request never sent, whose backoff is `timer`.
+    pub(crate) fn new(timer: Timer) -> Self {
+        Self {
+            timer,
+            failures: 0,
+            in_flight: false,
+        }
+    }
+
+    /// Neither in flight nor backing off.
+    pub(crate) fn ready(&self, timers: &TimerTable) -> bool {
+        !self.in_flight && !timers.is_set(&self.timer)
+    }
+
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+
+    /// The request went out.
+    pub(crate) fn sent(&mut self) {
+        self.in_flight = true;
+    }
+
+    /// The request is no longer in flight (answered, or forgotten), with
+    /// no verdict on whether it worked.
+    pub(crate) fn settled(&mut self) {
+        self.in_flight = false;
+    }
+
+    /// The request worked: the next failure backs off from the start.
+    pub(crate) fn succeeded(&mut self, timers: &mut TimerTable) {
+        self.in_flight = false;
+        self.failures = 0;
+        timers.stop(&self.timer);
+    }
+
+    /// The request failed: it may go again after a backoff that grows with
+    /// each failure in a row.
+    pub(crate) fn failed(&mut self, now: Instant, backoff: &mut Backoff, timers: &mut TimerTable) {
+        self.in_flight = false;
+        self.back_off(now, backoff, timers);
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    /// Holds the next attempt back for the backoff of the current failure
+    /// count (without counting a failure).
+    pub(crate) fn back_off(
+        &mut self,
+        now: Instant,
+        backoff: &mut Backoff,
+        timers: &mut TimerTable,
+    ) {
+        timers.set(self.timer.clone(), now + backoff.delay(self.failures));
+    }
+
+    /// Counts a failure without backing off yet.
+    pub(crate) fn count_failure(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    /// Forgets failures and backoff (the request changed: a seek, a reset).
+    pub(crate) fn reset(&mut self, timers: &mut TimerTable) {
+        self.in_flight = false;
+        self.failures = 0;
+        timers.stop(&self.timer);
+    }
+
+    /// Stops the backoff timer (the request is gone for good).
+    pub(crate) fn cancel(&self, timers: &mut TimerTable) {
+        timers.stop(&self.timer);
     }
 }
 
@@ -61,8 +151,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_the_cap_with_bounded_jitter() {
-        let backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
-        let mut rng = Rng::new(7);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000), 7);
         for (attempts, base) in [
             (0, 100.0),
             (1, 200.0),
@@ -72,7 +161,7 @@ mod tests {
             (40, 1000.0),
         ] {
             for _ in 0..100 {
-                let d = backoff.delay(attempts, &mut rng).as_secs_f64() * 1000.0;
+                let d = backoff.delay(attempts).as_secs_f64() * 1000.0;
                 assert!(
                     d >= base * 0.8 - 1e-6 && d <= base * 1.2 + 1e-6,
                     "{attempts}: {d}"

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::backoff::{Backoff, Rng};
+use crate::backoff::Backoff;
 use crate::error::Error;
 use crate::protocol::messages::ApiVersionsRequest;
 use crate::protocol::{
     ApiKey, ErrorCode, FrameDecoder, Request, UnsupportedVersion, VersionRange, decode_response,
     encode_request, negotiate, response_correlation_id,
 };
+use crate::timer::{Timer, TimerTable};
 use crate::types::{BrokerAddress, ConnId};
 
 /// What the adapter must do for the core: open a connection, write bytes to
@@ -115,11 +116,12 @@ struct Conn<P> {
     setup_deadline: Instant,
 }
 
+/// A node's connection, if any, and how often connecting to it failed in a
+/// row (its reconnect backoff is [`Timer::Reconnect`]).
 #[derive(Debug, Default)]
 struct NodeState {
     conn: Option<ConnId>,
     failures: u32,
-    retry_at: Option<Instant>,
 }
 
 /// Settings the connection layer needs.
@@ -133,8 +135,6 @@ pub(crate) struct ConnConfig {
     pub(crate) reconnect_backoff: Backoff,
     /// APIs without which a broker cannot serve the client.
     pub(crate) required: Vec<ApiKey>,
-    /// Seed for reconnect jitter.
-    pub(crate) seed: u64,
 }
 
 /// Every connection of one client.
@@ -146,13 +146,11 @@ pub(crate) struct Connections<P> {
     next_id: u64,
     io: VecDeque<Io>,
     outcomes: VecDeque<Outcome<P>>,
-    rng: Rng,
 }
 
 impl<P> Connections<P> {
     pub(crate) fn new(config: ConnConfig) -> Self {
         Self {
-            rng: Rng::new(config.seed),
             config,
             conns: BTreeMap::new(),
             nodes: HashMap::new(),
@@ -177,6 +175,7 @@ impl<P> Connections<P> {
         node: Node,
         address: &BrokerAddress,
         now: Instant,
+        timers: &mut TimerTable,
     ) -> Option<ConnId> {
         let state = self.nodes.entry(node).or_default();
         if let Some(id) = state.conn {
@@ -186,7 +185,7 @@ impl<P> Connections<P> {
                 .filter(|c| matches!(c.state, State::Ready))
                 .map(|_| id);
         }
-        if state.retry_at.is_some_and(|at| at > now) {
+        if timers.is_set(&Timer::Reconnect(node)) {
             return None;
         }
         let id = ConnId(self.next_id);
@@ -205,6 +204,7 @@ impl<P> Connections<P> {
                 setup_deadline: now + self.config.setup_timeout,
             },
         );
+        self.rearm(id, timers);
         self.io.push_back(Io::Connect {
             conn: id,
             address: address.clone(),
@@ -236,6 +236,7 @@ impl<P> Connections<P> {
     /// Sends `request` at `version` on a ready connection. `extra_timeout` is
     /// added to the request timeout (a fetch may legitimately be held by the
     /// broker for `fetch.max.wait.ms`).
+    #[allow(clippy::too_many_arguments)] // what, where, how long, and the clock
     pub(crate) fn send<R: Request>(
         &mut self,
         conn: ConnId,
@@ -244,6 +245,7 @@ impl<P> Connections<P> {
         extra_timeout: Duration,
         purpose: P,
         now: Instant,
+        timers: &mut TimerTable,
     ) -> Result<(), P> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Err(purpose);
@@ -273,7 +275,26 @@ impl<P> Connections<P> {
             conn,
             data: out.freeze(),
         });
+        self.rearm(conn, timers);
         Ok(())
+    }
+
+    /// Sets `conn`'s timer to its earliest deadline: the setup until the
+    /// handshake is done, then its requests'.
+    fn rearm(&self, conn: ConnId, timers: &mut TimerTable) {
+        let timer = Timer::Connection(conn);
+        let Some(c) = self.conns.get(&conn) else {
+            return timers.stop(&timer);
+        };
+        let setup = (!matches!(c.state, State::Ready)).then_some(c.setup_deadline);
+        let next = setup
+            .into_iter()
+            .chain(c.in_flight.iter().map(|r| r.deadline))
+            .min();
+        match next {
+            Some(at) => timers.set(timer, at),
+            None => timers.stop(&timer),
+        }
     }
 
     /// The adapter opened the connection: start the handshake.
@@ -316,17 +337,34 @@ impl<P> Connections<P> {
     }
 
     /// The adapter could not open the connection.
-    pub(crate) fn handle_connect_failed(&mut self, conn: ConnId, reason: &str, now: Instant) {
-        self.drop_conn(conn, reason, now, false);
+    pub(crate) fn handle_connect_failed(
+        &mut self,
+        conn: ConnId,
+        reason: &str,
+        now: Instant,
+        timers: &mut TimerTable,
+    ) {
+        self.drop_conn(conn, reason, now, false, timers);
     }
 
     /// The connection broke (or the peer closed it).
-    pub(crate) fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
-        self.drop_conn(conn, "the connection closed", now, false);
+    pub(crate) fn handle_disconnected(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        timers: &mut TimerTable,
+    ) {
+        self.drop_conn(conn, "the connection closed", now, false, timers);
     }
 
     /// Bytes arrived on a connection.
-    pub(crate) fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+    pub(crate) fn handle_received(
+        &mut self,
+        conn: ConnId,
+        data: &[u8],
+        now: Instant,
+        timers: &mut TimerTable,
+    ) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -337,20 +375,26 @@ impl<P> Connections<P> {
             };
             let frame = match c.frames.next_frame() {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return,
+                Ok(None) => return self.rearm(conn, timers),
                 Err(e) => {
-                    self.drop_conn(conn, &format!("bad frame: {e}"), now, true);
+                    self.drop_conn(conn, &format!("bad frame: {e}"), now, true, timers);
                     return;
                 }
             };
-            if let Err(reason) = self.handle_frame(conn, frame, now) {
-                self.drop_conn(conn, &reason, now, true);
+            if let Err(reason) = self.handle_frame(conn, frame, now, timers) {
+                self.drop_conn(conn, &reason, now, true, timers);
                 return;
             }
         }
     }
 
-    fn handle_frame(&mut self, conn: ConnId, frame: Bytes, now: Instant) -> Result<(), String> {
+    fn handle_frame(
+        &mut self,
+        conn: ConnId,
+        frame: Bytes,
+        now: Instant,
+        timers: &mut TimerTable,
+    ) -> Result<(), String> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());
         };
@@ -367,7 +411,7 @@ impl<P> Connections<P> {
                         "handshake response has correlation id {correlation_id}, expected {expected}"
                     ));
                 }
-                self.handle_api_versions(conn, frame, version, now)
+                self.handle_api_versions(conn, frame, version, now, timers)
             }
             State::Ready => {
                 let Some(front) = c.in_flight.front() else {
@@ -402,6 +446,7 @@ impl<P> Connections<P> {
         frame: Bytes,
         version: i16,
         now: Instant,
+        timers: &mut TimerTable,
     ) -> Result<(), String> {
         let ours = ApiKey::ApiVersions.versions();
         let response = match decode_response::<ApiVersionsRequest>(frame.clone(), version) {
@@ -460,64 +505,55 @@ impl<P> Connections<P> {
                     "the broker lacks an API the consumer needs",
                     now,
                     true,
+                    timers,
                 );
                 return Ok(());
             }
         }
         c.state = State::Ready;
-        if let Some(state) = self.nodes.get_mut(&c.node) {
+        let node = c.node;
+        if let Some(state) = self.nodes.get_mut(&node) {
             state.failures = 0;
-            state.retry_at = None;
         }
+        timers.stop(&Timer::Reconnect(node));
         self.outcomes.push_back(Outcome::Ready);
         Ok(())
     }
 
-    /// Closes connections whose setup or requests ran out of time.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<(ConnId, String)> = self
-            .conns
-            .iter()
-            .filter_map(|(&id, c)| {
-                if !matches!(c.state, State::Ready) && c.setup_deadline <= now {
-                    Some((id, "connection setup timed out".to_string()))
-                } else {
-                    c.in_flight
-                        .iter()
-                        .find(|r| r.deadline <= now)
-                        .map(|r| (id, format!("{} request timed out", r.api)))
-                }
-            })
-            .collect();
-        for (id, reason) in expired {
-            self.drop_conn(id, &reason, now, true);
+    /// `conn`'s timer went off: closes it if its setup or a request ran
+    /// out of time.
+    pub(crate) fn on_timeout(&mut self, conn: ConnId, now: Instant, timers: &mut TimerTable) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let expired = if !matches!(c.state, State::Ready) && c.setup_deadline <= now {
+            Some("connection setup timed out".to_string())
+        } else {
+            c.in_flight
+                .iter()
+                .find(|r| r.deadline <= now)
+                .map(|r| format!("{} request timed out", r.api))
+        };
+        match expired {
+            Some(reason) => self.drop_conn(conn, &reason, now, true, timers),
+            None => self.rearm(conn, timers),
         }
-    }
-
-    /// The earliest moment a connection needs attention.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.conns
-            .values()
-            .flat_map(|c| {
-                let setup = (!matches!(c.state, State::Ready)).then_some(c.setup_deadline);
-                setup
-                    .into_iter()
-                    .chain(c.in_flight.iter().map(|r| r.deadline))
-            })
-            .min()
-    }
-
-    /// When `node` may be connected again, if it is backing off.
-    pub(crate) fn retry_at(&self, node: Node) -> Option<Instant> {
-        self.nodes.get(&node).and_then(|n| n.retry_at)
     }
 
     /// Forgets a connection: its requests fail, and the node backs off
     /// before it is connected again. `close` asks the adapter to close it.
-    fn drop_conn(&mut self, conn: ConnId, reason: &str, now: Instant, close: bool) {
+    fn drop_conn(
+        &mut self,
+        conn: ConnId,
+        reason: &str,
+        now: Instant,
+        close: bool,
+        timers: &mut TimerTable,
+    ) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        timers.stop(&Timer::Connection(conn));
         if close {
             self.io.push_back(Io::Close { conn });
         }
@@ -525,12 +561,9 @@ impl<P> Connections<P> {
             if state.conn == Some(conn) {
                 state.conn = None;
             }
-            let delay = self
-                .config
-                .reconnect_backoff
-                .delay(state.failures, &mut self.rng);
+            let delay = self.config.reconnect_backoff.delay(state.failures);
             state.failures = state.failures.saturating_add(1);
-            state.retry_at = Some(now + delay);
+            timers.set(Timer::Reconnect(c.node), now + delay);
         }
         self.outcomes.push_back(Outcome::ConnectionError {
             address: c.address.clone(),
@@ -546,9 +579,15 @@ impl<P> Connections<P> {
 
     /// Closes `node`'s connection, if any, failing its requests (the node
     /// is no longer needed, e.g. the group coordinator moved away).
-    pub(crate) fn close_node(&mut self, node: Node, reason: &str, now: Instant) {
+    pub(crate) fn close_node(
+        &mut self,
+        node: Node,
+        reason: &str,
+        now: Instant,
+        timers: &mut TimerTable,
+    ) {
         if let Some(conn) = self.nodes.get(&node).and_then(|n| n.conn) {
-            self.drop_conn(conn, reason, now, true);
+            self.drop_conn(conn, reason, now, true, timers);
         }
     }
 
@@ -572,7 +611,7 @@ impl<P> Connections<P> {
     pub(crate) fn least_loaded(
         &self,
         candidates: &[(Node, BrokerAddress)],
-        now: Instant,
+        timers: &TimerTable,
     ) -> Option<(Node, BrokerAddress)> {
         let ready = candidates
             .iter()
@@ -593,7 +632,7 @@ impl<P> Connections<P> {
         }
         candidates
             .iter()
-            .filter(|(node, _)| self.retry_at(*node).is_none_or(|at| at <= now))
+            .filter(|(node, _)| !timers.is_set(&Timer::Reconnect(*node)))
             .min_by_key(|(node, _)| self.nodes.get(node).map_or(0, |n| n.failures))
             .cloned()
     }

@@ -31,6 +31,7 @@ mod consumer;
 mod error;
 mod metadata;
 mod session;
+mod timer;
 mod types;
 
 pub mod group;

@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backoff::{Backoff, Rng};
+use crate::backoff::{Backoff, Retry};
 use crate::protocol::messages::{
     MetadataRequest, MetadataResponse, metadata::MetadataRequestTopic,
 };
 use crate::protocol::{ErrorCode, Uuid};
+use crate::timer::{Timer, TimerTable};
 use crate::types::{BrokerAddress, TopicPartition};
 
 /// A partition's leader as metadata last described it.
@@ -58,17 +59,13 @@ pub(crate) struct Metadata {
     /// Ask for every topic in the cluster (a pattern subscription).
     all_topics: bool,
     max_age: Duration,
-    backoff: Backoff,
-    failures: u32,
-    last_update: Option<Instant>,
-    /// A refresh was asked for (new topics, a stale leader).
+    /// A refresh was asked for (new topics, a stale leader, its age).
     requested: bool,
-    in_flight: bool,
-    not_before: Option<Instant>,
+    retry: Retry,
 }
 
 impl Metadata {
-    pub(crate) fn new(max_age: Duration, backoff: Backoff) -> Self {
+    pub(crate) fn new(max_age: Duration) -> Self {
         Self {
             brokers: BTreeMap::new(),
             topics: HashMap::new(),
@@ -77,12 +74,8 @@ impl Metadata {
             wanted_topics: BTreeSet::new(),
             all_topics: false,
             max_age,
-            backoff,
-            failures: 0,
-            last_update: None,
             requested: true,
-            in_flight: false,
-            not_before: None,
+            retry: Retry::new(Timer::MetadataRetry),
         }
     }
 
@@ -142,31 +135,15 @@ impl Metadata {
         self.requested = true;
     }
 
-    /// When the next refresh is due (`now` if it is due already), or `None`
-    /// while one is in flight.
-    pub(crate) fn next_update(&self, now: Instant) -> Option<Instant> {
-        if self.in_flight {
-            return None;
-        }
-        let due = match self.last_update {
-            Some(last) if !self.requested => last + self.max_age,
-            _ => now,
-        };
-        Some(self.not_before.map_or(due, |at| due.max(at)))
-    }
-
-    pub(crate) fn is_due(&self, now: Instant) -> bool {
-        !self.in_flight
-            && (self.requested
-                || self
-                    .last_update
-                    .is_none_or(|last| now >= last + self.max_age))
-            && self.not_before.is_none_or(|at| now >= at)
+    /// True when a refresh should go out: one was asked for, none is in
+    /// flight and the last one's backoff is over.
+    pub(crate) fn is_due(&self, timers: &TimerTable) -> bool {
+        self.requested && self.retry.ready(timers)
     }
 
     /// The request to send, marking a refresh as in flight.
     pub(crate) fn begin_update(&mut self) -> MetadataRequest {
-        self.in_flight = true;
+        self.retry.sent();
         self.requested = false;
         // A null topic list asks for every topic.
         let topics = (!self.all_topics).then(|| {
@@ -186,11 +163,14 @@ impl Metadata {
     }
 
     /// The refresh got no answer: try again after a backoff.
-    pub(crate) fn update_failed(&mut self, now: Instant, rng: &mut Rng) {
-        self.in_flight = false;
+    pub(crate) fn update_failed(
+        &mut self,
+        now: Instant,
+        backoff: &mut Backoff,
+        timers: &mut TimerTable,
+    ) {
         self.requested = true;
-        self.not_before = Some(now + self.backoff.delay(self.failures, rng));
-        self.failures = self.failures.saturating_add(1);
+        self.retry.failed(now, backoff, timers);
     }
 
     /// Applies a Metadata response.
@@ -198,10 +178,11 @@ impl Metadata {
         &mut self,
         response: &MetadataResponse,
         now: Instant,
-        rng: &mut Rng,
+        backoff: &mut Backoff,
+        timers: &mut TimerTable,
     ) -> Applied {
-        self.in_flight = false;
-        self.last_update = Some(now);
+        self.retry.settled();
+        timers.set(Timer::MetadataRefresh, now + self.max_age);
         if !response.brokers.is_empty() {
             self.brokers = response
                 .brokers
@@ -282,13 +263,13 @@ impl Metadata {
         }
         if applied.incomplete {
             self.requested = true;
-            self.failures = self.failures.saturating_add(1);
+            self.retry.count_failure();
         } else {
-            self.failures = 0;
+            self.retry.succeeded(timers);
         }
         // Even a complete view is not refreshed again sooner than one
         // backoff: a burst of "leader moved" errors costs one request.
-        self.not_before = Some(now + self.backoff.delay(self.failures, rng));
+        self.retry.back_off(now, backoff, timers);
         applied
     }
 

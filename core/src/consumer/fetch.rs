@@ -282,10 +282,10 @@ impl Consumer {
         // partitions of a request first, so a fixed order would starve the rest.
         let start = self.fetch_rotation % n;
         for (tp, state) in self.partitions.iter().cycle().skip(start).take(n) {
-            if state.paused || state.fetching || !matches!(state.phase, Phase::Fetching) {
+            if state.paused || !matches!(state.phase, Phase::Fetching) {
                 continue;
             }
-            if state.pending_corruption.is_some() || state.retry_at.is_some_and(|at| at > now) {
+            if state.pending_corruption.is_some() || !state.retry.ready(&self.timers) {
                 continue;
             }
             let Some(leader) = self.metadata.leader(tp) else {
@@ -305,7 +305,10 @@ impl Consumer {
             let Some(address) = self.metadata.broker(broker).cloned() else {
                 continue;
             };
-            let Some(conn) = self.conns.ready(Node::Broker(broker), &address, now) else {
+            let Some(conn) =
+                self.conns
+                    .ready(Node::Broker(broker), &address, now, &mut self.timers)
+            else {
                 continue;
             };
             if !self.conns.can_send(conn) {
@@ -384,6 +387,7 @@ impl Consumer {
                     self.config.fetch_max_wait,
                     purpose,
                     now,
+                    &mut self.timers,
                 )
                 .is_ok()
             {
@@ -391,7 +395,7 @@ impl Consumer {
                 self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
                 for (tp, _) in &partitions {
                     if let Some(state) = self.partitions.get_mut(tp) {
-                        state.fetching = true;
+                        state.retry.sent();
                     }
                 }
             }
@@ -429,7 +433,7 @@ impl Consumer {
                 // Sought, paused or reset since: whatever came is stale.
                 continue;
             }
-            state.fetching = false;
+            state.retry.settled();
             if !top_error.is_ok() {
                 self.partition_fetch_error(&fetched.tp, top_error, now);
                 continue;
@@ -491,8 +495,7 @@ impl Consumer {
         let Some(state) = self.partitions.get_mut(tp) else {
             return;
         };
-        state.failures = 0;
-        state.retry_at = None;
+        state.retry.succeeded(&mut self.timers);
         for batch in decoded.batches {
             self.buffered_bytes += batch.bytes();
             state.buffer.push(batch);
@@ -533,10 +536,11 @@ impl Consumer {
                     offset: position,
                     end_offset,
                 },
+                &mut self.timers,
             );
             self.buffered_bytes -= freed;
         } else {
-            let freed = Self::restart(state, Phase::Fetching);
+            let freed = Self::restart(state, Phase::Fetching, &mut self.timers);
             state.position = end_offset.max(0);
             state.fetch_offset = state.position;
             self.buffered_bytes -= freed;
@@ -557,9 +561,9 @@ impl Consumer {
         if code == ErrorCode::OFFSET_OUT_OF_RANGE {
             if state.fetch_offset != state.position || !state.buffer.is_empty() {
                 // A fetch ahead of buffered data: deliver those first.
-                state.retry_at =
-                    Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
-                state.failures = state.failures.saturating_add(1);
+                state
+                    .retry
+                    .failed(now, &mut self.retry_backoff, &mut self.timers);
                 return;
             }
             let offset = state.position;
@@ -567,13 +571,14 @@ impl Consumer {
                 OffsetReset::None => Phase::OutOfRange { offset },
                 strategy => reset_phase(strategy),
             };
-            let freed = Self::restart(state, phase);
+            let freed = Self::restart(state, phase, &mut self.timers);
             self.buffered_bytes -= freed;
             self.events.push_back(Event::PositionsChanged);
             return;
         }
-        state.retry_at = Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
-        state.failures = state.failures.saturating_add(1);
+        state
+            .retry
+            .failed(now, &mut self.retry_backoff, &mut self.timers);
         if code.is_retriable() {
             self.metadata.request_update();
         } else {
@@ -605,7 +610,7 @@ impl Consumer {
             Err(failure) => {
                 self.buffered_bytes -= state.buffer.clear();
                 state.generation += 1;
-                state.fetching = false;
+                state.retry.settled();
                 state.phase = Phase::Corrupt {
                     offset: failure.offset,
                     error: failure.error.clone(),
@@ -621,7 +626,7 @@ impl Consumer {
         if state.buffer.is_empty() {
             if let Some((offset, error)) = state.pending_corruption.take() {
                 state.generation += 1;
-                state.fetching = false;
+                state.retry.settled();
                 state.phase = Phase::Corrupt {
                     offset,
                     error: error.clone(),

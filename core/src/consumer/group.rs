@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Consumer, Event, PartitionState, Phase, Purpose, QueryId};
+use crate::backoff::Retry;
 use crate::conn::Node;
 use crate::error::Error;
 use crate::group::assignor::{MemberSubscription, RebalanceProtocol};
@@ -27,6 +28,7 @@ use crate::protocol::{ApiKey, ErrorCode, Request};
 use crate::protocol::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, EmbeddedProtocol, TopicPartitions,
 };
+use crate::timer::Timer;
 use crate::types::ConnId;
 use crate::types::{BrokerAddress, OffsetAndMetadata, TopicPartition};
 
@@ -67,23 +69,19 @@ enum CommitKind {
     Auto,
 }
 
+/// A commit on its way; its deadline is [`Timer::CommitDeadline`].
 #[derive(Debug)]
 struct PendingCommit {
     offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
     kind: CommitKind,
-    deadline: Instant,
-    in_flight: bool,
-    not_before: Option<Instant>,
-    failures: u32,
+    retry: Retry,
 }
 
+/// A committed-offsets lookup; its deadline is [`Timer::CommittedDeadline`].
 #[derive(Debug)]
 struct CommittedQuery {
     partitions: Vec<TopicPartition>,
-    deadline: Instant,
-    in_flight: bool,
-    not_before: Option<Instant>,
-    failures: u32,
+    retry: Retry,
 }
 
 /// The JoinGroup answer a leader keeps while it waits for metadata.
@@ -109,9 +107,8 @@ pub(super) struct Group {
     /// The coordinator before it was lost: its connection closes if the
     /// group turns out to have moved elsewhere.
     previous_coordinator: Option<i32>,
-    finding: bool,
-    find_not_before: Option<Instant>,
-    find_failures: u32,
+    /// FindCoordinator.
+    find: Retry,
     member_id: String,
     generation: i32,
     /// This member leads the current generation (runs the assignor).
@@ -120,36 +117,34 @@ pub(super) struct Group {
     rejoin_needed: bool,
     /// The revocation for the coming join was done (it happens at a poll).
     join_prepared: bool,
-    join_failures: u32,
-    join_not_before: Option<Instant>,
+    /// JoinGroup's backoff (its being in flight is `state`).
+    join: Retry,
     events: VecDeque<RebalanceEvent>,
     /// A revocation or loss was handed out and not yet acknowledged.
     awaiting_ack: bool,
     /// Delivered positions of partitions being revoked, so a commit made
     /// while handling the revocation still covers them.
     revoking: BTreeMap<TopicPartition, OffsetAndMetadata>,
-    heartbeat_due: Option<Instant>,
+    /// [`Timer::Heartbeat`] went off: send one when possible.
+    heartbeat_due: bool,
     heartbeat_in_flight: bool,
-    last_heartbeat_ok: Instant,
-    last_poll: Instant,
+    /// `max.poll.interval.ms` passed without a poll: no rejoin until one.
     poll_expired: bool,
     commits: BTreeMap<CommitId, PendingCommit>,
     next_commit: u64,
-    auto_commit_due: Option<Instant>,
     /// Offsets known to be committed, so auto-commit sends only changes.
     last_committed: HashMap<TopicPartition, i64>,
     committed_queries: BTreeMap<QueryId, CommittedQuery>,
-    positions_fetch_in_flight: bool,
-    positions_fetch_not_before: Option<Instant>,
-    positions_fetch_failures: u32,
+    /// OffsetFetch of the committed offsets that start new partitions.
+    positions_fetch: Retry,
     /// Partition counts the current assignment was made from: a change
     /// means a rebalance.
     snapshot: BTreeMap<String, usize>,
     /// The topics every member subscribes to (known to the leader only).
     group_topics: BTreeSet<String>,
     leader_work: Option<LeaderWork>,
-    /// Closing: the deadline, and whether the LeaveGroup went out.
-    closing: Option<(Instant, bool)>,
+    /// Closing (until [`Timer::Close`]): whether the LeaveGroup went out.
+    closing: Option<bool>,
     leave_in_flight: bool,
 }
 
@@ -158,7 +153,6 @@ impl Group {
         id: String,
         instance_id: Option<String>,
         protocol: RebalanceProtocol,
-        now: Instant,
     ) -> Self {
         Self {
             id,
@@ -169,33 +163,25 @@ impl Group {
             pattern_resolved: false,
             coordinator: None,
             previous_coordinator: None,
-            finding: false,
-            find_not_before: None,
-            find_failures: 0,
+            find: Retry::new(Timer::FindCoordinator),
             member_id: String::new(),
             generation: -1,
             leader: false,
             state: MemberState::Unjoined,
             rejoin_needed: false,
             join_prepared: false,
-            join_failures: 0,
-            join_not_before: None,
+            join: Retry::new(Timer::JoinRetry),
             events: VecDeque::new(),
             awaiting_ack: false,
             revoking: BTreeMap::new(),
-            heartbeat_due: None,
+            heartbeat_due: false,
             heartbeat_in_flight: false,
-            last_heartbeat_ok: now,
-            last_poll: now,
             poll_expired: false,
             commits: BTreeMap::new(),
             next_commit: 1,
-            auto_commit_due: None,
             last_committed: HashMap::new(),
             committed_queries: BTreeMap::new(),
-            positions_fetch_in_flight: false,
-            positions_fetch_not_before: None,
-            positions_fetch_failures: 0,
+            positions_fetch: Retry::new(Timer::PositionsFetchRetry),
             snapshot: BTreeMap::new(),
             group_topics: BTreeSet::new(),
             leader_work: None,
@@ -227,7 +213,7 @@ impl Group {
         }
         self.generation = -1;
         self.state = MemberState::Unjoined;
-        self.heartbeat_due = None;
+        self.heartbeat_due = false;
         self.leader_work = None;
         if self.subscription.is_some() {
             self.rejoin_needed = true;
@@ -537,12 +523,10 @@ impl Consumer {
             id,
             CommittedQuery {
                 partitions: partitions.to_vec(),
-                deadline: now + timeout,
-                in_flight: false,
-                not_before: None,
-                failures: 0,
+                retry: Retry::new(Timer::CommittedRetry(id)),
             },
         );
+        self.timers.set(Timer::CommittedDeadline(id), now + timeout);
         self.progress(now);
         Ok(id)
     }
@@ -606,12 +590,10 @@ impl Consumer {
             PendingCommit {
                 offsets,
                 kind,
-                deadline,
-                in_flight: false,
-                not_before: None,
-                failures: 0,
+                retry: Retry::new(Timer::CommitRetry(id)),
             },
         );
+        self.timers.set(Timer::CommitDeadline(id), deadline);
         id
     }
 
@@ -680,6 +662,7 @@ impl Consumer {
         for tp in partitions {
             if let Some(mut state) = self.partitions.remove(tp) {
                 self.buffered_bytes -= state.buffer.clear();
+                state.retry.cancel(&mut self.timers);
             }
             if let Some(group) = self.group.as_mut() {
                 group.last_committed.remove(tp);
@@ -690,8 +673,8 @@ impl Consumer {
 
     /// The start state of a newly assigned partition: with a group, its
     /// committed offset is looked up first.
-    pub(super) fn new_partition_state(&self) -> PartitionState {
-        let mut state = PartitionState::new(self.config.auto_offset_reset);
+    pub(super) fn new_partition_state(&self, tp: &TopicPartition) -> PartitionState {
+        let mut state = PartitionState::new(tp, self.config.auto_offset_reset);
         if self.group.is_some() {
             state.phase = Phase::AwaitingCommitted;
         }
@@ -704,8 +687,11 @@ impl Consumer {
         let Some(group) = self.group.as_mut() else {
             return;
         };
-        group.last_poll = now;
         group.poll_expired = false;
+        self.timers
+            .set(Timer::PollInterval, now + self.config.max_poll_interval);
+        self.timers
+            .set(Timer::PollHalfway, now + self.config.max_poll_interval / 2);
         if !group.can_join()
             || !group.rejoin_needed
             || group.join_prepared
@@ -741,132 +727,84 @@ impl Consumer {
         })
     }
 
-    /// The group's deadlines, for `poll_timeout`.
-    pub(super) fn group_deadlines(&self, consider: &mut dyn FnMut(Option<Instant>)) {
-        let Some(group) = self.group.as_ref() else {
-            return;
-        };
-        let now = self.now;
-        let future = |at: Option<Instant>| at.filter(|&at| at > now);
-        consider(future(group.find_not_before));
-        consider(future(group.join_not_before));
-        consider(future(group.positions_fetch_not_before));
-        if group.state == MemberState::Stable {
-            consider(future(group.heartbeat_due));
-            consider(future(Some(
-                group.last_heartbeat_ok + self.config.session_timeout,
-            )));
-        }
-        if group.subscription.is_some()
-            && group.state != MemberState::Unjoined
-            && !group.poll_expired
-        {
-            consider(future(Some(
-                group.last_poll + self.config.max_poll_interval,
-            )));
-            // Half-way, wake a waiting poll so it restarts the timer.
-            consider(future(Some(
-                group.last_poll + self.config.max_poll_interval / 2,
-            )));
-        }
-        consider(future(group.auto_commit_due));
-        for commit in group.commits.values() {
-            consider(future(Some(commit.deadline)));
-            consider(future(commit.not_before));
-        }
-        for query in group.committed_queries.values() {
-            consider(future(Some(query.deadline)));
-            consider(future(query.not_before));
-        }
-        if let Some((deadline, _)) = group.closing {
-            consider(future(Some(deadline)));
-        }
-        if let Some((id, _)) = &group.coordinator {
-            consider(future(self.conns.retry_at(Node::Coordinator(*id))));
-        }
-    }
-
-    /// Timers: expired commits and lookups, the poll timer, session expiry.
-    pub(super) fn group_timers(&mut self, now: Instant) {
+    /// A group timer went off.
+    pub(super) fn group_timer(&mut self, timer: Timer, now: Instant) {
         let Some(group) = self.group.as_mut() else {
             return;
         };
-        let expired: Vec<CommitId> = group
-            .commits
-            .iter()
-            .filter(|(_, c)| c.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            self.finish_commit(
+        match timer {
+            Timer::CommitDeadline(id) => self.finish_commit(
                 id,
                 Err(Error::CommitFailed {
                     reason: "timed out before the coordinator accepted it".into(),
                 }),
-            );
-        }
-        let Some(group) = self.group.as_mut() else {
-            return;
-        };
-        let expired: Vec<QueryId> = group
-            .committed_queries
-            .iter()
-            .filter(|(_, q)| q.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            group.committed_queries.remove(&id);
-            self.events.push_back(Event::CommittedDone {
-                id,
-                result: Err(Error::Timeout("committed offsets not found in time".into())),
-            });
-        }
-        let Some(group) = self.group.as_mut() else {
-            return;
-        };
-        if group.subscription.is_some() && group.state != MemberState::Unjoined {
-            if now >= group.last_poll + self.config.max_poll_interval && !group.poll_expired {
-                // The application stopped polling: leave so the group can
-                // move on without us, and rejoin at the next poll.
-                tracing::warn!(group = %group.id, "max.poll.interval.ms passed without a poll: leaving the group");
-                group.poll_expired = true;
-                self.send_leave(now);
-                self.lose_partitions();
-                if let Some(group) = self.group.as_mut() {
-                    let keep = group.is_static();
-                    group.reset_member(keep);
+            ),
+            Timer::CommittedDeadline(id) => {
+                if let Some(query) = group.committed_queries.remove(&id) {
+                    query.retry.cancel(&mut self.timers);
+                    self.events.push_back(Event::CommittedDone {
+                        id,
+                        result: Err(Error::Timeout("committed offsets not found in time".into())),
+                    });
                 }
-            } else if now >= group.last_poll + self.config.max_poll_interval / 2 {
+            }
+            Timer::PollInterval => {
+                if group.subscription.is_none() {
+                    return;
+                }
+                // No rejoin without a poll from now on.
+                group.poll_expired = true;
+                if group.state != MemberState::Unjoined {
+                    // The application stopped polling: leave so the group
+                    // can move on without us, and rejoin at the next poll.
+                    tracing::warn!(group = %group.id, "max.poll.interval.ms passed without a poll: leaving the group");
+                    self.send_leave(now);
+                    self.lose_partitions();
+                    if let Some(group) = self.group.as_mut() {
+                        let keep = group.is_static();
+                        group.reset_member(keep);
+                    }
+                }
+            }
+            Timer::PollHalfway
+                if group.subscription.is_some()
+                    && group.state != MemberState::Unjoined
+                    && !group.poll_expired =>
+            {
                 self.signal_poll_ready();
             }
-        }
-        let Some(group) = self.group.as_mut() else {
-            return;
-        };
-        if group.state == MemberState::Stable
-            && group.coordinator.is_some()
-            && now >= group.last_heartbeat_ok + self.config.session_timeout
-        {
-            // No heartbeat got through for a whole session: the coordinator
-            // is presumed dead; find it again (it will tell us whether we
-            // are still a member).
-            group.coordinator_lost();
-            group.last_heartbeat_ok = now;
-        }
-        if group.auto_commit_due.is_some_and(|at| at <= now) {
-            group.auto_commit_due = None;
-            let auto_in_flight = group.commits.values().any(|c| c.kind == CommitKind::Auto);
-            let stable = group.subscription.is_none() || group.state == MemberState::Stable;
-            if self.config.enable_auto_commit && !auto_in_flight && stable {
-                let offsets = self.changed_positions(None);
-                let deadline = now
-                    + self
-                        .config
-                        .auto_commit_interval
-                        .max(self.config.request_timeout);
-                self.queue_commit(offsets, CommitKind::Auto, deadline);
+            Timer::Heartbeat => group.heartbeat_due = true,
+            Timer::SessionExpiry
+                if group.state == MemberState::Stable && group.coordinator.is_some() =>
+            {
+                // No heartbeat got through for a whole session: the
+                // coordinator is presumed dead; find it again (it will tell
+                // us whether we are still a member).
+                group.coordinator_lost();
             }
+            Timer::AutoCommit => {
+                let auto_in_flight = group.commits.values().any(|c| c.kind == CommitKind::Auto);
+                let stable = group.subscription.is_none() || group.state == MemberState::Stable;
+                if self.config.enable_auto_commit && !auto_in_flight && stable {
+                    let offsets = self.changed_positions(None);
+                    let deadline = now
+                        + self
+                            .config
+                            .auto_commit_interval
+                            .max(self.config.request_timeout);
+                    self.queue_commit(offsets, CommitKind::Auto, deadline);
+                }
+            }
+            Timer::Close if group.closing.is_some() => self.finish_close(now),
+            _ => {}
         }
+    }
+
+    /// Restarts the session timer: the coordinator answered a heartbeat
+    /// (or the membership began).
+    fn session_alive(&mut self, now: Instant) {
+        self.timers
+            .set(Timer::SessionExpiry, now + self.config.session_timeout);
     }
 
     /// Sends whatever group requests are due. Called from `progress`.
@@ -882,11 +820,9 @@ impl Consumer {
                 .partitions
                 .values()
                 .any(|s| matches!(s.phase, Phase::AwaitingCommitted));
-        if self.config.enable_auto_commit
-            && group.auto_commit_due.is_none()
-            && !self.partitions.is_empty()
-        {
-            group.auto_commit_due = Some(now + self.config.auto_commit_interval);
+        if self.config.enable_auto_commit && !self.partitions.is_empty() {
+            self.timers
+                .set_if_unset(Timer::AutoCommit, now + self.config.auto_commit_interval);
         }
         if !active {
             return;
@@ -908,7 +844,9 @@ impl Consumer {
 
     fn coordinator_conn(&mut self, now: Instant) -> Option<crate::types::ConnId> {
         let (id, address) = self.group.as_ref()?.coordinator.clone()?;
-        let conn = self.conns.ready(Node::Coordinator(id), &address, now)?;
+        let conn = self
+            .conns
+            .ready(Node::Coordinator(id), &address, now, &mut self.timers)?;
         self.conns.can_send(conn).then_some(conn)
     }
 
@@ -916,7 +854,7 @@ impl Consumer {
         let Some(group) = self.group.as_ref() else {
             return;
         };
-        if group.finding || group.find_not_before.is_some_and(|at| at > now) {
+        if !group.find.ready(&self.timers) {
             return;
         }
         let key = group.id.clone();
@@ -933,7 +871,7 @@ impl Consumer {
         };
         if self.send_group(conn, &request, version, Purpose::FindCoordinator, now) {
             if let Some(group) = self.group.as_mut() {
-                group.finding = true;
+                group.find.sent();
             }
         }
     }
@@ -962,7 +900,15 @@ impl Consumer {
         now: Instant,
     ) -> bool {
         self.conns
-            .send(conn, request, version, Duration::ZERO, purpose, now)
+            .send(
+                conn,
+                request,
+                version,
+                Duration::ZERO,
+                purpose,
+                now,
+                &mut self.timers,
+            )
             .is_ok()
     }
 
@@ -987,7 +933,7 @@ impl Consumer {
     /// dropped it.
     pub(super) fn restore_coordinator(&mut self, coordinator: Option<(i32, BrokerAddress)>) {
         if let Some(group) = self.group.as_mut() {
-            if group.coordinator.is_none() && !group.finding {
+            if group.coordinator.is_none() && !group.find.in_flight() {
                 group.coordinator = coordinator;
             }
         }
@@ -1008,8 +954,8 @@ impl Consumer {
                 .enumerate()
                 .map(|(i, a)| (Node::Bootstrap(i), a.clone())),
         );
-        let (node, address) = self.conns.least_loaded(&candidates, now)?;
-        let conn = self.conns.ready(node, &address, now)?;
+        let (node, address) = self.conns.least_loaded(&candidates, &self.timers)?;
+        let conn = self.conns.ready(node, &address, now, &mut self.timers)?;
         self.conns.can_send(conn).then_some(conn)
     }
 
@@ -1043,7 +989,7 @@ impl Consumer {
         let Some(group) = self.group.as_mut() else {
             return;
         };
-        group.finding = false;
+        group.find.settled();
         let found = response.and_then(|r| {
             // v4+ answers per key; older versions at the top level.
             let (code, node_id, host, port) = match r.coordinators.first() {
@@ -1064,14 +1010,14 @@ impl Consumer {
                     .take()
                     .filter(|&old| old != coordinator.0);
                 group.coordinator = Some(coordinator);
-                group.find_failures = 0;
-                group.find_not_before = None;
-                group.last_heartbeat_ok = now;
+                group.find.succeeded(&mut self.timers);
+                self.session_alive(now);
                 if let Some(old) = moved_from {
                     self.conns.close_node(
                         Node::Coordinator(old),
                         "the group coordinator moved to another broker",
                         now,
+                        &mut self.timers,
                     );
                 }
             }
@@ -1085,14 +1031,14 @@ impl Consumer {
                 let Some(group) = self.group.as_mut() else {
                     return;
                 };
-                group.find_not_before =
-                    Some(now + self.retry_backoff.delay(group.find_failures, &mut self.rng));
-                group.find_failures = group.find_failures.saturating_add(1);
+                group
+                    .find
+                    .failed(now, &mut self.retry_backoff, &mut self.timers);
             }
             None => {
-                group.find_not_before =
-                    Some(now + self.retry_backoff.delay(group.find_failures, &mut self.rng));
-                group.find_failures = group.find_failures.saturating_add(1);
+                group
+                    .find
+                    .failed(now, &mut self.retry_backoff, &mut self.timers);
                 self.metadata.request_update();
             }
         }
@@ -1110,7 +1056,7 @@ impl Consumer {
             && group.closing.is_none()
             && !group.poll_expired
             && matches!(group.state, MemberState::Unjoined | MemberState::Stable)
-            && group.join_not_before.is_none_or(|at| at <= now);
+            && group.join.ready(&self.timers);
         if !ready {
             return;
         }
@@ -1161,7 +1107,15 @@ impl Consumer {
         let extra = self.config.max_poll_interval + Duration::from_secs(5);
         if self
             .conns
-            .send(conn, &request, version, extra, Purpose::JoinGroup, now)
+            .send(
+                conn,
+                &request,
+                version,
+                extra,
+                Purpose::JoinGroup,
+                now,
+                &mut self.timers,
+            )
             .is_ok()
         {
             if let Some(group) = self.group.as_mut() {
@@ -1181,9 +1135,9 @@ impl Consumer {
         group.rejoin_needed = true;
         // The revocation (if any) already happened for this rebalance.
         group.join_prepared = true;
-        group.join_not_before =
-            Some(now + self.retry_backoff.delay(group.join_failures, &mut self.rng));
-        group.join_failures = group.join_failures.saturating_add(1);
+        group
+            .join
+            .failed(now, &mut self.retry_backoff, &mut self.timers);
     }
 
     /// A JoinGroup or SyncGroup error the two share: a moved or missing
@@ -1255,7 +1209,7 @@ impl Consumer {
             }
             code => return self.on_rebalance_error(ApiKey::JoinGroup, code, now),
         }
-        group.join_failures = 0;
+        group.join.succeeded(&mut self.timers);
         group.member_id = response.member_id.clone();
         group.generation = response.generation_id;
         group.leader = response.leader == response.member_id;
@@ -1415,6 +1369,7 @@ impl Consumer {
                 extra,
                 Purpose::SyncGroup { generation },
                 now,
+                &mut self.timers,
             )
             .is_ok()
         {
@@ -1477,8 +1432,11 @@ impl Consumer {
         let added: Vec<TopicPartition> = assigned.difference(&owned).cloned().collect();
         if let Some(group) = self.group.as_mut() {
             group.state = MemberState::Stable;
-            group.heartbeat_due = Some(now + self.config.heartbeat_interval);
-            group.last_heartbeat_ok = now;
+            group.heartbeat_due = false;
+            self.timers
+                .set(Timer::Heartbeat, now + self.config.heartbeat_interval);
+            self.timers
+                .set(Timer::SessionExpiry, now + self.config.session_timeout);
             if group.group_topics.is_empty() {
                 // A follower watches the partition counts of its own topics.
                 group.snapshot = group
@@ -1499,7 +1457,7 @@ impl Consumer {
             }
         }
         for tp in &added {
-            let state = self.new_partition_state();
+            let state = self.new_partition_state(tp);
             self.partitions.insert(tp.clone(), state);
         }
         if let Some(group) = self.group.as_mut() {
@@ -1513,10 +1471,7 @@ impl Consumer {
         let Some(group) = self.group.as_ref() else {
             return;
         };
-        if group.state != MemberState::Stable
-            || group.heartbeat_in_flight
-            || group.heartbeat_due.is_none_or(|at| at > now)
-        {
+        if group.state != MemberState::Stable || group.heartbeat_in_flight || !group.heartbeat_due {
             return;
         }
         let Some((conn, version)) = self.coordinator_for(ApiKey::Heartbeat, now) else {
@@ -1541,7 +1496,9 @@ impl Consumer {
         ) {
             if let Some(group) = self.group.as_mut() {
                 group.heartbeat_in_flight = true;
-                group.heartbeat_due = Some(now + self.config.heartbeat_interval);
+                group.heartbeat_due = false;
+                self.timers
+                    .set(Timer::Heartbeat, now + self.config.heartbeat_interval);
             }
         }
     }
@@ -1564,9 +1521,12 @@ impl Consumer {
             return;
         };
         match ErrorCode(response.error_code) {
-            ErrorCode::NONE => group.last_heartbeat_ok = now,
+            ErrorCode::NONE => self.session_alive(now),
             ErrorCode::REBALANCE_IN_PROGRESS => {
-                group.last_heartbeat_ok = now;
+                self.session_alive(now);
+                let Some(group) = self.group.as_mut() else {
+                    return;
+                };
                 if !group.rejoin_needed {
                     group.rejoin_needed = true;
                     group.join_prepared = false;
@@ -1607,7 +1567,7 @@ impl Consumer {
             let Some(id) = group
                 .commits
                 .iter()
-                .find(|(_, c)| !c.in_flight && c.not_before.is_none_or(|at| at <= now))
+                .find(|(_, c)| c.retry.ready(&self.timers))
                 .map(|(id, _)| *id)
             else {
                 return;
@@ -1672,7 +1632,7 @@ impl Consumer {
                 return;
             }
             if let Some(c) = self.group.as_mut().and_then(|g| g.commits.get_mut(&id)) {
-                c.in_flight = true;
+                c.retry.sent();
             }
         }
     }
@@ -1689,7 +1649,7 @@ impl Consumer {
         let Some(commit) = group.commits.get_mut(&id) else {
             return;
         };
-        commit.in_flight = false;
+        commit.retry.settled();
         let Some(response) = response else {
             group.coordinator_lost();
             return self.retry_commit(id, now);
@@ -1778,14 +1738,17 @@ impl Consumer {
         let Some(commit) = self.group.as_mut().and_then(|g| g.commits.get_mut(&id)) else {
             return;
         };
-        commit.not_before = Some(now + self.retry_backoff.delay(commit.failures, &mut self.rng));
-        commit.failures = commit.failures.saturating_add(1);
+        commit
+            .retry
+            .failed(now, &mut self.retry_backoff, &mut self.timers);
     }
 
     fn finish_commit(&mut self, id: CommitId, result: Result<(), Error>) {
         let Some(commit) = self.group.as_mut().and_then(|g| g.commits.remove(&id)) else {
             return;
         };
+        commit.retry.cancel(&mut self.timers);
+        self.timers.stop(&Timer::CommitDeadline(id));
         match commit.kind {
             CommitKind::User => self.events.push_back(Event::CommitDone { id, result }),
             CommitKind::Auto => {
@@ -1846,8 +1809,7 @@ impl Consumer {
         let Some(group) = self.group.as_ref() else {
             return;
         };
-        if group.positions_fetch_in_flight
-            || group.positions_fetch_not_before.is_some_and(|at| at > now)
+        if !group.positions_fetch.ready(&self.timers)
             || matches!(
                 group.state,
                 MemberState::Joining | MemberState::Assigning | MemberState::Syncing
@@ -1877,7 +1839,7 @@ impl Consumer {
         };
         if self.send_group(conn, &request, version, purpose, now) {
             if let Some(group) = self.group.as_mut() {
-                group.positions_fetch_in_flight = true;
+                group.positions_fetch.sent();
             }
         }
     }
@@ -1890,7 +1852,7 @@ impl Consumer {
             let Some((id, partitions)) = group
                 .committed_queries
                 .iter()
-                .find(|(_, q)| !q.in_flight && q.not_before.is_none_or(|at| at <= now))
+                .find(|(_, q)| q.retry.ready(&self.timers))
                 .map(|(id, q)| (*id, q.partitions.clone()))
             else {
                 return;
@@ -1913,7 +1875,7 @@ impl Consumer {
                 .as_mut()
                 .and_then(|g| g.committed_queries.get_mut(&id))
             {
-                q.in_flight = true;
+                q.retry.sent();
             }
         }
     }
@@ -1929,7 +1891,7 @@ impl Consumer {
             return;
         };
         if query.is_none() {
-            group.positions_fetch_in_flight = false;
+            group.positions_fetch.settled();
         }
         // Either shape (v8+ per group) becomes one list plus a group error.
         let parsed = response.map(|r| {
@@ -1988,20 +1950,14 @@ impl Consumer {
             match query {
                 Some(id) => {
                     if let Some(q) = group.committed_queries.get_mut(&id) {
-                        q.in_flight = false;
-                        q.not_before =
-                            Some(now + self.retry_backoff.delay(q.failures, &mut self.rng));
-                        q.failures = q.failures.saturating_add(1);
+                        q.retry
+                            .failed(now, &mut self.retry_backoff, &mut self.timers);
                     }
                 }
                 None => {
-                    group.positions_fetch_not_before = Some(
-                        now + self
-                            .retry_backoff
-                            .delay(group.positions_fetch_failures, &mut self.rng),
-                    );
-                    group.positions_fetch_failures =
-                        group.positions_fetch_failures.saturating_add(1);
+                    group
+                        .positions_fetch
+                        .failed(now, &mut self.retry_backoff, &mut self.timers);
                 }
             }
             return;
@@ -2031,6 +1987,8 @@ impl Consumer {
                 let Some(q) = group.committed_queries.remove(&id) else {
                     return;
                 };
+                q.retry.cancel(&mut self.timers);
+                self.timers.stop(&Timer::CommittedDeadline(id));
                 let result = match failure {
                     Some(e) => Err(e),
                     None => {
@@ -2053,7 +2011,7 @@ impl Consumer {
                 self.events.push_back(Event::CommittedDone { id, result });
             }
             None => {
-                group.positions_fetch_failures = 0;
+                group.positions_fetch.succeeded(&mut self.timers);
                 if let Some(e) = failure {
                     self.poll_error.get_or_insert(e);
                     return;
@@ -2162,7 +2120,8 @@ impl Consumer {
         if !member && group.commits.is_empty() && !has_commits {
             return false;
         }
-        group.closing = Some((deadline, !member));
+        group.closing = Some(!member);
+        self.timers.set(Timer::Close, deadline);
         self.progress(now);
         true
     }
@@ -2225,17 +2184,14 @@ impl Consumer {
         let Some(group) = self.group.as_mut() else {
             return;
         };
-        let Some((deadline, left)) = group.closing else {
+        let Some(left) = group.closing else {
             return;
         };
-        if now >= deadline {
-            return self.finish_close(now);
-        }
         if !group.commits.is_empty() {
             return;
         }
         if !left {
-            group.closing = Some((deadline, true));
+            group.closing = Some(true);
             self.send_leave(now);
         }
         if self.group.as_ref().is_some_and(|g| !g.leave_in_flight) {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backoff::{Backoff, Rng};
+use crate::backoff::{Backoff, Retry};
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::conn::{ConnConfig, Connections, InFlight, Io, Node, Outcome};
 use crate::error::Error;
@@ -23,6 +23,7 @@ use crate::protocol::messages::{
 };
 use crate::protocol::{ApiKey, ErrorCode, decode_response};
 use crate::records::DecodeLimits;
+use crate::timer::{Timer, TimerTable};
 use crate::types::{
     BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, OffsetAndTimestamp, TopicPartition,
 };
@@ -139,10 +140,7 @@ enum Phase {
     /// Waiting for the group's committed offset (then the reset policy).
     AwaitingCommitted,
     /// Waiting for a ListOffsets to set the position.
-    Resetting {
-        strategy: OffsetReset,
-        in_flight: bool,
-    },
+    Resetting { strategy: OffsetReset },
     /// No position and `auto.offset.reset` is `none`: the application must seek.
     NeedsSeek,
     /// The position fell outside the log and the policy is `none`.
@@ -171,18 +169,18 @@ struct PartitionState {
     /// Where the next fetch starts (after the buffered data).
     fetch_offset: i64,
     last_fetched_epoch: Option<i32>,
-    fetching: bool,
     /// A decode error waiting at the end of the buffered data.
     pending_corruption: Option<(i64, crate::records::RecordsError)>,
-    retry_at: Option<Instant>,
-    failures: u32,
+    /// The partition's Fetch or ListOffsets (one at a time): in flight, and
+    /// its backoff after a failure.
+    retry: Retry,
     high_watermark: i64,
     last_stable_offset: i64,
     log_start_offset: i64,
 }
 
 impl PartitionState {
-    fn new(reset: OffsetReset) -> Self {
+    fn new(tp: &TopicPartition, reset: OffsetReset) -> Self {
         Self {
             phase: reset_phase(reset),
             position: -1,
@@ -192,10 +190,8 @@ impl PartitionState {
             buffer: PartitionBuffer::default(),
             fetch_offset: -1,
             last_fetched_epoch: None,
-            fetching: false,
             pending_corruption: None,
-            retry_at: None,
-            failures: 0,
+            retry: Retry::new(Timer::PartitionRetry(tp.clone())),
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
@@ -206,10 +202,7 @@ impl PartitionState {
 fn reset_phase(strategy: OffsetReset) -> Phase {
     match strategy {
         OffsetReset::None => Phase::NeedsSeek,
-        strategy => Phase::Resetting {
-            strategy,
-            in_flight: false,
-        },
+        strategy => Phase::Resetting { strategy },
     }
 }
 
@@ -254,7 +247,8 @@ fn reset_phase(strategy: OffsetReset) -> Phase {
 pub struct Consumer {
     config: ConsumerConfig,
     now: Instant,
-    rng: Rng,
+    /// Every deadline: request timeouts, backoffs, group timers.
+    timers: TimerTable,
     retry_backoff: Backoff,
     limits: DecodeLimits,
     conns: Connections<Purpose>,
@@ -282,25 +276,28 @@ impl Consumer {
     /// A consumer with `config`, created at `now`.
     pub fn new(config: ConsumerConfig, now: Instant) -> Result<Self, Error> {
         config.validate()?;
+        let seed = config.random_seed.unwrap_or(DEFAULT_SEED);
         let conn_config = ConnConfig {
             client_id: config.client_id.clone(),
             max_in_flight: config.max_in_flight_requests_per_connection,
             request_timeout: config.request_timeout,
             setup_timeout: config.connection_setup_timeout,
             max_frame_size: config.max_response_size,
-            reconnect_backoff: Backoff::new(config.reconnect_backoff, config.reconnect_backoff_max),
+            reconnect_backoff: Backoff::new(
+                config.reconnect_backoff,
+                config.reconnect_backoff_max,
+                seed ^ 0x5eed,
+            ),
             required: vec![ApiKey::Metadata, ApiKey::Fetch, ApiKey::ListOffsets],
-            seed: config.random_seed.unwrap_or(DEFAULT_SEED) ^ 0x5eed,
         };
-        let retry_backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
         Ok(Self {
-            rng: Rng::new(config.random_seed.unwrap_or(DEFAULT_SEED)),
-            retry_backoff,
+            timers: TimerTable::new(now),
+            retry_backoff: Backoff::new(config.retry_backoff, config.retry_backoff_max, seed),
             limits: DecodeLimits::default()
                 .with_max_decompressed_bytes(config.max_decompressed_batch_bytes)
                 .with_crc_check(config.check_crcs),
             conns: Connections::new(conn_config),
-            metadata: Metadata::new(config.metadata_max_age, retry_backoff),
+            metadata: Metadata::new(config.metadata_max_age),
             partitions: BTreeMap::new(),
             fetching_from: HashSet::new(),
             fetch_rotation: 0,
@@ -317,7 +314,6 @@ impl Consumer {
                     id,
                     config.group_instance_id.clone(),
                     config.partition_assignment_strategy.protocol(),
-                    now,
                 )
             }),
             closed: false,
@@ -341,28 +337,26 @@ impl Consumer {
 
     /// The adapter could not open connection `conn`.
     pub fn handle_connect_failed(&mut self, conn: ConnId, reason: &str, now: Instant) {
-        self.conns.handle_connect_failed(conn, reason, now);
+        self.conns
+            .handle_connect_failed(conn, reason, now, &mut self.timers);
         self.progress(now);
     }
 
     /// Bytes arrived on `conn`, cut anywhere.
     pub fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        self.conns.handle_received(conn, data, now);
+        self.conns
+            .handle_received(conn, data, now, &mut self.timers);
         self.progress(now);
     }
 
     /// Connection `conn` closed or broke.
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
-        self.conns.handle_disconnected(conn, now);
+        self.conns.handle_disconnected(conn, now, &mut self.timers);
         self.progress(now);
     }
 
     /// The deadline from [`poll_timeout`](Self::poll_timeout) passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.conns.handle_timeout(now);
-        self.expire_queries(now);
-        self.now = now;
-        self.group_timers(now);
         self.progress(now);
     }
 
@@ -387,40 +381,7 @@ impl Consumer {
         if self.closed || self.fatal.is_some() {
             return None;
         }
-        let now = self.now;
-        let mut next = self.conns.poll_timeout();
-        let mut consider = |at: Option<Instant>| {
-            if let Some(at) = at {
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
-        };
-        self.group_deadlines(&mut consider);
-        if !self.partitions.is_empty() || !self.queries.is_empty() || self.is_subscribed() {
-            // Due already but not sent: it waits for a connection, whose
-            // own deadlines are considered below.
-            consider(self.metadata.next_update(now).filter(|&at| at > now));
-        }
-        for state in self.partitions.values() {
-            consider(state.retry_at.filter(|&at| at > now));
-        }
-        for query in self.queries.values() {
-            consider(Some(query.deadline));
-            for p in query.pending.values() {
-                consider(p.retry_at.filter(|&at| at > now));
-            }
-        }
-        // Reconnects waiting out their backoff for a broker we need.
-        for (id, _) in self.metadata.brokers() {
-            consider(self.conns.retry_at(Node::Broker(id)).filter(|&at| at > now));
-        }
-        for i in 0..self.config.bootstrap_servers.len() {
-            consider(
-                self.conns
-                    .retry_at(Node::Bootstrap(i))
-                    .filter(|&at| at > now),
-            );
-        }
-        next
+        self.timers.next()
     }
 
     // ---- commands -----------------------------------------------------
@@ -455,11 +416,12 @@ impl Consumer {
         for tp in removed {
             if let Some(mut state) = self.partitions.remove(&tp) {
                 self.buffered_bytes -= state.buffer.clear();
+                state.retry.cancel(&mut self.timers);
             }
         }
         for tp in &wanted {
             if !self.partitions.contains_key(tp) {
-                let state = self.new_partition_state();
+                let state = self.new_partition_state(tp);
                 self.partitions.insert(tp.clone(), state);
             }
         }
@@ -512,8 +474,11 @@ impl Consumer {
                 "negative offset {offset} for {tp}"
             )));
         }
-        let state = self.assigned_mut(tp)?;
-        let freed = Self::restart(state, Phase::Fetching);
+        let state = self
+            .partitions
+            .get_mut(tp)
+            .ok_or_else(|| not_assigned(tp))?;
+        let freed = Self::restart(state, Phase::Fetching, &mut self.timers);
         state.position = offset;
         state.position_epoch = None;
         state.fetch_offset = offset;
@@ -555,7 +520,7 @@ impl Consumer {
             let Some(state) = self.partitions.get_mut(tp) else {
                 continue;
             };
-            let freed = Self::restart(state, reset_phase(strategy));
+            let freed = Self::restart(state, reset_phase(strategy), &mut self.timers);
             self.buffered_bytes -= freed;
         }
         self.progress(now);
@@ -618,7 +583,7 @@ impl Consumer {
             }
             state.paused = true;
             state.generation += 1;
-            state.fetching = false;
+            state.retry.settled();
             self.buffered_bytes -= state.buffer.clear();
             state.pending_corruption = None;
             state.fetch_offset = state.position;
@@ -847,6 +812,7 @@ impl Consumer {
         self.now = now;
         self.closed = true;
         self.conns.close_all();
+        self.timers.clear();
         for (id, _) in std::mem::take(&mut self.queries) {
             self.events.push_back(Event::OffsetsQueryDone {
                 id,
@@ -905,13 +871,11 @@ impl Consumer {
 
     /// Invalidates a partition's fetched and in-flight data and moves it to
     /// `phase`. Returns the buffered bytes freed.
-    fn restart(state: &mut PartitionState, phase: Phase) -> usize {
+    fn restart(state: &mut PartitionState, phase: Phase, timers: &mut TimerTable) -> usize {
         state.generation += 1;
         state.phase = phase;
-        state.fetching = false;
         state.pending_corruption = None;
-        state.retry_at = None;
-        state.failures = 0;
+        state.retry.reset(timers);
         state.last_fetched_epoch = None;
         state.buffer.clear()
     }
@@ -940,6 +904,15 @@ impl Consumer {
         if self.closed {
             return;
         }
+        // Whatever input brought us here, timers that expired fire first,
+        // so the earliest deadline left is always in the future.
+        self.timers.advance(now);
+        while let Some(timer) = self.timers.pop_expired() {
+            self.fire(timer, now);
+            if self.closed {
+                return;
+            }
+        }
         while let Some(outcome) = self.conns.poll_outcome() {
             self.on_outcome(outcome, now);
         }
@@ -956,6 +929,33 @@ impl Consumer {
         }
         if self.has_pending() {
             self.signal_poll_ready();
+        }
+    }
+
+    /// Acts on a timer that went off. A backoff that ended needs nothing:
+    /// its request may simply go again.
+    fn fire(&mut self, timer: Timer, now: Instant) {
+        match timer {
+            Timer::Connection(conn) => self.conns.on_timeout(conn, now, &mut self.timers),
+            Timer::MetadataRefresh => self.metadata.request_update(),
+            Timer::QueryDeadline(id) => self.expire_query(id),
+            Timer::Reconnect(_)
+            | Timer::MetadataRetry
+            | Timer::PartitionRetry(_)
+            | Timer::QueryRetry(..)
+            | Timer::FindCoordinator
+            | Timer::JoinRetry
+            | Timer::CommitRetry(_)
+            | Timer::CommittedRetry(_)
+            | Timer::PositionsFetchRetry => {}
+            Timer::Heartbeat
+            | Timer::SessionExpiry
+            | Timer::PollHalfway
+            | Timer::PollInterval
+            | Timer::AutoCommit
+            | Timer::CommitDeadline(_)
+            | Timer::CommittedDeadline(_)
+            | Timer::Close => self.group_timer(timer, now),
         }
     }
 
@@ -1015,7 +1015,10 @@ impl Consumer {
 
     fn on_failed(&mut self, purpose: Purpose, now: Instant) {
         match purpose {
-            Purpose::Metadata => self.metadata.update_failed(now, &mut self.rng),
+            Purpose::Metadata => {
+                self.metadata
+                    .update_failed(now, &mut self.retry_backoff, &mut self.timers);
+            }
             Purpose::FindCoordinator => self.on_find_coordinator(None, now),
             Purpose::JoinGroup => self.on_join(None, now),
             Purpose::SyncGroup { generation } => self.on_sync(None, generation, now),
@@ -1030,7 +1033,7 @@ impl Consumer {
                 for p in partitions {
                     if let Some(state) = self.partitions.get_mut(&p.tp) {
                         if state.generation == p.generation {
-                            state.fetching = false;
+                            state.retry.settled();
                         }
                     }
                 }
@@ -1095,7 +1098,8 @@ impl Consumer {
                 Ok((_, response)) => self.on_metadata(&response, now),
                 Err(e) => {
                     self.protocol_error(node, &e.to_string());
-                    self.metadata.update_failed(now, &mut self.rng);
+                    self.metadata
+                        .update_failed(now, &mut self.retry_backoff, &mut self.timers);
                 }
             },
             Purpose::Fetch { broker, partitions } => {
@@ -1137,7 +1141,9 @@ impl Consumer {
     }
 
     fn on_metadata(&mut self, response: &MetadataResponse, now: Instant) {
-        let applied = self.metadata.apply(response, now, &mut self.rng);
+        let applied = self
+            .metadata
+            .apply(response, now, &mut self.retry_backoff, &mut self.timers);
         if let Some(listed) = &applied.listed_topics {
             self.group_on_topic_list(listed);
         }
@@ -1177,7 +1183,7 @@ impl Consumer {
     fn send_metadata(&mut self, now: Instant) {
         let needed =
             !self.partitions.is_empty() || !self.queries.is_empty() || self.is_subscribed();
-        if !needed || !self.metadata.is_due(now) {
+        if !needed || !self.metadata.is_due(&self.timers) {
             return;
         }
         let mut candidates: Vec<(Node, BrokerAddress)> = self
@@ -1192,10 +1198,10 @@ impl Consumer {
                 .enumerate()
                 .map(|(i, a)| (Node::Bootstrap(i), a.clone())),
         );
-        let Some((node, address)) = self.conns.least_loaded(&candidates, now) else {
+        let Some((node, address)) = self.conns.least_loaded(&candidates, &self.timers) else {
             return;
         };
-        let Some(conn) = self.conns.ready(node, &address, now) else {
+        let Some(conn) = self.conns.ready(node, &address, now, &mut self.timers) else {
             return;
         };
         if !self.conns.can_send(conn) {
@@ -1218,10 +1224,12 @@ impl Consumer {
                 Duration::ZERO,
                 Purpose::Metadata,
                 now,
+                &mut self.timers,
             )
             .is_err()
         {
-            self.metadata.update_failed(now, &mut self.rng);
+            self.metadata
+                .update_failed(now, &mut self.retry_backoff, &mut self.timers);
         }
     }
 }

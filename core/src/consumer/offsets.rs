@@ -15,20 +15,19 @@ pub(super) enum OffsetsTarget {
     Query { id: QueryId },
 }
 
+/// An offsets query; its deadline is [`Timer::QueryDeadline`].
 #[derive(Debug)]
 pub(super) struct Query {
-    /// Timestamp to look up per partition (-2 earliest, -1 latest).
+    /// Partitions still to look up.
     pub(super) pending: BTreeMap<TopicPartition, QueryPartition>,
     pub(super) results: BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>,
-    pub(super) deadline: Instant,
 }
 
 #[derive(Debug)]
 pub(super) struct QueryPartition {
+    /// Timestamp to look up (-2 earliest, -1 latest).
     pub(super) timestamp: i64,
-    pub(super) in_flight: bool,
-    pub(super) retry_at: Option<Instant>,
-    pub(super) failures: u32,
+    pub(super) retry: Retry,
 }
 
 impl Consumer {
@@ -44,15 +43,8 @@ impl Consumer {
         let pending: BTreeMap<TopicPartition, QueryPartition> = partitions
             .into_iter()
             .map(|(tp, timestamp)| {
-                (
-                    tp,
-                    QueryPartition {
-                        timestamp,
-                        in_flight: false,
-                        retry_at: None,
-                        failures: 0,
-                    },
-                )
+                let retry = Retry::new(Timer::QueryRetry(id, tp.clone()));
+                (tp, QueryPartition { timestamp, retry })
             })
             .collect();
         if let Some(tp) = pending
@@ -66,9 +58,9 @@ impl Consumer {
             Query {
                 pending,
                 results: BTreeMap::new(),
-                deadline: now + timeout,
             },
         );
+        self.timers.set(Timer::QueryDeadline(id), now + timeout);
         self.update_wanted_metadata();
         self.finish_queries();
         self.progress(now);
@@ -80,14 +72,10 @@ impl Consumer {
         let isolation = self.config.isolation_level;
         let mut by_leader: BTreeMap<i32, Vec<OffsetsEntry>> = BTreeMap::new();
         for (tp, state) in &self.partitions {
-            let Phase::Resetting {
-                strategy,
-                in_flight: false,
-            } = state.phase
-            else {
+            let Phase::Resetting { strategy } = state.phase else {
                 continue;
             };
-            if state.retry_at.is_some_and(|at| at > now) {
+            if !state.retry.ready(&self.timers) {
                 continue;
             }
             let Some(leader) = self.metadata.leader(tp) else {
@@ -110,7 +98,7 @@ impl Consumer {
         }
         for (&id, query) in &self.queries {
             for (tp, p) in &query.pending {
-                if p.in_flight || p.retry_at.is_some_and(|at| at > now) {
+                if !p.retry.ready(&self.timers) {
                     continue;
                 }
                 let Some(leader) = self.metadata.leader(tp) else {
@@ -129,7 +117,10 @@ impl Consumer {
             let Some(address) = self.metadata.broker(broker).cloned() else {
                 continue;
             };
-            let Some(conn) = self.conns.ready(Node::Broker(broker), &address, now) else {
+            let Some(conn) =
+                self.conns
+                    .ready(Node::Broker(broker), &address, now, &mut self.timers)
+            else {
                 continue;
             };
             if !self.conns.can_send(conn) {
@@ -175,7 +166,15 @@ impl Consumer {
             };
             if self
                 .conns
-                .send(conn, &request, version, Duration::ZERO, purpose, now)
+                .send(
+                    conn,
+                    &request,
+                    version,
+                    Duration::ZERO,
+                    purpose,
+                    now,
+                    &mut self.timers,
+                )
                 .is_ok()
             {
                 for (tp, _, _, target) in now_entries {
@@ -194,9 +193,13 @@ impl Consumer {
         match target {
             OffsetsTarget::Reset { generation } => {
                 if let Some(state) = self.partitions.get_mut(tp) {
-                    if state.generation == generation {
-                        if let Phase::Resetting { in_flight, .. } = &mut state.phase {
-                            *in_flight = value;
+                    if state.generation == generation
+                        && matches!(state.phase, Phase::Resetting { .. })
+                    {
+                        if value {
+                            state.retry.sent();
+                        } else {
+                            state.retry.settled();
                         }
                     }
                 }
@@ -207,7 +210,11 @@ impl Consumer {
                     .get_mut(&id)
                     .and_then(|q| q.pending.get_mut(tp))
                 {
-                    p.in_flight = value;
+                    if value {
+                        p.retry.sent();
+                    } else {
+                        p.retry.settled();
+                    }
                 }
             }
         }
@@ -253,15 +260,15 @@ impl Consumer {
                     state.position = answer.offset.max(0);
                     state.position_epoch = epoch;
                     state.fetch_offset = state.position;
-                    state.failures = 0;
-                    state.retry_at = None;
+                    state.retry.succeeded(&mut self.timers);
                     self.events.push_back(Event::PositionsChanged);
                 }
                 OffsetsTarget::Query { id } => {
                     let Some(query) = self.queries.get_mut(&id) else {
                         continue;
                     };
-                    if query.pending.remove(tp).is_some() {
+                    if let Some(p) = query.pending.remove(tp) {
+                        p.retry.cancel(&mut self.timers);
                         let found = (answer.offset >= 0).then_some(OffsetAndTimestamp {
                             offset: answer.offset,
                             timestamp: answer.timestamp,
@@ -294,12 +301,9 @@ impl Consumer {
                 if state.generation != generation {
                     return;
                 }
-                if let Phase::Resetting { in_flight, .. } = &mut state.phase {
-                    *in_flight = false;
-                }
-                state.retry_at =
-                    Some(now + self.retry_backoff.delay(state.failures, &mut self.rng));
-                state.failures = state.failures.saturating_add(1);
+                state
+                    .retry
+                    .failed(now, &mut self.retry_backoff, &mut self.timers);
                 if !retriable {
                     self.poll_error.get_or_insert(Error::Partition {
                         api: ApiKey::ListOffsets,
@@ -327,15 +331,15 @@ impl Consumer {
                 else {
                     return;
                 };
-                p.in_flight = false;
-                p.retry_at = Some(now + self.retry_backoff.delay(p.failures, &mut self.rng));
-                p.failures = p.failures.saturating_add(1);
+                p.retry
+                    .failed(now, &mut self.retry_backoff, &mut self.timers);
             }
         }
     }
 
     pub(super) fn fail_query(&mut self, id: QueryId, error: Error) {
-        if self.queries.remove(&id).is_some() {
+        if let Some(query) = self.queries.remove(&id) {
+            self.forget_query_timers(id, &query);
             self.events.push_back(Event::OffsetsQueryDone {
                 id,
                 result: Err(error),
@@ -353,6 +357,7 @@ impl Consumer {
             .collect();
         for id in done {
             if let Some(query) = self.queries.remove(&id) {
+                self.forget_query_timers(id, &query);
                 self.events.push_back(Event::OffsetsQueryDone {
                     id,
                     result: Ok(query.results),
@@ -362,22 +367,25 @@ impl Consumer {
         }
     }
 
-    pub(super) fn expire_queries(&mut self, now: Instant) {
-        let expired: Vec<(QueryId, Vec<TopicPartition>)> = self
-            .queries
-            .iter()
-            .filter(|(_, q)| q.deadline <= now)
-            .map(|(id, q)| (*id, q.pending.keys().cloned().collect()))
-            .collect();
-        for (id, partitions) in expired {
-            let names: Vec<String> = partitions.iter().map(ToString::to_string).collect();
-            self.fail_query(
-                id,
-                Error::Timeout(format!(
-                    "offsets for {} not found in time",
-                    names.join(", ")
-                )),
-            );
+    fn forget_query_timers(&mut self, id: QueryId, query: &Query) {
+        self.timers.stop(&Timer::QueryDeadline(id));
+        for p in query.pending.values() {
+            p.retry.cancel(&mut self.timers);
         }
+    }
+
+    /// Query `id` ran out of time.
+    pub(super) fn expire_query(&mut self, id: QueryId) {
+        let Some(query) = self.queries.get(&id) else {
+            return;
+        };
+        let names: Vec<String> = query.pending.keys().map(ToString::to_string).collect();
+        self.fail_query(
+            id,
+            Error::Timeout(format!(
+                "offsets for {} not found in time",
+                names.join(", ")
+            )),
+        );
     }
 }
