@@ -17,7 +17,7 @@ use crate::protocol::{
     encode_request, negotiate, response_correlation_id,
 };
 use crate::timer::{Timer, TimerTable};
-use crate::types::{BrokerAddress, ConnId};
+use crate::types::{BrokerAddress, BrokerId, ConnId};
 
 /// What the adapter must do for the core: open a connection, write bytes to
 /// one, or close one. Emitted in order; bytes for one connection must be
@@ -52,11 +52,11 @@ pub enum Io {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Node {
     Bootstrap(usize),
-    Broker(i32),
+    Broker(BrokerId),
     /// The group coordinator, on its own connection: the broker may hold a
     /// JoinGroup for a long time, and requests on one connection are
     /// answered in order, so fetches must not queue behind it.
-    Coordinator(i32),
+    Coordinator(BrokerId),
 }
 
 /// A request awaiting its response.

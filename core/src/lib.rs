@@ -51,6 +51,6 @@ pub use session::{
     ReadyCallback, Session, offsets_only,
 };
 pub use types::{
-    BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress, OffsetAndMetadata,
-    OffsetAndTimestamp, TopicPartition,
+    BrokerAddress, BrokerId, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress,
+    OffsetAndMetadata, OffsetAndTimestamp, TopicPartition,
 };

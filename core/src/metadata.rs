@@ -11,12 +11,12 @@ use crate::protocol::messages::{
 };
 use crate::protocol::{ErrorCode, Uuid};
 use crate::timer::{Timer, TimerTable};
-use crate::types::{BrokerAddress, TopicPartition};
+use crate::types::{BrokerAddress, BrokerId, TopicPartition};
 
 /// A partition's leader as metadata last described it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Leader {
-    pub(crate) broker: i32,
+    pub(crate) broker: BrokerId,
     /// Known from Metadata v7+; used to fence stale fetches.
     pub(crate) epoch: Option<i32>,
 }
@@ -30,7 +30,7 @@ struct TopicState {
 
 #[derive(Debug, Clone, Copy)]
 struct PartitionState {
-    leader: Option<i32>,
+    leader: Option<BrokerId>,
     epoch: Option<i32>,
 }
 
@@ -49,7 +49,7 @@ pub(crate) struct Applied {
 
 #[derive(Debug)]
 pub(crate) struct Metadata {
-    brokers: BTreeMap<i32, BrokerAddress>,
+    brokers: BTreeMap<BrokerId, BrokerAddress>,
     topics: HashMap<Arc<str>, TopicState>,
     wanted: BTreeSet<Arc<str>>,
     wanted_partitions: BTreeSet<TopicPartition>,
@@ -189,7 +189,7 @@ impl Metadata {
                 .iter()
                 .filter_map(|b| {
                     Some((
-                        b.node_id,
+                        BrokerId(b.node_id),
                         BrokerAddress::new(b.host.clone(), u16::try_from(b.port).ok()?),
                     ))
                 })
@@ -234,8 +234,9 @@ impl Metadata {
                         continue;
                     }
                 }
-                let leader = (p.leader_id >= 0 && self.brokers.contains_key(&p.leader_id))
-                    .then_some(p.leader_id);
+                let leader = BrokerId(p.leader_id);
+                let leader =
+                    (p.leader_id >= 0 && self.brokers.contains_key(&leader)).then_some(leader);
                 if leader.is_none() {
                     applied.incomplete = true;
                 }
@@ -299,7 +300,7 @@ impl Metadata {
     }
 
     /// A partition's leader moved (a fetch response named a new one).
-    pub(crate) fn update_leader(&mut self, tp: &TopicPartition, broker: i32, epoch: i32) {
+    pub(crate) fn update_leader(&mut self, tp: &TopicPartition, broker: BrokerId, epoch: i32) {
         let known = self.brokers.contains_key(&broker);
         if let Some(p) = self
             .topics
@@ -313,11 +314,11 @@ impl Metadata {
         }
     }
 
-    pub(crate) fn broker(&self, id: i32) -> Option<&BrokerAddress> {
+    pub(crate) fn broker(&self, id: BrokerId) -> Option<&BrokerAddress> {
         self.brokers.get(&id)
     }
 
-    pub(crate) fn brokers(&self) -> impl Iterator<Item = (i32, &BrokerAddress)> {
+    pub(crate) fn brokers(&self) -> impl Iterator<Item = (BrokerId, &BrokerAddress)> {
         self.brokers.iter().map(|(&id, addr)| (id, addr))
     }
 }

@@ -142,6 +142,16 @@ impl fmt::Display for ConnId {
     }
 }
 
+/// A broker's node id, as the cluster's metadata names it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct BrokerId(pub i32);
+
+impl fmt::Display for BrokerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "broker {}", self.0)
+    }
+}
+
 /// An offset found by a time or position query, with the record's
 /// timestamp and leader epoch where the broker gives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

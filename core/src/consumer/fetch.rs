@@ -273,7 +273,7 @@ impl Consumer {
         if self.buffered_bytes >= self.config.fetch_buffer_max_bytes {
             return;
         }
-        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, Option<i32>)>> = BTreeMap::new();
+        let mut by_leader: BTreeMap<BrokerId, Vec<(TopicPartition, Option<i32>)>> = BTreeMap::new();
         let n = self.partitions.len();
         if n == 0 {
             return;
@@ -352,7 +352,7 @@ impl Consumer {
                 }
                 fetched.push(FetchedPartition {
                     tp: tp.clone(),
-                    generation: state.generation,
+                    fence: state.fence,
                     fetch_offset: state.fetch_offset,
                 });
             }
@@ -429,7 +429,7 @@ impl Consumer {
             let Some(state) = self.partitions.get_mut(&fetched.tp) else {
                 continue;
             };
-            if state.generation != fetched.generation {
+            if state.fence != fetched.fence {
                 // Sought, paused or reset since: whatever came is stale.
                 continue;
             }
@@ -458,7 +458,7 @@ impl Consumer {
         if partition.current_leader.leader_id >= 0 && partition.current_leader.leader_epoch >= 0 {
             self.metadata.update_leader(
                 tp,
-                partition.current_leader.leader_id,
+                BrokerId(partition.current_leader.leader_id),
                 partition.current_leader.leader_epoch,
             );
         }
@@ -609,7 +609,7 @@ impl Consumer {
             Ok(freed) => self.buffered_bytes -= freed,
             Err(failure) => {
                 self.buffered_bytes -= state.buffer.clear();
-                state.generation += 1;
+                state.fence += 1;
                 state.retry.settled();
                 state.phase = Phase::Corrupt {
                     offset: failure.offset,
@@ -625,7 +625,7 @@ impl Consumer {
         }
         if state.buffer.is_empty() {
             if let Some((offset, error)) = state.pending_corruption.take() {
-                state.generation += 1;
+                state.fence += 1;
                 state.retry.settled();
                 state.phase = Phase::Corrupt {
                     offset,

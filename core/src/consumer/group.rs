@@ -30,7 +30,7 @@ use crate::protocol::{
 };
 use crate::timer::Timer;
 use crate::types::ConnId;
-use crate::types::{BrokerAddress, OffsetAndMetadata, TopicPartition};
+use crate::types::{BrokerAddress, BrokerId, OffsetAndMetadata, TopicPartition};
 
 /// The protocol type of consumer groups.
 const PROTOCOL_TYPE: &str = "consumer";
@@ -103,10 +103,10 @@ pub(super) struct Group {
     pattern: Option<regex::Regex>,
     /// The pattern was evaluated against a topic list at least once.
     pattern_resolved: bool,
-    coordinator: Option<(i32, BrokerAddress)>,
+    coordinator: Option<(BrokerId, BrokerAddress)>,
     /// The coordinator before it was lost: its connection closes if the
     /// group turns out to have moved elsewhere.
-    previous_coordinator: Option<i32>,
+    previous_coordinator: Option<BrokerId>,
     /// FindCoordinator.
     find: Retry,
     member_id: String,
@@ -925,13 +925,13 @@ impl Consumer {
     }
 
     /// The coordinator the group talks to now.
-    pub(super) fn current_coordinator(&self) -> Option<(i32, BrokerAddress)> {
+    pub(super) fn current_coordinator(&self) -> Option<(BrokerId, BrokerAddress)> {
         self.group.as_ref()?.coordinator.clone()
     }
 
     /// Puts `coordinator` back if handling a former coordinator's answer
     /// dropped it.
-    pub(super) fn restore_coordinator(&mut self, coordinator: Option<(i32, BrokerAddress)>) {
+    pub(super) fn restore_coordinator(&mut self, coordinator: Option<(BrokerId, BrokerAddress)>) {
         if let Some(group) = self.group.as_mut() {
             if group.coordinator.is_none() && !group.find.in_flight() {
                 group.coordinator = coordinator;
@@ -1001,7 +1001,8 @@ impl Consumer {
                 return Some(Err(code));
             }
             let port = u16::try_from(port).ok()?;
-            (code.is_ok() && node_id >= 0).then(|| Ok((node_id, BrokerAddress::new(host, port))))
+            (code.is_ok() && node_id >= 0)
+                .then(|| Ok((BrokerId(node_id), BrokerAddress::new(host, port))))
         });
         match found {
             Some(Ok(coordinator)) => {
@@ -1821,7 +1822,7 @@ impl Consumer {
             .partitions
             .iter()
             .filter(|(_, s)| matches!(s.phase, Phase::AwaitingCommitted))
-            .map(|(tp, s)| (tp.clone(), s.generation))
+            .map(|(tp, s)| (tp.clone(), s.fence))
             .collect();
         if wanted.is_empty() {
             return;
@@ -2020,13 +2021,11 @@ impl Consumer {
                     .into_iter()
                     .map(|(tp, o, e, _, _)| (tp, (o, e)))
                     .collect();
-                for (tp, generation) in positions {
+                for (tp, fence) in positions {
                     let Some(state) = self.partitions.get_mut(&tp) else {
                         continue;
                     };
-                    if state.generation != generation
-                        || !matches!(state.phase, Phase::AwaitingCommitted)
-                    {
+                    if state.fence != fence || !matches!(state.phase, Phase::AwaitingCommitted) {
                         continue;
                     }
                     match found.get(&tp) {

@@ -25,7 +25,8 @@ use crate::protocol::{ApiKey, ErrorCode, decode_response};
 use crate::records::DecodeLimits;
 use crate::timer::{Timer, TimerTable};
 use crate::types::{
-    BrokerAddress, ConnId, ConsumerRecord, ConsumerRecords, OffsetAndTimestamp, TopicPartition,
+    BrokerAddress, BrokerId, ConnId, ConsumerRecord, ConsumerRecords, OffsetAndTimestamp,
+    TopicPartition,
 };
 use fetch::PartitionBuffer;
 use group::Group;
@@ -97,7 +98,7 @@ pub enum Event {
 enum Purpose {
     Metadata,
     Fetch {
-        broker: i32,
+        broker: BrokerId,
         partitions: Vec<FetchedPartition>,
     },
     ListOffsets {
@@ -117,7 +118,7 @@ enum Purpose {
     },
     OffsetFetch {
         /// Partitions waiting for their committed offset, with their
-        /// generation when the lookup went out.
+        /// fence when the lookup went out.
         positions: Vec<(TopicPartition, u64)>,
         /// The application's lookup this answers, if any.
         query: Option<QueryId>,
@@ -127,8 +128,8 @@ enum Purpose {
 #[derive(Debug)]
 struct FetchedPartition {
     tp: TopicPartition,
-    /// The partition's generation when the fetch went out.
-    generation: u64,
+    /// The partition's fence when the fetch went out.
+    fence: u64,
     fetch_offset: i64,
 }
 
@@ -163,8 +164,8 @@ struct PartitionState {
     position_epoch: Option<i32>,
     paused: bool,
     /// Bumped by every seek, pause, reset or reassignment: fetched data or
-    /// offsets from before are stale and dropped when they arrive.
-    generation: u64,
+    /// offsets from before it are stale and dropped when they arrive.
+    fence: u64,
     buffer: PartitionBuffer,
     /// Where the next fetch starts (after the buffered data).
     fetch_offset: i64,
@@ -186,7 +187,7 @@ impl PartitionState {
             position: -1,
             position_epoch: None,
             paused: false,
-            generation: 0,
+            fence: 0,
             buffer: PartitionBuffer::default(),
             fetch_offset: -1,
             last_fetched_epoch: None,
@@ -255,7 +256,7 @@ pub struct Consumer {
     metadata: Metadata,
     partitions: BTreeMap<TopicPartition, PartitionState>,
     /// Brokers with a fetch in flight (one per broker).
-    fetching_from: HashSet<i32>,
+    fetching_from: HashSet<BrokerId>,
     fetch_rotation: usize,
     delivery_rotation: usize,
     buffered_bytes: usize,
@@ -582,7 +583,7 @@ impl Consumer {
                 continue;
             }
             state.paused = true;
-            state.generation += 1;
+            state.fence += 1;
             state.retry.settled();
             self.buffered_bytes -= state.buffer.clear();
             state.pending_corruption = None;
@@ -872,7 +873,7 @@ impl Consumer {
     /// Invalidates a partition's fetched and in-flight data and moves it to
     /// `phase`. Returns the buffered bytes freed.
     fn restart(state: &mut PartitionState, phase: Phase, timers: &mut TimerTable) -> usize {
-        state.generation += 1;
+        state.fence += 1;
         state.phase = phase;
         state.pending_corruption = None;
         state.retry.reset(timers);
@@ -1032,7 +1033,7 @@ impl Consumer {
                 self.fetching_from.remove(&broker);
                 for p in partitions {
                     if let Some(state) = self.partitions.get_mut(&p.tp) {
-                        if state.generation == p.generation {
+                        if state.fence == p.fence {
                             state.retry.settled();
                         }
                     }

@@ -11,7 +11,7 @@ pub(super) type OffsetsEntry = (TopicPartition, i64, Option<i32>, OffsetsTarget)
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum OffsetsTarget {
-    Reset { generation: u64 },
+    Reset { fence: u64 },
     Query { id: QueryId },
 }
 
@@ -70,7 +70,7 @@ impl Consumer {
     /// Resets and queries, grouped by leader into one ListOffsets per broker.
     pub(super) fn send_list_offsets(&mut self, now: Instant) {
         let isolation = self.config.isolation_level;
-        let mut by_leader: BTreeMap<i32, Vec<OffsetsEntry>> = BTreeMap::new();
+        let mut by_leader: BTreeMap<BrokerId, Vec<OffsetsEntry>> = BTreeMap::new();
         for (tp, state) in &self.partitions {
             let Phase::Resetting { strategy } = state.phase else {
                 continue;
@@ -91,9 +91,7 @@ impl Consumer {
                 tp.clone(),
                 timestamp,
                 leader.epoch,
-                OffsetsTarget::Reset {
-                    generation: state.generation,
-                },
+                OffsetsTarget::Reset { fence: state.fence },
             ));
         }
         for (&id, query) in &self.queries {
@@ -191,11 +189,9 @@ impl Consumer {
         value: bool,
     ) {
         match target {
-            OffsetsTarget::Reset { generation } => {
+            OffsetsTarget::Reset { fence } => {
                 if let Some(state) = self.partitions.get_mut(tp) {
-                    if state.generation == generation
-                        && matches!(state.phase, Phase::Resetting { .. })
-                    {
+                    if state.fence == fence && matches!(state.phase, Phase::Resetting { .. }) {
                         if value {
                             state.retry.sent();
                         } else {
@@ -247,13 +243,11 @@ impl Consumer {
             }
             let epoch = (answer.leader_epoch >= 0).then_some(answer.leader_epoch);
             match *target {
-                OffsetsTarget::Reset { generation } => {
+                OffsetsTarget::Reset { fence } => {
                     let Some(state) = self.partitions.get_mut(tp) else {
                         continue;
                     };
-                    if state.generation != generation
-                        || !matches!(state.phase, Phase::Resetting { .. })
-                    {
+                    if state.fence != fence || !matches!(state.phase, Phase::Resetting { .. }) {
                         continue;
                     }
                     state.phase = Phase::Fetching;
@@ -294,11 +288,11 @@ impl Consumer {
             self.metadata.request_update();
         }
         match target {
-            OffsetsTarget::Reset { generation } => {
+            OffsetsTarget::Reset { fence } => {
                 let Some(state) = self.partitions.get_mut(tp) else {
                     return;
                 };
-                if state.generation != generation {
+                if state.fence != fence {
                     return;
                 }
                 state
