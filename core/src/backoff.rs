@@ -86,10 +86,6 @@ impl Retry {
         !self.in_flight && !timers.is_set(&self.timer)
     }
 
-    pub(crate) fn in_flight(&self) -> bool {
-        self.in_flight
-    }
-
     /// The request went out.
     pub(crate) fn sent(&mut self) {
         self.in_flight = true;

@@ -224,13 +224,26 @@ impl<P> Connections<P> {
         })
     }
 
-    /// The version of `api` to use on `conn`: the highest both sides support.
-    pub(crate) fn version(&self, conn: ConnId, api: ApiKey) -> Result<i16, UnsupportedVersion> {
+    /// The version of `api` to use on `conn`: the highest both sides
+    /// support, at least `min` (an error naming both ranges otherwise).
+    pub(crate) fn version_at_least(
+        &self,
+        conn: ConnId,
+        api: ApiKey,
+        min: i16,
+    ) -> Result<i16, UnsupportedVersion> {
         let theirs = self
             .conns
             .get(&conn)
             .and_then(|c| c.versions.get(&api.code()).copied());
-        negotiate(api.name(), api.versions(), theirs)
+        let ours = api.versions();
+        let ours = VersionRange::new(ours.min.max(min), ours.max);
+        negotiate(api.name(), ours, theirs)
+    }
+
+    /// The version of `api` to use on `conn`: the highest both sides support.
+    pub(crate) fn version(&self, conn: ConnId, api: ApiKey) -> Result<i16, UnsupportedVersion> {
+        self.version_at_least(conn, api, i16::MIN)
     }
 
     /// Sends `request` at `version` on a ready connection. `extra_timeout` is

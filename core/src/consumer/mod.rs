@@ -2,7 +2,7 @@
 //! progress loop; fetching and offset lookups live in submodules.
 
 mod fetch;
-mod group;
+mod membership;
 mod offsets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -13,24 +13,23 @@ use crate::backoff::{Backoff, Retry};
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::conn::{ConnConfig, Connections, InFlight, Io, Node, Outcome};
 use crate::error::Error;
+use crate::group::consumer_group::{ConsumerGroup, GroupPurpose};
 use crate::metadata::Metadata;
 use crate::protocol::messages::{
-    FetchRequest, FetchResponse, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
-    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse,
     fetch::{FetchPartition, FetchPartitionData, FetchTopic},
     list_offsets::{ListOffsetsPartition, ListOffsetsTopic},
 };
 use crate::protocol::{ApiKey, ErrorCode, decode_response};
 use crate::records::DecodeLimits;
 use crate::timer::{Timer, TimerTable};
+use crate::types::OffsetAndMetadata;
 use crate::types::{
     BrokerAddress, BrokerId, ConnId, ConsumerRecord, ConsumerRecords, OffsetAndTimestamp,
     TopicPartition,
 };
 use fetch::PartitionBuffer;
-use group::Group;
-pub use group::{CommitId, CommittedResult};
 use offsets::{OffsetsTarget, Query};
 
 /// The jitter seed when the configuration fixes none (adapters normally
@@ -45,6 +44,14 @@ const LATEST_TIMESTAMP: i64 = -1;
 /// `offsets_for_times`); its result arrives as [`Event::OffsetsQueryDone`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueryId(pub u64);
+
+/// Identifies a commit; its outcome arrives as [`Event::CommitDone`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitId(pub u64);
+
+/// The answer to a committed-offsets lookup: per partition, the committed
+/// offset, or `None` when the group has none.
+pub type CommittedResult = Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error>;
 
 /// The answer to an offsets query: per partition, the offset found, or
 /// `None` when no record matches (a timestamp after the last record).
@@ -95,7 +102,7 @@ pub enum Event {
 
 /// Why a request was sent, to route its response.
 #[derive(Debug)]
-enum Purpose {
+pub(crate) enum Purpose {
     Metadata,
     Fetch {
         broker: BrokerId,
@@ -104,29 +111,12 @@ enum Purpose {
     ListOffsets {
         partitions: Vec<(TopicPartition, OffsetsTarget)>,
     },
-    FindCoordinator,
-    JoinGroup,
-    SyncGroup {
-        generation: i32,
-    },
-    Heartbeat {
-        generation: i32,
-    },
-    LeaveGroup,
-    OffsetCommit {
-        id: CommitId,
-    },
-    OffsetFetch {
-        /// Partitions waiting for their committed offset, with their
-        /// fence when the lookup went out.
-        positions: Vec<(TopicPartition, u64)>,
-        /// The application's lookup this answers, if any.
-        query: Option<QueryId>,
-    },
+    /// A request of the consumer group.
+    Group(GroupPurpose),
 }
 
 #[derive(Debug)]
-struct FetchedPartition {
+pub(crate) struct FetchedPartition {
     tp: TopicPartition,
     /// The partition's fence when the fetch went out.
     fence: u64,
@@ -269,7 +259,7 @@ pub struct Consumer {
     fatal: Option<Error>,
     poll_ready_signalled: bool,
     /// Membership, commits and committed offsets, with `group.id` set.
-    group: Option<Group>,
+    group: Option<ConsumerGroup>,
     closed: bool,
 }
 
@@ -310,13 +300,10 @@ impl Consumer {
             poll_error: None,
             fatal: None,
             poll_ready_signalled: false,
-            group: config.group_id.clone().map(|id| {
-                Group::new(
-                    id,
-                    config.group_instance_id.clone(),
-                    config.partition_assignment_strategy.protocol(),
-                )
-            }),
+            group: config
+                .group_id
+                .clone()
+                .map(|id| ConsumerGroup::new(&config, id)),
             closed: false,
             now,
             config,
@@ -447,14 +434,7 @@ impl Consumer {
         self.metadata.set_wanted(wanted);
         let mut topics: BTreeSet<Arc<str>> = BTreeSet::new();
         if let Some(group) = &self.group {
-            topics.extend(
-                group
-                    .subscription
-                    .iter()
-                    .flatten()
-                    .map(|t| Arc::from(t.as_str())),
-            );
-            topics.extend(group.leader_topics().map(Arc::from));
+            topics.extend(group.interest());
         }
         self.metadata.set_wanted_topics(topics);
     }
@@ -463,7 +443,7 @@ impl Consumer {
     fn is_subscribed(&self) -> bool {
         self.group
             .as_ref()
-            .is_some_and(|g| g.subscription.is_some())
+            .is_some_and(ConsumerGroup::is_subscribed)
     }
 
     /// Makes `offset` the next record `poll` returns for `tp`, dropping
@@ -679,8 +659,8 @@ impl Consumer {
     ) -> Result<ConsumerRecords, Error> {
         self.check_usable()?;
         self.poll_ready_signalled = false;
-        self.group_on_poll(now);
-        if self.group.as_ref().is_some_and(|g| g.has_events()) {
+        self.with_group(now, |g, ctx| g.on_poll(ctx));
+        if self.group.as_ref().is_some_and(ConsumerGroup::has_events) {
             // The listener hears of the rebalance before any record.
             self.progress(now);
             return Ok(ConsumerRecords::from_vec(Vec::new()));
@@ -742,7 +722,7 @@ impl Consumer {
     pub fn has_pending(&self) -> bool {
         self.poll_error.is_some()
             || self.fatal.is_some()
-            || self.group_wants_poll()
+            || self.group.as_ref().is_some_and(ConsumerGroup::wants_poll)
             || self.blocking_error().is_some()
             || self
                 .partitions
@@ -801,7 +781,13 @@ impl Consumer {
             return;
         }
         self.now = now;
-        if self.fatal.is_some() || !self.begin_group_close(now + timeout, now) {
+        let closing = self.fatal.is_none()
+            && self
+                .with_group(now, |g, ctx| g.begin_close(now + timeout, ctx))
+                .unwrap_or(false);
+        if closing {
+            self.progress(now);
+        } else {
             self.finish_close(now);
         }
     }
@@ -824,7 +810,7 @@ impl Consumer {
             state.buffer.clear();
         }
         self.buffered_bytes = 0;
-        self.fail_group_requests();
+        self.with_group(now, |g, ctx| g.fail_requests(ctx));
         self.events.push_back(Event::Closed);
     }
 
@@ -857,7 +843,7 @@ impl Consumer {
     // ---- internals ----------------------------------------------------
 
     fn check_usable(&self) -> Result<(), Error> {
-        if self.closed || self.group.as_ref().is_some_and(|g| g.is_closing()) {
+        if self.closed || self.group.as_ref().is_some_and(ConsumerGroup::is_closing) {
             return Err(Error::Closed);
         }
         if let Some(e) = &self.fatal {
@@ -921,7 +907,14 @@ impl Consumer {
             return;
         }
         self.send_metadata(now);
-        self.group_progress(now);
+        let awaiting = self
+            .partitions
+            .values()
+            .any(|s| matches!(s.phase, Phase::AwaitingCommitted));
+        self.with_group(now, |g, ctx| g.send_due(awaiting, ctx));
+        if self.closed {
+            return;
+        }
         self.send_list_offsets(now);
         self.send_fetches(now);
         // Sending can fail synchronously (a connection vanished): react.
@@ -956,41 +949,20 @@ impl Consumer {
             | Timer::AutoCommit
             | Timer::CommitDeadline(_)
             | Timer::CommittedDeadline(_)
-            | Timer::Close => self.group_timer(timer, now),
+            | Timer::Close => {
+                self.with_group(now, |g, ctx| g.on_timer(timer, ctx));
+            }
         }
     }
 
     fn on_outcome(&mut self, outcome: Outcome<Purpose>, now: Instant) {
-        let from = match &outcome {
-            Outcome::Response { node, request, .. } | Outcome::Failed { node, request } => {
-                Some((*node, &request.purpose))
-            }
-            _ => None,
-        };
-        if let Some((node, purpose)) = from {
-            if self.is_former_coordinator(node) {
-                // The group moved on: a heartbeat to the old coordinator
-                // means nothing, and nothing it says unseats the new one.
-                if matches!(purpose, Purpose::Heartbeat { .. }) {
-                    return;
-                }
-                let current = self.current_coordinator();
-                self.on_outcome_now(outcome, now);
-                self.restore_coordinator(current);
-                return;
-            }
-        }
-        self.on_outcome_now(outcome, now);
-    }
-
-    fn on_outcome_now(&mut self, outcome: Outcome<Purpose>, now: Instant) {
         match outcome {
             Outcome::Response {
                 node,
                 request,
                 frame,
             } => self.on_response(node, request, frame, now),
-            Outcome::Failed { request, .. } => self.on_failed(request.purpose, now),
+            Outcome::Failed { node, request } => self.on_failed(node, request.purpose, now),
             Outcome::Ready => {}
             Outcome::ConnectionError { address, reason } => {
                 self.events.push_back(Event::ConnectionError {
@@ -1014,21 +986,13 @@ impl Consumer {
         }
     }
 
-    fn on_failed(&mut self, purpose: Purpose, now: Instant) {
+    fn on_failed(&mut self, node: Node, purpose: Purpose, now: Instant) {
         match purpose {
             Purpose::Metadata => {
                 self.metadata
                     .update_failed(now, &mut self.retry_backoff, &mut self.timers);
             }
-            Purpose::FindCoordinator => self.on_find_coordinator(None, now),
-            Purpose::JoinGroup => self.on_join(None, now),
-            Purpose::SyncGroup { generation } => self.on_sync(None, generation, now),
-            Purpose::Heartbeat { generation } => self.on_heartbeat(None, generation, now),
-            Purpose::LeaveGroup => self.on_leave(now),
-            Purpose::OffsetCommit { id } => self.on_commit(None, id, now),
-            Purpose::OffsetFetch { positions, query } => {
-                self.on_offset_fetch(None, positions, query, now);
-            }
+            Purpose::Group(purpose) => self.on_group_reply(node, purpose, None, now),
             Purpose::Fetch { broker, partitions } => {
                 self.fetching_from.remove(&broker);
                 for p in partitions {
@@ -1057,43 +1021,9 @@ impl Consumer {
         now: Instant,
     ) {
         let version = request.version;
-        /// Decodes a group response; an unreadable one counts as no answer.
-        macro_rules! group_response {
-            ($request:ty) => {
-                match decode_response::<$request>(frame, version) {
-                    Ok((_, response)) => Some(response),
-                    Err(e) => {
-                        self.protocol_error(node, &e.to_string());
-                        None
-                    }
-                }
-            };
-        }
         match request.purpose {
-            Purpose::FindCoordinator => {
-                let response = group_response!(FindCoordinatorRequest);
-                self.on_find_coordinator(response, now);
-            }
-            Purpose::JoinGroup => {
-                let response = group_response!(JoinGroupRequest);
-                self.on_join(response, now);
-            }
-            Purpose::SyncGroup { generation } => {
-                let response = group_response!(SyncGroupRequest);
-                self.on_sync(response, generation, now);
-            }
-            Purpose::Heartbeat { generation } => {
-                let response = group_response!(HeartbeatRequest);
-                self.on_heartbeat(response, generation, now);
-            }
-            Purpose::LeaveGroup => self.on_leave(now),
-            Purpose::OffsetCommit { id } => {
-                let response = group_response!(OffsetCommitRequest);
-                self.on_commit(response, id, now);
-            }
-            Purpose::OffsetFetch { positions, query } => {
-                let response = group_response!(OffsetFetchRequest);
-                self.on_offset_fetch(response, positions, query, now);
+            Purpose::Group(purpose) => {
+                self.on_group_reply(node, purpose, Some((frame, version)), now);
             }
             Purpose::Metadata => match decode_response::<MetadataRequest>(frame, version) {
                 Ok((_, response)) => self.on_metadata(&response, now),
@@ -1109,7 +1039,7 @@ impl Consumer {
                     Ok((_, response)) => self.on_fetch(response, partitions, now),
                     Err(e) => {
                         self.protocol_error(node, &e.to_string());
-                        self.on_failed(Purpose::Fetch { broker, partitions }, now);
+                        self.on_failed(node, Purpose::Fetch { broker, partitions }, now);
                     }
                 }
             }
@@ -1118,7 +1048,7 @@ impl Consumer {
                     Ok((_, response)) => self.on_list_offsets(&response, partitions, now),
                     Err(e) => {
                         self.protocol_error(node, &e.to_string());
-                        self.on_failed(Purpose::ListOffsets { partitions }, now);
+                        self.on_failed(node, Purpose::ListOffsets { partitions }, now);
                     }
                 }
             }
@@ -1146,9 +1076,9 @@ impl Consumer {
             .metadata
             .apply(response, now, &mut self.retry_backoff, &mut self.timers);
         if let Some(listed) = &applied.listed_topics {
-            self.group_on_topic_list(listed);
+            self.with_group(now, |g, ctx| g.on_topic_list(listed, ctx));
         }
-        self.group_on_metadata();
+        self.with_group(now, |g, ctx| g.on_metadata(ctx));
         for (topic, code) in applied.topic_errors {
             let partition = self
                 .partitions

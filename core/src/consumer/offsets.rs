@@ -10,7 +10,7 @@ use super::*;
 pub(super) type OffsetsEntry = (TopicPartition, i64, Option<i32>, OffsetsTarget);
 
 #[derive(Debug, Clone, Copy)]
-pub(super) enum OffsetsTarget {
+pub(crate) enum OffsetsTarget {
     Reset { fence: u64 },
     Query { id: QueryId },
 }

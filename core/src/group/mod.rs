@@ -3,7 +3,11 @@
 //! join, sync, heartbeats, commits) is part of the consumer state machine.
 
 pub mod assignor;
+mod commits;
+pub(crate) mod consumer_group;
+mod coordinator;
 mod listener;
+mod member;
 
 pub use listener::{NoopListener, RebalanceContext, RebalanceListener, dispatch_rebalance};
 

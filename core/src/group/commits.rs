@@ -1,0 +1,641 @@
+//! Offsets and the group: the commit queue (the application's commits and
+//! auto-commits), what is known to be committed, and committed-offset
+//! lookups, both the application's and those that start newly assigned
+//! partitions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use crate::backoff::Retry;
+use crate::consumer::{CommitId, CommittedResult, Event, QueryId};
+use crate::error::Error;
+use crate::protocol::ErrorCode;
+use crate::protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    offset_commit::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
+    offset_fetch::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics},
+};
+use crate::timer::{Timer, TimerTable};
+use crate::types::{OffsetAndMetadata, TopicPartition};
+
+use super::consumer_group::GroupCtx;
+
+/// Why a commit was made, which decides who hears of its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitKind {
+    /// The application asked: its outcome is an event.
+    User,
+    /// Auto-commit: failures are only logged.
+    Auto,
+}
+
+/// A commit on its way; its deadline is [`Timer::CommitDeadline`].
+#[derive(Debug)]
+struct PendingCommit {
+    offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    kind: CommitKind,
+    retry: Retry,
+}
+
+/// A committed-offsets lookup; its deadline is [`Timer::CommittedDeadline`].
+#[derive(Debug)]
+struct CommittedQuery {
+    partitions: Vec<TopicPartition>,
+    retry: Retry,
+}
+
+/// Who a commit is made as: the member of a generation, or (manual
+/// assignment) nobody in particular.
+#[derive(Debug, Clone)]
+pub(crate) enum Committer {
+    Member {
+        generation: i32,
+        member_id: String,
+        instance_id: Option<String>,
+    },
+    /// No group membership: generation -1, empty member id.
+    Standalone,
+}
+
+/// What an OffsetCommit answer means beyond the commit itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitOutcome {
+    /// Done, or retried, or failed with nothing else to do.
+    Settled,
+    /// The coordinator moved or is gone: the commit is retried.
+    CoordinatorLost,
+    /// The group is rebalancing: the member must rejoin.
+    Rebalancing,
+    /// The generation moved on: the member's partitions are lost
+    /// (`keep_member_id` for ILLEGAL_GENERATION).
+    GenerationGone { keep_member_id: bool },
+    /// Another member with our `group.instance.id` exists.
+    Fenced,
+}
+
+/// One OffsetFetch answer, flattened: per partition, the offset, leader
+/// epoch, metadata and error; plus the group-level error.
+struct Fetched {
+    group_code: ErrorCode,
+    entries: Vec<(TopicPartition, i64, i32, Option<String>, ErrorCode)>,
+}
+
+/// Committed offsets found for partitions that waited for them, with the
+/// fence each had when the lookup went out.
+pub(crate) type FoundPositions = Vec<(TopicPartition, u64, Option<(i64, Option<i32>)>)>;
+
+#[derive(Debug)]
+pub(crate) struct Commits {
+    group_id: String,
+    commits: BTreeMap<CommitId, PendingCommit>,
+    next_commit: u64,
+    /// Offsets known to be committed, so auto-commit sends only changes.
+    last_committed: HashMap<TopicPartition, i64>,
+    committed_queries: BTreeMap<QueryId, CommittedQuery>,
+    /// The lookup of committed offsets that start new partitions.
+    positions_fetch: Retry,
+}
+
+impl Commits {
+    pub(crate) fn new(group_id: String) -> Self {
+        Self {
+            group_id,
+            commits: BTreeMap::new(),
+            next_commit: 1,
+            last_committed: HashMap::new(),
+            committed_queries: BTreeMap::new(),
+            positions_fetch: Retry::new(Timer::PositionsFetchRetry),
+        }
+    }
+
+    /// Commits waiting for an answer (the application's and auto-commits).
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.commits.is_empty()
+    }
+
+    pub(crate) fn has_queries(&self) -> bool {
+        !self.committed_queries.is_empty()
+    }
+
+    pub(crate) fn auto_in_flight(&self) -> bool {
+        self.commits.values().any(|c| c.kind == CommitKind::Auto)
+    }
+
+    /// Queues a commit of `offsets` that gives up at `deadline`. An empty
+    /// one is done at once.
+    pub(crate) fn queue(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        kind: CommitKind,
+        deadline: Instant,
+        ctx: &mut GroupCtx<'_>,
+    ) -> CommitId {
+        let id = CommitId(self.next_commit);
+        self.next_commit += 1;
+        if offsets.is_empty() {
+            if kind == CommitKind::User {
+                ctx.events
+                    .push_back(Event::CommitDone { id, result: Ok(()) });
+            }
+            return id;
+        }
+        self.commits.insert(
+            id,
+            PendingCommit {
+                offsets,
+                kind,
+                retry: Retry::new(Timer::CommitRetry(id)),
+            },
+        );
+        ctx.timers.set(Timer::CommitDeadline(id), deadline);
+        id
+    }
+
+    /// `positions` without those known to be committed already.
+    pub(crate) fn changed(
+        &self,
+        positions: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        positions
+            .into_iter()
+            .filter(|(tp, o)| self.last_committed.get(tp) != Some(&o.offset))
+            .collect()
+    }
+
+    /// The partitions left the assignment: what was committed for them no
+    /// longer matters here.
+    pub(crate) fn forget(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.last_committed.remove(tp);
+        }
+    }
+
+    /// The membership is gone: auto-commits for the old generation would
+    /// be refused anyway.
+    pub(crate) fn drop_auto_commits(&mut self, timers: &mut TimerTable) {
+        let auto: Vec<CommitId> = self
+            .commits
+            .iter()
+            .filter(|(_, c)| c.kind == CommitKind::Auto)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in auto {
+            if let Some(commit) = self.commits.remove(&id) {
+                commit.retry.cancel(timers);
+                timers.stop(&Timer::CommitDeadline(id));
+            }
+        }
+    }
+
+    /// The next commit ready to go (not in flight, not backing off).
+    pub(crate) fn next_ready(&self, timers: &TimerTable) -> Option<CommitId> {
+        self.commits
+            .iter()
+            .find(|(_, c)| c.retry.ready(timers))
+            .map(|(id, _)| *id)
+    }
+
+    /// The OffsetCommit for commit `id`, made as `committer`.
+    pub(crate) fn request(
+        &self,
+        id: CommitId,
+        committer: &Committer,
+    ) -> Option<OffsetCommitRequest> {
+        let commit = self.commits.get(&id)?;
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (tp, o) in &commit.offsets {
+            topics
+                .entry(tp.topic())
+                .or_default()
+                .push(OffsetCommitRequestPartition {
+                    partition_index: tp.partition(),
+                    committed_offset: o.offset,
+                    committed_leader_epoch: o.leader_epoch.unwrap_or(-1),
+                    committed_metadata: Some(o.metadata.clone()),
+                });
+        }
+        let (generation, member_id, instance_id) = match committer {
+            Committer::Member {
+                generation,
+                member_id,
+                instance_id,
+            } => (*generation, member_id.clone(), instance_id.clone()),
+            Committer::Standalone => (-1, String::new(), None),
+        };
+        Some(OffsetCommitRequest {
+            group_id: self.group_id.clone(),
+            generation_id_or_member_epoch: generation,
+            member_id,
+            group_instance_id: instance_id,
+            topics: topics
+                .into_iter()
+                .map(|(name, partitions)| OffsetCommitRequestTopic {
+                    name: name.to_string(),
+                    partitions,
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    /// Commit `id` went out.
+    pub(crate) fn sent(&mut self, id: CommitId) {
+        if let Some(c) = self.commits.get_mut(&id) {
+            c.retry.sent();
+        }
+    }
+
+    /// The answer to commit `id` (`None`: no answer).
+    pub(crate) fn on_response(
+        &mut self,
+        id: CommitId,
+        response: Option<OffsetCommitResponse>,
+        instance_id: Option<&str>,
+        ctx: &mut GroupCtx<'_>,
+    ) -> CommitOutcome {
+        let Some(commit) = self.commits.get_mut(&id) else {
+            return CommitOutcome::Settled;
+        };
+        commit.retry.settled();
+        let Some(response) = response else {
+            self.retry(id, ctx);
+            return CommitOutcome::CoordinatorLost;
+        };
+        let worst = response.topics.iter().find_map(|topic| {
+            topic.partitions.iter().find_map(|p| {
+                let code = ErrorCode(p.error_code);
+                (!code.is_ok()).then(|| {
+                    (
+                        TopicPartition::new(topic.name.as_str(), p.partition_index),
+                        code,
+                    )
+                })
+            })
+        });
+        let Some((tp, code)) = worst else {
+            for (tp, o) in &commit.offsets {
+                self.last_committed.insert(tp.clone(), o.offset);
+            }
+            self.finish(id, Ok(()), ctx);
+            return CommitOutcome::Settled;
+        };
+        match code {
+            ErrorCode::COORDINATOR_NOT_AVAILABLE | ErrorCode::NOT_COORDINATOR => {
+                self.retry(id, ctx);
+                CommitOutcome::CoordinatorLost
+            }
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
+                self.retry(id, ctx);
+                CommitOutcome::Settled
+            }
+            ErrorCode::REBALANCE_IN_PROGRESS => {
+                self.finish(id, Err(Error::RebalanceInProgress), ctx);
+                CommitOutcome::Rebalancing
+            }
+            ErrorCode::ILLEGAL_GENERATION | ErrorCode::UNKNOWN_MEMBER_ID => {
+                self.finish(
+                    id,
+                    Err(Error::CommitFailed {
+                        reason: format!("the group's generation moved on ({code}); the partitions may belong to another member now"),
+                    }),
+                    ctx,
+                );
+                CommitOutcome::GenerationGone {
+                    keep_member_id: code == ErrorCode::ILLEGAL_GENERATION,
+                }
+            }
+            ErrorCode::FENCED_INSTANCE_ID => {
+                let instance_id = instance_id.unwrap_or_default().to_string();
+                self.finish(id, Err(Error::FencedInstanceId { instance_id }), ctx);
+                CommitOutcome::Fenced
+            }
+            code if code.is_retriable() => {
+                self.retry(id, ctx);
+                CommitOutcome::Settled
+            }
+            code => {
+                self.finish(
+                    id,
+                    Err(Error::Partition {
+                        api: crate::protocol::ApiKey::OffsetCommit,
+                        partition: tp,
+                        code,
+                    }),
+                    ctx,
+                );
+                CommitOutcome::Settled
+            }
+        }
+    }
+
+    fn retry(&mut self, id: CommitId, ctx: &mut GroupCtx<'_>) {
+        if let Some(commit) = self.commits.get_mut(&id) {
+            commit.retry.failed(ctx.now, ctx.backoff, ctx.timers);
+        }
+    }
+
+    /// Ends commit `id` with `result`: an event for the application's
+    /// commits, a log line for a failed auto-commit.
+    pub(crate) fn finish(
+        &mut self,
+        id: CommitId,
+        result: Result<(), Error>,
+        ctx: &mut GroupCtx<'_>,
+    ) {
+        let Some(commit) = self.commits.remove(&id) else {
+            return;
+        };
+        commit.retry.cancel(ctx.timers);
+        ctx.timers.stop(&Timer::CommitDeadline(id));
+        match commit.kind {
+            CommitKind::User => ctx.events.push_back(Event::CommitDone { id, result }),
+            CommitKind::Auto => {
+                if let Err(error) = result {
+                    tracing::warn!(%error, "auto-commit failed");
+                }
+            }
+        }
+    }
+
+    // ---- committed-offset lookups ---------------------------------------
+
+    /// Starts the application's lookup `id` of `partitions`.
+    pub(crate) fn start_query(
+        &mut self,
+        id: QueryId,
+        partitions: &[TopicPartition],
+        deadline: Instant,
+        ctx: &mut GroupCtx<'_>,
+    ) {
+        if partitions.is_empty() {
+            ctx.events.push_back(Event::CommittedDone {
+                id,
+                result: Ok(BTreeMap::new()),
+            });
+            return;
+        }
+        self.committed_queries.insert(
+            id,
+            CommittedQuery {
+                partitions: partitions.to_vec(),
+                retry: Retry::new(Timer::CommittedRetry(id)),
+            },
+        );
+        ctx.timers.set(Timer::CommittedDeadline(id), deadline);
+    }
+
+    /// The application's lookup `id` ran out of time.
+    pub(crate) fn expire_query(&mut self, id: QueryId, ctx: &mut GroupCtx<'_>) {
+        if let Some(query) = self.committed_queries.remove(&id) {
+            query.retry.cancel(ctx.timers);
+            ctx.events.push_back(Event::CommittedDone {
+                id,
+                result: Err(Error::Timeout("committed offsets not found in time".into())),
+            });
+        }
+    }
+
+    /// The next application lookup ready to go, with its partitions.
+    pub(crate) fn next_query(&self, timers: &TimerTable) -> Option<(QueryId, Vec<TopicPartition>)> {
+        self.committed_queries
+            .iter()
+            .find(|(_, q)| q.retry.ready(timers))
+            .map(|(id, q)| (*id, q.partitions.clone()))
+    }
+
+    pub(crate) fn query_sent(&mut self, id: QueryId) {
+        if let Some(q) = self.committed_queries.get_mut(&id) {
+            q.retry.sent();
+        }
+    }
+
+    /// True if the lookup that starts new partitions may go out now.
+    pub(crate) fn positions_fetch_ready(&self, timers: &TimerTable) -> bool {
+        self.positions_fetch.ready(timers)
+    }
+
+    pub(crate) fn positions_fetch_sent(&mut self) {
+        self.positions_fetch.sent();
+    }
+
+    /// An OffsetFetch for `partitions` in the shape of `version`.
+    pub(crate) fn fetch_request(
+        &self,
+        partitions: &[TopicPartition],
+        version: i16,
+    ) -> OffsetFetchRequest {
+        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in partitions {
+            topics.entry(tp.topic()).or_default().push(tp.partition());
+        }
+        if version >= 8 {
+            OffsetFetchRequest {
+                groups: vec![OffsetFetchRequestGroup {
+                    group_id: self.group_id.clone(),
+                    topics: Some(
+                        topics
+                            .into_iter()
+                            .map(|(name, partition_indexes)| OffsetFetchRequestTopics {
+                                name: name.to_string(),
+                                partition_indexes,
+                            })
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }],
+                require_stable: true,
+                ..Default::default()
+            }
+        } else {
+            OffsetFetchRequest {
+                group_id: self.group_id.clone(),
+                topics: Some(
+                    topics
+                        .into_iter()
+                        .map(|(name, partition_indexes)| OffsetFetchRequestTopic {
+                            name: name.to_string(),
+                            partition_indexes,
+                        })
+                        .collect(),
+                ),
+                require_stable: true,
+                ..Default::default()
+            }
+        }
+    }
+
+    /// An OffsetFetch answer (`None`: no answer) for the application's
+    /// lookup `query`, or (`None`) for the lookup that starts the
+    /// partitions in `positions`. Returns whether the coordinator is lost,
+    /// and for the positions lookup what was found (or the error the
+    /// application must see).
+    pub(crate) fn on_fetch_response(
+        &mut self,
+        response: Option<OffsetFetchResponse>,
+        positions: Vec<(TopicPartition, u64)>,
+        query: Option<QueryId>,
+        ctx: &mut GroupCtx<'_>,
+    ) -> (bool, Option<Result<FoundPositions, Error>>) {
+        if query.is_none() {
+            self.positions_fetch.settled();
+        }
+        let parsed = response.map(flatten_fetch);
+        let coordinator_gone = parsed.as_ref().is_none_or(|f| {
+            matches!(
+                f.group_code,
+                ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
+            )
+        });
+        let retriable = match &parsed {
+            None => true,
+            Some(f) => {
+                f.group_code.is_retriable()
+                    || coordinator_gone
+                    || f.entries.iter().any(|e| e.4.is_retriable())
+            }
+        };
+        if retriable {
+            match query {
+                Some(id) => {
+                    if let Some(q) = self.committed_queries.get_mut(&id) {
+                        q.retry.failed(ctx.now, ctx.backoff, ctx.timers);
+                    }
+                }
+                None => self
+                    .positions_fetch
+                    .failed(ctx.now, ctx.backoff, ctx.timers),
+            }
+            return (coordinator_gone, None);
+        }
+        let Some(fetched) = parsed else {
+            return (false, None);
+        };
+        let failure = if !fetched.group_code.is_ok() {
+            Some(Error::Group {
+                group: self.group_id.clone(),
+                api: crate::protocol::ApiKey::OffsetFetch,
+                code: fetched.group_code,
+            })
+        } else {
+            fetched
+                .entries
+                .iter()
+                .find(|e| !e.4.is_ok())
+                .map(|e| Error::Partition {
+                    api: crate::protocol::ApiKey::OffsetFetch,
+                    partition: e.0.clone(),
+                    code: e.4,
+                })
+        };
+        match query {
+            Some(id) => {
+                let Some(q) = self.committed_queries.remove(&id) else {
+                    return (false, None);
+                };
+                q.retry.cancel(ctx.timers);
+                ctx.timers.stop(&Timer::CommittedDeadline(id));
+                let result: CommittedResult = match failure {
+                    Some(e) => Err(e),
+                    None => {
+                        let mut out: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
+                            q.partitions.iter().map(|tp| (tp.clone(), None)).collect();
+                        for (tp, offset, epoch, metadata, _) in fetched.entries {
+                            if offset >= 0 {
+                                if let Some(slot) = out.get_mut(&tp) {
+                                    *slot = Some(OffsetAndMetadata {
+                                        offset,
+                                        leader_epoch: (epoch >= 0).then_some(epoch),
+                                        metadata: metadata.unwrap_or_default(),
+                                    });
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                };
+                ctx.events.push_back(Event::CommittedDone { id, result });
+                (false, None)
+            }
+            None => {
+                self.positions_fetch.succeeded(ctx.timers);
+                if let Some(e) = failure {
+                    return (false, Some(Err(e)));
+                }
+                let found: HashMap<TopicPartition, (i64, i32)> = fetched
+                    .entries
+                    .into_iter()
+                    .map(|(tp, o, e, _, _)| (tp, (o, e)))
+                    .collect();
+                let mut out = Vec::with_capacity(positions.len());
+                for (tp, fence) in positions {
+                    let committed = match found.get(&tp) {
+                        Some(&(offset, epoch)) if offset >= 0 => {
+                            self.last_committed.insert(tp.clone(), offset);
+                            Some((offset, (epoch >= 0).then_some(epoch)))
+                        }
+                        _ => None,
+                    };
+                    out.push((tp, fence, committed));
+                }
+                (false, Some(Ok(out)))
+            }
+        }
+    }
+
+    /// The consumer closes: what is still pending fails.
+    pub(crate) fn fail_all(&mut self, ctx: &mut GroupCtx<'_>) {
+        for (id, commit) in std::mem::take(&mut self.commits) {
+            commit.retry.cancel(ctx.timers);
+            if commit.kind == CommitKind::User {
+                ctx.events.push_back(Event::CommitDone {
+                    id,
+                    result: Err(Error::Closed),
+                });
+            }
+        }
+        for (id, query) in std::mem::take(&mut self.committed_queries) {
+            query.retry.cancel(ctx.timers);
+            ctx.events.push_back(Event::CommittedDone {
+                id,
+                result: Err(Error::Closed),
+            });
+        }
+    }
+}
+
+/// Either OffsetFetch shape (v8+ per group) as one list plus a group error.
+fn flatten_fetch(r: OffsetFetchResponse) -> Fetched {
+    let mut entries = Vec::new();
+    let mut group_code = ErrorCode(r.error_code);
+    for t in &r.topics {
+        for p in &t.partitions {
+            entries.push((
+                TopicPartition::new(t.name.as_str(), p.partition_index),
+                p.committed_offset,
+                p.committed_leader_epoch,
+                p.metadata.clone(),
+                ErrorCode(p.error_code),
+            ));
+        }
+    }
+    for g in &r.groups {
+        if !ErrorCode(g.error_code).is_ok() {
+            group_code = ErrorCode(g.error_code);
+        }
+        for t in &g.topics {
+            for p in &t.partitions {
+                entries.push((
+                    TopicPartition::new(t.name.as_str(), p.partition_index),
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.metadata.clone(),
+                    ErrorCode(p.error_code),
+                ));
+            }
+        }
+    }
+    Fetched {
+        group_code,
+        entries,
+    }
+}
