@@ -691,6 +691,85 @@ fn not_coordinator_in_offset_commit_retries_on_the_new_coordinator() {
     assert_eq!(cluster.group.committed[&tp("t", 1)].offset, 10);
 }
 
+#[test]
+fn a_late_failure_from_a_coordinator_the_group_found_again_does_not_unseat_it() {
+    let mut cluster = cluster(group_config(), 1);
+    join(&mut cluster);
+    records(&mut cluster, 20);
+    // The first commit is answered NOT_COORDINATOR, 12 s late; answers
+    // come in order, so the heartbeats behind it get no answer either.
+    // After a session (10 s) the member looks for its coordinator and
+    // finds it on the same broker: a new term. The late answer belongs to
+    // the old term and must not send the member looking a third time.
+    let mut stage = 0;
+    cluster.group_scripts.push(Box::new(move |_, h, _, group| {
+        if stage == 1 {
+            group.coordinator = 1;
+            stage = 2;
+        }
+        if stage == 0 && h.api_key == ApiKey::OffsetCommit.code() {
+            // The answer is made now, by a model that says "not me".
+            group.coordinator = 99;
+            stage = 1;
+            return Some(Action::Delay(Duration::from_secs(12)));
+        }
+        None
+    }));
+    let id = cluster
+        .consumer
+        .commit(None, Duration::from_secs(20), cluster.now)
+        .unwrap();
+    cluster.advance(Duration::from_secs(11));
+    assert_eq!(
+        cluster.count(ApiKey::FindCoordinator),
+        2,
+        "the session expired"
+    );
+    assert_eq!(commit_result(&mut cluster, id), Ok(()));
+    cluster.advance(Duration::from_secs(3));
+    assert_eq!(
+        cluster.count(ApiKey::FindCoordinator),
+        2,
+        "the old term's answer does not count"
+    );
+    assert_eq!(
+        cluster.count(ApiKey::OffsetCommit),
+        2,
+        "the commit is retried"
+    );
+    assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 10);
+    assert_eq!(
+        cluster.consumer.group_membership(),
+        Some((1, "member-1".into()))
+    );
+}
+
+#[test]
+fn a_static_member_on_a_broker_without_join_group_v5_is_an_unsupported_broker_error() {
+    let mut cluster = cluster(with(|c| c.group_instance_id = Some("i-1".into())), 1);
+    for v in &mut cluster.broker(1).api_versions {
+        if v.api_key == ApiKey::JoinGroup.code() {
+            v.max_version = 4;
+        }
+    }
+    cluster.consumer.subscribe(["t"], cluster.now).unwrap();
+    let mut error = None;
+    cluster.run_until(Duration::from_secs(10), |c| {
+        // The poll starts the join; the refusal is there for the next one.
+        error = c.poll().err().or_else(|| c.poll().err());
+        error.is_some()
+    });
+    let error = error.unwrap();
+    assert!(
+        matches!(&error, Error::UnsupportedBroker { source, .. }
+            if source.api == "JoinGroup" && source.ours.min == 5),
+        "{error}"
+    );
+    assert!(error.is_fatal());
+    assert_eq!(cluster.count(ApiKey::JoinGroup), 0);
+    assert!(error.to_string().contains("JoinGroup"), "{error}");
+}
+
 // ---- 5. commits during a rebalance -------------------------------------
 
 #[test]
