@@ -79,7 +79,7 @@ macro_rules! consumer_api {
         )]
         pub $($async)? fn poll(&self, timeout: std::time::Duration) -> Result<$crate::ConsumerRecords, $crate::Error> {
             self.wait(Some(timeout), |state, now| {
-                match state.poll_records(usize::MAX, now) {
+                match state.take_records(usize::MAX, now) {
                     Ok(records) if records.is_empty() => None,
                     other => Some(other),
                 }
@@ -90,7 +90,7 @@ macro_rules! consumer_api {
 
         #[doc = concat!("The next record, waiting as long as it takes.", $waiting_note)]
         pub $($async)? fn recv(&self) -> Result<$crate::ConsumerRecord, $crate::Error> {
-            self.wait(None, |state, now| match state.poll_records(1, now) {
+            self.wait(None, |state, now| match state.take_records(1, now) {
                 Ok(records) => records.into_iter().next().map(Ok),
                 Err(e) => Some(Err(e)),
             })

@@ -239,13 +239,13 @@ impl Session {
 
     /// Polls for at most `max` records, running the rebalance listener
     /// first when the group has news (the poll is the safe point).
-    pub fn poll_records(
+    pub fn take_records(
         &mut self,
         max: usize,
         now: Instant,
     ) -> Result<ConsumerRecords, crate::Error> {
         self.dispatch_rebalance(now);
-        let records = self.core.poll_records_up_to(max, now);
+        let records = self.core.take_records_up_to(max, now);
         self.dispatch_rebalance(now);
         records
     }

@@ -850,7 +850,7 @@ fn close_closes_every_connection_and_fails_pending_queries() {
     }));
     assert!(events.contains(&Event::Closed));
     assert_eq!(
-        cluster.consumer.poll_records(cluster.now).unwrap_err(),
+        cluster.consumer.take_records(cluster.now).unwrap_err(),
         Error::Closed
     );
     assert_eq!(cluster.consumer.poll_timeout(), None);

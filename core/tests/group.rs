@@ -1206,7 +1206,7 @@ fn auto_commit_commits_only_delivered_records_and_commits_before_an_eager_revoca
     join(&mut cluster);
     // Ten records arrive in one fetch; the application takes three.
     cluster.run_until(Duration::from_secs(5), |c| c.consumer.buffered_bytes() > 0);
-    let taken = cluster.consumer.poll_records_up_to(3, cluster.now).unwrap();
+    let taken = cluster.consumer.take_records_up_to(3, cluster.now).unwrap();
     assert_eq!(
         offsets(&taken.into_iter().collect::<Vec<_>>()),
         vec![0, 1, 2]
@@ -1224,7 +1224,7 @@ fn auto_commit_commits_only_delivered_records_and_commits_before_an_eager_revoca
     assert_eq!(commits[0].member_id, "member-1");
 
     // Two more, then a rebalance: the revocation auto-commits 5 first.
-    let taken = cluster.consumer.poll_records_up_to(2, cluster.now).unwrap();
+    let taken = cluster.consumer.take_records_up_to(2, cluster.now).unwrap();
     assert_eq!(taken.len(), 2);
     cluster
         .group_scripts

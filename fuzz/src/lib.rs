@@ -285,7 +285,7 @@ fn drive_consumer(data: &[u8], group: bool) {
                 consumer.handle_timeout(now);
             }
             5 => {
-                let _ = consumer.poll_records(now);
+                let _ = consumer.take_records(now);
             }
             6 => {
                 let tp = &partitions[usize::from(next().unwrap_or(0) % 2)];

@@ -61,7 +61,7 @@ pub type OffsetsResult = Result<BTreeMap<TopicPartition, Option<OffsetAndTimesta
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
-    /// [`Consumer::poll_records`] has something to return: records, or an
+    /// [`Consumer::take_records`] has something to return: records, or an
     /// error the application must see.
     PollReady,
     /// A position was resolved (an offset reset finished) or a partition
@@ -202,32 +202,106 @@ fn reset_phase(strategy: OffsetReset) -> Phase {
 /// # The contract
 ///
 /// The consumer never touches a socket, reads a clock or spawns a thread.
-/// Its adapter moves bytes and time in and out:
+/// Its adapter moves bytes and time in and out. Every method is one of:
 ///
-/// - **Inputs** (each takes `now`, the current time as the adapter read it):
+/// - **Inputs**, from the network and the clock (each takes `now`, the time
+///   as the adapter read it):
 ///   [`handle_connected`](Self::handle_connected),
 ///   [`handle_connect_failed`](Self::handle_connect_failed),
-///   [`handle_received`](Self::handle_received) (bytes from a connection, in
-///   any chunking), [`handle_disconnected`](Self::handle_disconnected), and
-///   [`handle_timeout`](Self::handle_timeout) when the deadline from
-///   `poll_timeout` passes.
-/// - **Commands** from the application: [`assign`](Self::assign),
-///   [`seek`](Self::seek), [`pause`](Self::pause), [`resume`](Self::resume),
-///   the offset queries, [`poll_records`](Self::poll_records),
-///   [`close`](Self::close), ...
+///   [`handle_received`](Self::handle_received) (bytes from a connection,
+///   cut anywhere), [`handle_disconnected`](Self::handle_disconnected), and
+///   [`handle_timeout`](Self::handle_timeout) once the deadline from
+///   `poll_timeout` has passed.
+/// - **Commands**, from the application (each takes `now` too):
+///   [`assign`](Self::assign), [`subscribe`](Self::subscribe),
+///   [`subscribe_pattern`](Self::subscribe_pattern),
+///   [`unsubscribe`](Self::unsubscribe), [`seek`](Self::seek),
+///   [`seek_to_beginning`](Self::seek_to_beginning),
+///   [`seek_to_end`](Self::seek_to_end), [`pause`](Self::pause),
+///   [`resume`](Self::resume), [`position`](Self::position),
+///   [`beginning_offsets`](Self::beginning_offsets),
+///   [`end_offsets`](Self::end_offsets),
+///   [`offsets_for_times`](Self::offsets_for_times),
+///   [`commit`](Self::commit), [`committed`](Self::committed),
+///   [`take_records`](Self::take_records) (and
+///   [`take_records_up_to`](Self::take_records_up_to)),
+///   [`close`](Self::close) and [`close_gracefully`](Self::close_gracefully).
+/// - **The rebalance pair**: when a group rebalances, the application's
+///   listener takes [`poll_rebalance`](Self::poll_rebalance) until `None`
+///   (assigned, revoked, lost), then calls
+///   [`ack_rebalance`](Self::ack_rebalance); the rebalance waits for it, so
+///   a commit made in between covers the revoked partitions.
 /// - **Outputs**, pulled by the adapter: [`poll_io`](Self::poll_io)
-///   (connections to open, bytes to write, connections to close, in order),
-///   [`poll_timeout`](Self::poll_timeout) (when to call `handle_timeout`
-///   next), and [`poll_event`](Self::poll_event).
+///   (connections to open, bytes to write, connections to close, in
+///   order), [`poll_event`](Self::poll_event) (records ready, answers to
+///   queries and commits, connection problems, closed), and
+///   [`poll_timeout`](Self::poll_timeout) (when to call `handle_timeout`;
+///   never a time at or before the `now` of the last input).
+/// - **Queries**, which change nothing: [`assignment`](Self::assignment),
+///   [`paused`](Self::paused), [`subscription`](Self::subscription),
+///   [`group_metadata`](Self::group_metadata),
+///   [`has_pending`](Self::has_pending), [`config`](Self::config), ...
 ///
 /// **Every input or command must be followed by a full drain of the
-/// outputs**: call `poll_io` until `None`, `poll_event` until `None`, then
-/// read `poll_timeout` and sleep until it (or until the next input). Nothing
-/// the consumer wants done happens otherwise.
+/// outputs**: `poll_io` until `None`, `poll_event` until `None`, then
+/// `poll_timeout`, and sleep until that deadline or the next input.
+/// Nothing the consumer wants done happens otherwise. The whole drive loop
+/// of an adapter, with the network and the clock left abstract:
+///
+/// ```
+/// use std::time::Instant;
+/// use odradek_core::{ConnId, Consumer, Event, Io};
+///
+/// /// What an adapter's runtime provides (sockets, a clock, a timer).
+/// trait Network {
+///     fn act(&mut self, io: Io);
+///     /// Waits for the next thing that happens, or until `deadline`.
+///     fn wait(&mut self, deadline: Option<Instant>) -> Happened;
+///     fn now(&self) -> Instant;
+/// }
+///
+/// enum Happened {
+///     Connected(ConnId),
+///     ConnectFailed(ConnId, String),
+///     Received(ConnId, Vec<u8>),
+///     Disconnected(ConnId),
+///     TimedOut,
+/// }
+///
+/// fn drive(consumer: &mut Consumer, net: &mut impl Network) {
+///     loop {
+///         // The full drain, after every input.
+///         while let Some(io) = consumer.poll_io() {
+///             net.act(io);
+///         }
+///         while let Some(event) = consumer.poll_event() {
+///             if event == Event::Closed {
+///                 return;
+///             }
+///             // ... wake whoever waits for records, answers, commits.
+///         }
+///         let deadline = consumer.poll_timeout();
+///         let happened = net.wait(deadline);
+///         let now = net.now();
+///         match happened {
+///             Happened::Connected(conn) => consumer.handle_connected(conn, now),
+///             Happened::ConnectFailed(conn, why) => {
+///                 consumer.handle_connect_failed(conn, &why, now)
+///             }
+///             Happened::Received(conn, bytes) => consumer.handle_received(conn, &bytes, now),
+///             Happened::Disconnected(conn) => consumer.handle_disconnected(conn, now),
+///             // Any input also fires the timers that expired before it,
+///             // so a steady stream of inputs cannot starve them.
+///             Happened::TimedOut => consumer.handle_timeout(now),
+///         }
+///     }
+/// }
+/// ```
 ///
 /// The consumer is deterministic: the same inputs at the same times give
 /// the same outputs (backoff jitter comes from
-/// [`ConsumerConfig::random_seed`]).
+/// [`ConsumerConfig::random_seed`]). Its deadlines live in one timer table,
+/// and every input first fires the timers that expired.
 ///
 /// Records are fetched ahead of the application (one Fetch per leader
 /// broker in flight while the buffer has room) and buffered here, bounded by
@@ -253,7 +327,7 @@ pub struct Consumer {
     queries: BTreeMap<QueryId, Query>,
     next_query: u64,
     events: VecDeque<Event>,
-    /// An error for the next `poll_records` (non-sticky).
+    /// An error for the next `take_records` (non-sticky).
     poll_error: Option<Error>,
     /// A fatal error: every later call returns it.
     fatal: Option<Error>,
@@ -646,13 +720,13 @@ impl Consumer {
     /// Takes up to `max.poll.records` buffered records, fairly across
     /// partitions, or the error the application must see first. Never
     /// waits: an empty result means nothing is buffered yet.
-    pub fn poll_records(&mut self, now: Instant) -> Result<ConsumerRecords, Error> {
-        self.poll_records_up_to(self.config.max_poll_records, now)
+    pub fn take_records(&mut self, now: Instant) -> Result<ConsumerRecords, Error> {
+        self.take_records_up_to(self.config.max_poll_records, now)
     }
 
-    /// Like [`poll_records`](Self::poll_records) with a smaller limit (at
+    /// Like [`take_records`](Self::take_records) with a smaller limit (at
     /// most `max.poll.records`): `recv`-style one-at-a-time delivery.
-    pub fn poll_records_up_to(
+    pub fn take_records_up_to(
         &mut self,
         max: usize,
         now: Instant,
@@ -718,7 +792,7 @@ impl Consumer {
         Ok(ConsumerRecords::from_vec(out))
     }
 
-    /// True when `poll_records` would return records or an error now.
+    /// True when `take_records` would return records or an error now.
     pub fn has_pending(&self) -> bool {
         self.poll_error.is_some()
             || self.fatal.is_some()

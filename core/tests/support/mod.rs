@@ -532,7 +532,7 @@ impl Cluster {
         let mut out = Vec::new();
         loop {
             self.drive();
-            let records = match self.consumer.poll_records(self.now) {
+            let records = match self.consumer.take_records(self.now) {
                 Ok(records) => records,
                 Err(e) => panic!("poll failed: {e}"),
             };
@@ -562,7 +562,7 @@ impl Cluster {
         self.drive();
         let result = self
             .consumer
-            .poll_records(self.now)
+            .take_records(self.now)
             .map(|r| r.into_iter().collect());
         self.drive();
         result
