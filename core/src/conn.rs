@@ -13,8 +13,8 @@ use crate::backoff::Backoff;
 use crate::error::Error;
 use crate::protocol::messages::ApiVersionsRequest;
 use crate::protocol::{
-    ApiKey, ErrorCode, FrameDecoder, Request, UnsupportedVersion, VersionRange, decode_response,
-    encode_request, negotiate, response_correlation_id,
+    ApiKey, DecodeError, ErrorCode, FrameDecoder, FrameError, Request, UnsupportedVersion,
+    VersionRange, decode_response, encode_request, negotiate, response_correlation_id,
 };
 use crate::timer::{Timer, TimerTable};
 use crate::types::{BrokerAddress, BrokerId, ConnId};
@@ -45,6 +45,88 @@ pub enum Io {
         /// The connection.
         conn: ConnId,
     },
+}
+
+/// What went wrong with a broker connection. The consumer reconnects on
+/// its own (with backoff); this says why it had to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionProblem {
+    /// The adapter could not open the connection (its reason).
+    #[error("could not connect: {0}")]
+    ConnectFailed(String),
+    /// The broker or the network closed the connection.
+    #[error("the connection closed")]
+    Closed,
+    /// Connecting and the version handshake took longer than
+    /// `socket.connection.setup.timeout.ms`.
+    #[error("connection setup timed out")]
+    SetupTimedOut,
+    /// A request got no answer within `request.timeout.ms`.
+    #[error("{0} request timed out")]
+    RequestTimedOut(ApiKey),
+    /// The byte stream did not split into frames.
+    #[error("bad frame: {0}")]
+    BadFrame(FrameError),
+    /// A frame too short to hold a response header.
+    #[error("a response frame shorter than its header")]
+    ShortFrame,
+    /// A response that answers no request in flight.
+    #[error("unsolicited response with correlation id {0}")]
+    Unsolicited(i32),
+    /// Responses must come in request order; this one did not.
+    #[error("response with correlation id {got}, expected {expected}")]
+    OutOfOrder {
+        /// The correlation id the response carried.
+        got: i32,
+        /// The correlation id of the oldest request in flight.
+        expected: i32,
+    },
+    /// Bytes arrived before the adapter reported the connection open.
+    #[error("data before the connection was reported open")]
+    DataBeforeConnected,
+    /// An answer could not be decoded (the connection stays; the request
+    /// is retried).
+    #[error("unreadable response: {0}")]
+    Unreadable(DecodeError),
+    /// The version handshake failed: no ApiVersions version in common, or
+    /// a refusal.
+    #[error("version handshake failed: {0}")]
+    Handshake(HandshakeFailure),
+    /// The broker lacks an API the consumer needs (reported as
+    /// [`Error::UnsupportedBroker`] too).
+    #[error("the broker lacks an API the consumer needs: {0}")]
+    LacksApi(UnsupportedVersion),
+    /// The group's coordinator moved to another broker: the old one's
+    /// connection is no longer needed.
+    #[error("the group coordinator moved to another broker")]
+    CoordinatorMoved,
+}
+
+/// Why the ApiVersions handshake failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeFailure {
+    /// The answer could not be decoded at our version nor at v0.
+    #[error("ApiVersions reply unreadable: {0}")]
+    Unreadable(DecodeError),
+    /// The answer came with another correlation id.
+    #[error("handshake response has correlation id {got}, expected {expected}")]
+    OutOfOrder {
+        /// The correlation id the response carried.
+        got: i32,
+        /// The handshake's correlation id.
+        expected: i32,
+    },
+    /// No ApiVersions version both sides support.
+    #[error("{0}")]
+    NoCommonVersion(UnsupportedVersion),
+    /// The broker refused a version it also claims to support.
+    #[error("broker rejected ApiVersions v{0} but claims to support it")]
+    Contradiction(i16),
+    /// The broker answered with an error.
+    #[error("ApiVersions failed: {0}")]
+    Refused(ErrorCode),
 }
 
 /// A broker as the connection layer knows it: a bootstrap address (by
@@ -86,7 +168,7 @@ pub(crate) enum Outcome<P> {
     /// layer reconnects on demand with backoff).
     ConnectionError {
         address: BrokerAddress,
-        reason: String,
+        problem: ConnectionProblem,
     },
     /// A broker cannot serve this client at all.
     Fatal(Error),
@@ -357,7 +439,8 @@ impl<P> Connections<P> {
         now: Instant,
         timers: &mut TimerTable,
     ) {
-        self.drop_conn(conn, reason, now, false, timers);
+        let problem = ConnectionProblem::ConnectFailed(reason.to_string());
+        self.drop_conn(conn, problem, now, false, timers);
     }
 
     /// The connection broke (or the peer closed it).
@@ -367,7 +450,7 @@ impl<P> Connections<P> {
         now: Instant,
         timers: &mut TimerTable,
     ) {
-        self.drop_conn(conn, "the connection closed", now, false, timers);
+        self.drop_conn(conn, ConnectionProblem::Closed, now, false, timers);
     }
 
     /// Bytes arrived on a connection.
@@ -390,12 +473,12 @@ impl<P> Connections<P> {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return self.rearm(conn, timers),
                 Err(e) => {
-                    self.drop_conn(conn, &format!("bad frame: {e}"), now, true, timers);
+                    self.drop_conn(conn, ConnectionProblem::BadFrame(e), now, true, timers);
                     return;
                 }
             };
-            if let Err(reason) = self.handle_frame(conn, frame, now, timers) {
-                self.drop_conn(conn, &reason, now, true, timers);
+            if let Err(problem) = self.handle_frame(conn, frame, now, timers) {
+                self.drop_conn(conn, problem, now, true, timers);
                 return;
             }
         }
@@ -407,12 +490,12 @@ impl<P> Connections<P> {
         frame: Bytes,
         now: Instant,
         timers: &mut TimerTable,
-    ) -> Result<(), String> {
+    ) -> Result<(), ConnectionProblem> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());
         };
         let Some(correlation_id) = response_correlation_id(&frame) else {
-            return Err("a response frame shorter than its header".into());
+            return Err(ConnectionProblem::ShortFrame);
         };
         match c.state {
             State::ApiVersions {
@@ -420,23 +503,23 @@ impl<P> Connections<P> {
                 correlation_id: expected,
             } => {
                 if correlation_id != expected {
-                    return Err(format!(
-                        "handshake response has correlation id {correlation_id}, expected {expected}"
-                    ));
+                    return Err(ConnectionProblem::Handshake(HandshakeFailure::OutOfOrder {
+                        got: correlation_id,
+                        expected,
+                    }));
                 }
                 self.handle_api_versions(conn, frame, version, now, timers)
+                    .map_err(ConnectionProblem::Handshake)
             }
             State::Ready => {
                 let Some(front) = c.in_flight.front() else {
-                    return Err(format!(
-                        "unsolicited response with correlation id {correlation_id}"
-                    ));
+                    return Err(ConnectionProblem::Unsolicited(correlation_id));
                 };
                 if front.correlation_id != correlation_id {
-                    return Err(format!(
-                        "response with correlation id {correlation_id}, expected {}",
-                        front.correlation_id
-                    ));
+                    return Err(ConnectionProblem::OutOfOrder {
+                        got: correlation_id,
+                        expected: front.correlation_id,
+                    });
                 }
                 let node = c.node;
                 let Some(request) = c.in_flight.pop_front() else {
@@ -449,7 +532,7 @@ impl<P> Connections<P> {
                 });
                 Ok(())
             }
-            State::Connecting => Err("data before the connection was reported open".into()),
+            State::Connecting => Err(ConnectionProblem::DataBeforeConnected),
         }
     }
 
@@ -460,7 +543,7 @@ impl<P> Connections<P> {
         version: i16,
         now: Instant,
         timers: &mut TimerTable,
-    ) -> Result<(), String> {
+    ) -> Result<(), HandshakeFailure> {
         let ours = ApiKey::ApiVersions.versions();
         let response = match decode_response::<ApiVersionsRequest>(frame.clone(), version) {
             Ok((_, response)) if response.error_code != ErrorCode::UNSUPPORTED_VERSION.0 => {
@@ -471,19 +554,18 @@ impl<P> Connections<P> {
                 // listing the ApiVersions versions it does support.
                 let (_, v0) =
                     decode_response::<ApiVersionsRequest>(frame, 0).map_err(|e| match first {
-                        Err(first) => format!("ApiVersions reply unreadable: {first}"),
-                        Ok(_) => format!("ApiVersions reply unreadable: {e}"),
+                        Err(first) => HandshakeFailure::Unreadable(first),
+                        Ok(_) => HandshakeFailure::Unreadable(e),
                     })?;
                 let theirs = v0
                     .api_keys
                     .iter()
                     .find(|k| k.api_key == ApiKey::ApiVersions.code())
                     .map(|k| VersionRange::new(k.min_version, k.max_version));
-                let retry = negotiate("ApiVersions", ours, theirs).map_err(|e| e.to_string())?;
+                let retry = negotiate("ApiVersions", ours, theirs)
+                    .map_err(HandshakeFailure::NoCommonVersion)?;
                 if retry >= version {
-                    return Err(format!(
-                        "broker rejected ApiVersions v{version} but claims to support it"
-                    ));
+                    return Err(HandshakeFailure::Contradiction(version));
                 }
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return Ok(());
@@ -493,10 +575,7 @@ impl<P> Connections<P> {
             }
         };
         if response.error_code != 0 {
-            return Err(format!(
-                "ApiVersions failed: {}",
-                ErrorCode(response.error_code)
-            ));
+            return Err(HandshakeFailure::Refused(ErrorCode(response.error_code)));
         }
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());
@@ -511,15 +590,10 @@ impl<P> Connections<P> {
             let theirs = c.versions.get(&api.code()).copied();
             if let Err(source) = negotiate(api.name(), api.versions(), theirs) {
                 let broker = c.address.clone();
+                let problem = ConnectionProblem::LacksApi(source.clone());
                 self.outcomes
                     .push_back(Outcome::Fatal(Error::UnsupportedBroker { broker, source }));
-                self.drop_conn(
-                    conn,
-                    "the broker lacks an API the consumer needs",
-                    now,
-                    true,
-                    timers,
-                );
+                self.drop_conn(conn, problem, now, true, timers);
                 return Ok(());
             }
         }
@@ -540,15 +614,15 @@ impl<P> Connections<P> {
             return;
         };
         let expired = if !matches!(c.state, State::Ready) && c.setup_deadline <= now {
-            Some("connection setup timed out".to_string())
+            Some(ConnectionProblem::SetupTimedOut)
         } else {
             c.in_flight
                 .iter()
                 .find(|r| r.deadline <= now)
-                .map(|r| format!("{} request timed out", r.api))
+                .map(|r| ConnectionProblem::RequestTimedOut(r.api))
         };
         match expired {
-            Some(reason) => self.drop_conn(conn, &reason, now, true, timers),
+            Some(problem) => self.drop_conn(conn, problem, now, true, timers),
             None => self.rearm(conn, timers),
         }
     }
@@ -558,7 +632,7 @@ impl<P> Connections<P> {
     fn drop_conn(
         &mut self,
         conn: ConnId,
-        reason: &str,
+        problem: ConnectionProblem,
         now: Instant,
         close: bool,
         timers: &mut TimerTable,
@@ -580,7 +654,7 @@ impl<P> Connections<P> {
         }
         self.outcomes.push_back(Outcome::ConnectionError {
             address: c.address.clone(),
-            reason: reason.to_string(),
+            problem,
         });
         for request in c.in_flight {
             self.outcomes.push_back(Outcome::Failed {
@@ -595,12 +669,12 @@ impl<P> Connections<P> {
     pub(crate) fn close_node(
         &mut self,
         node: Node,
-        reason: &str,
+        problem: ConnectionProblem,
         now: Instant,
         timers: &mut TimerTable,
     ) {
         if let Some(conn) = self.nodes.get(&node).and_then(|n| n.conn) {
-            self.drop_conn(conn, reason, now, true, timers);
+            self.drop_conn(conn, problem, now, true, timers);
         }
     }
 

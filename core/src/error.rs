@@ -137,7 +137,10 @@ fn list_offsets(partitions: &[(TopicPartition, i64)]) -> String {
 }
 
 impl Error {
-    /// True for errors after which the consumer cannot continue.
+    /// True for errors after which the consumer cannot continue: exactly
+    /// the errors that are sticky, returned again by every later call.
+    /// A JoinGroup or SyncGroup refusal ends the membership for good;
+    /// other [`Error::Group`] errors are reported once.
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
@@ -145,6 +148,10 @@ impl Error {
                 | Error::Config(_)
                 | Error::Closed
                 | Error::FencedInstanceId { .. }
+                | Error::Group {
+                    api: ApiKey::JoinGroup | ApiKey::SyncGroup,
+                    ..
+                }
         )
     }
 }

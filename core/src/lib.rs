@@ -42,7 +42,7 @@ pub use config::{
     ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, FromConfig, IsolationLevel,
     OffsetReset,
 };
-pub use conn::Io;
+pub use conn::{ConnectionProblem, HandshakeFailure, Io};
 pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
 pub use error::Error;
 pub use group::{GroupMetadata, NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};

@@ -51,7 +51,7 @@ use odradek_core::protocol::messages::{
 };
 use odradek_core::protocol::{ApiKey, RequestBody};
 use odradek_core::records::{ControlRecordType, NewRecord, RecordBatchBuilder};
-use odradek_core::{Error, Event, Io, IsolationLevel};
+use odradek_core::{ConnectionProblem, Error, Event, Io, IsolationLevel};
 
 fn with(f: impl FnOnce(&mut ConsumerConfig)) -> ConsumerConfig {
     let mut c = earliest();
@@ -259,7 +259,10 @@ fn a_request_timeout_closes_the_connection_and_the_fetch_is_retried() {
     );
     assert!(cluster.events.iter().any(|e| matches!(
         e,
-        Event::ConnectionError { reason, .. } if reason.contains("timed out")
+        Event::ConnectionError {
+            reason: ConnectionProblem::RequestTimedOut(ApiKey::Fetch),
+            ..
+        }
     )));
 }
 
@@ -682,6 +685,39 @@ fn a_broker_without_fetch_is_a_clear_fatal_error() {
         err
     );
     assert_eq!(cluster.consumer.poll_timeout(), None);
+}
+
+#[test]
+fn an_unreadable_response_is_reported_with_its_decode_error_and_retried() {
+    let mut cluster = Cluster::new(earliest(), 1);
+    cluster.topic("t", 1);
+    cluster.log("t", 0).append_values(2);
+    let mut garbled = false;
+    cluster.broker(1).script.push(Box::new(move |h, _| {
+        if h.api_key != ApiKey::Metadata.code() || garbled {
+            return None;
+        }
+        garbled = true;
+        // The right correlation id, then a body that ends mid-field.
+        let mut body = h.correlation_id.to_be_bytes().to_vec();
+        body.extend_from_slice(&[0, 0, 0]);
+        Some(support::Action::Raw(Bytes::from(body)))
+    }));
+    cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+    assert_eq!(cluster.poll_n(2, Duration::from_secs(5)).len(), 2);
+    let unreadable: Vec<&odradek_core::protocol::DecodeError> = cluster
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConnectionError {
+                reason: ConnectionProblem::Unreadable(error),
+                ..
+            } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{:?}", cluster.events);
+    assert!(unreadable[0].api.contains("Metadata"), "{}", unreadable[0]);
 }
 
 #[test]

@@ -14,7 +14,8 @@ use odradek_core::group::assignor::{
     AssignError, MemberAssignment, MemberSubscription, PartitionAssignor,
 };
 use odradek_core::protocol::messages::{
-    HeartbeatResponse, JoinGroupRequest, OffsetCommitRequest, OffsetCommitResponse,
+    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest,
+    OffsetCommitResponse,
     offset_commit::{OffsetCommitResponsePartition, OffsetCommitResponseTopic},
 };
 use odradek_core::protocol::{ApiKey, ErrorCode, RequestBody, RequestHeader};
@@ -768,6 +769,63 @@ fn a_static_member_on_a_broker_without_join_group_v5_is_an_unsupported_broker_er
     assert!(error.is_fatal());
     assert_eq!(cluster.count(ApiKey::JoinGroup), 0);
     assert!(error.to_string().contains("JoinGroup"), "{error}");
+}
+
+#[test]
+fn a_join_refused_for_good_is_sticky_and_a_heartbeat_refusal_is_reported_once() {
+    // A JoinGroup refusal ends the membership: fatal, so every call says it.
+    let mut cluster = cluster(group_config(), 1);
+    cluster.group_scripts.push(once(ApiKey::JoinGroup, || {
+        RequestBodyReply::JoinGroup(JoinGroupResponse {
+            error_code: ErrorCode::GROUP_AUTHORIZATION_FAILED.0,
+            ..Default::default()
+        })
+    }));
+    cluster.consumer.subscribe(["t"], cluster.now).unwrap();
+    let mut error = None;
+    cluster.run_until(Duration::from_secs(10), |c| {
+        error = c.poll().err().or_else(|| c.poll().err());
+        error.is_some()
+    });
+    let error = error.unwrap();
+    assert!(error.is_fatal(), "{error}");
+    assert!(matches!(
+        &error,
+        Error::Group {
+            api: ApiKey::JoinGroup,
+            code: ErrorCode::GROUP_AUTHORIZATION_FAILED,
+            ..
+        }
+    ));
+    assert_eq!(cluster.poll().unwrap_err(), error, "sticky");
+    assert_eq!(
+        cluster
+            .consumer
+            .commit(None, Duration::from_secs(1), cluster.now)
+            .unwrap_err(),
+        error
+    );
+    assert_eq!(cluster.consumer.poll_timeout(), None);
+
+    // A heartbeat refusal is the application's to see once; the member
+    // goes on.
+    let mut cluster = self::cluster(group_config(), 1);
+    join(&mut cluster);
+    cluster
+        .group_scripts
+        .push(heartbeat_error(ErrorCode::GROUP_AUTHORIZATION_FAILED));
+    cluster.advance(HEARTBEAT + Duration::from_millis(100));
+    let error = cluster.poll().unwrap_err();
+    assert!(!error.is_fatal(), "{error}");
+    assert!(matches!(
+        &error,
+        Error::Group {
+            api: ApiKey::Heartbeat,
+            ..
+        }
+    ));
+    assert!(cluster.poll().is_ok(), "reported once");
+    assert!(cluster.consumer.poll_timeout().is_some());
 }
 
 // ---- 5. commits during a rebalance -------------------------------------

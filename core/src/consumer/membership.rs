@@ -136,12 +136,22 @@ impl Consumer {
         }
     }
 
+    /// The one way a consumer fails for good: every later command returns
+    /// `error`, pending offset queries fail with it, and waiting polls wake.
     pub(super) fn set_fatal(&mut self, error: Error) {
-        if self.fatal.is_none() {
-            self.fatal = Some(error);
-            self.events.push_back(Event::PollReady);
-            self.events.push_back(Event::PositionsChanged);
+        debug_assert!(error.is_fatal(), "not a fatal error: {error}");
+        if self.stopped.is_some() {
+            return;
         }
+        self.stopped = Some(error.clone());
+        for (id, _) in std::mem::take(&mut self.queries) {
+            self.events.push_back(Event::OffsetsQueryDone {
+                id,
+                result: Err(error.clone()),
+            });
+        }
+        self.events.push_back(Event::PollReady);
+        self.events.push_back(Event::PositionsChanged);
     }
 
     /// The start state of a newly assigned partition: with a group, its
@@ -165,7 +175,7 @@ impl Consumer {
         match decode_response::<R>(frame, version) {
             Ok((_, response)) => Some(response),
             Err(e) => {
-                self.protocol_error(node, &e.to_string());
+                self.protocol_error(node, e);
                 None
             }
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::{Backoff, Retry};
 use crate::config::{ConsumerConfig, OffsetReset};
-use crate::conn::{ConnConfig, Connections, InFlight, Io, Node, Outcome};
+use crate::conn::{ConnConfig, ConnectionProblem, Connections, InFlight, Io, Node, Outcome};
 use crate::error::Error;
 use crate::group::consumer_group::{ConsumerGroup, GroupPurpose};
 use crate::metadata::Metadata;
@@ -21,7 +21,7 @@ use crate::protocol::messages::{
     fetch::{FetchPartition, FetchPartitionData, FetchTopic},
     list_offsets::{ListOffsetsPartition, ListOffsetsTopic},
 };
-use crate::protocol::{ApiKey, ErrorCode, decode_response};
+use crate::protocol::{ApiKey, DecodeError, ErrorCode, decode_response};
 use crate::records::DecodeLimits;
 use crate::timer::{Timer, TimerTable};
 use crate::types::OffsetAndMetadata;
@@ -80,7 +80,7 @@ pub enum Event {
         /// The broker.
         broker: BrokerAddress,
         /// What happened.
-        reason: String,
+        reason: ConnectionProblem,
     },
     /// A commit finished.
     CommitDone {
@@ -329,12 +329,13 @@ pub struct Consumer {
     events: VecDeque<Event>,
     /// An error for the next `take_records` (non-sticky).
     poll_error: Option<Error>,
-    /// A fatal error: every later call returns it.
-    fatal: Option<Error>,
+    /// Why the consumer stopped: a fatal error, or [`Error::Closed`] once
+    /// closed. Every later command returns it; only errors whose
+    /// [`Error::is_fatal`] is true get here.
+    stopped: Option<Error>,
     poll_ready_signalled: bool,
     /// Membership, commits and committed offsets, with `group.id` set.
     group: Option<ConsumerGroup>,
-    closed: bool,
 }
 
 impl Consumer {
@@ -372,13 +373,12 @@ impl Consumer {
             next_query: 1,
             events: VecDeque::new(),
             poll_error: None,
-            fatal: None,
+            stopped: None,
             poll_ready_signalled: false,
             group: config
                 .group_id
                 .clone()
                 .map(|id| ConsumerGroup::new(&config, id)),
-            closed: false,
             now,
             config,
         })
@@ -440,7 +440,7 @@ impl Consumer {
     /// or `None` if only an input can make it act.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed || self.fatal.is_some() {
+        if self.stopped.is_some() {
             return None;
         }
         self.timers.next()
@@ -795,7 +795,7 @@ impl Consumer {
     /// True when `take_records` would return records or an error now.
     pub fn has_pending(&self) -> bool {
         self.poll_error.is_some()
-            || self.fatal.is_some()
+            || self.stopped.is_some()
             || self.group.as_ref().is_some_and(ConsumerGroup::wants_poll)
             || self.blocking_error().is_some()
             || self
@@ -851,11 +851,11 @@ impl Consumer {
     /// (dynamic members), waiting at most `timeout` for that; then closes.
     /// [`Event::Closed`] says when it is done.
     pub fn close_gracefully(&mut self, timeout: Duration, now: Instant) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         self.now = now;
-        let closing = self.fatal.is_none()
+        let closing = self.stopped.is_none()
             && self
                 .with_group(now, |g, ctx| g.begin_close(now + timeout, ctx))
                 .unwrap_or(false);
@@ -867,11 +867,11 @@ impl Consumer {
     }
 
     fn finish_close(&mut self, now: Instant) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         self.now = now;
-        self.closed = true;
+        self.stopped = Some(Error::Closed);
         self.conns.close_all();
         self.timers.clear();
         for (id, _) in std::mem::take(&mut self.queries) {
@@ -890,7 +890,7 @@ impl Consumer {
 
     /// True once [`close`](Self::close) ran.
     pub fn is_closed(&self) -> bool {
-        self.closed
+        matches!(self.stopped, Some(Error::Closed))
     }
 
     /// Decompressed bytes of fetched records held for the application.
@@ -917,11 +917,11 @@ impl Consumer {
     // ---- internals ----------------------------------------------------
 
     fn check_usable(&self) -> Result<(), Error> {
-        if self.closed || self.group.as_ref().is_some_and(ConsumerGroup::is_closing) {
-            return Err(Error::Closed);
-        }
-        if let Some(e) = &self.fatal {
+        if let Some(e) = &self.stopped {
             return Err(e.clone());
+        }
+        if self.group.as_ref().is_some_and(ConsumerGroup::is_closing) {
+            return Err(Error::Closed);
         }
         Ok(())
     }
@@ -962,7 +962,7 @@ impl Consumer {
     /// is due. Called after every input and command.
     fn progress(&mut self, now: Instant) {
         self.now = now;
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         // Whatever input brought us here, timers that expired fire first,
@@ -970,14 +970,14 @@ impl Consumer {
         self.timers.advance(now);
         while let Some(timer) = self.timers.pop_expired() {
             self.fire(timer, now);
-            if self.closed {
+            if self.is_closed() {
                 return;
             }
         }
         while let Some(outcome) = self.conns.poll_outcome() {
             self.on_outcome(outcome, now);
         }
-        if self.fatal.is_some() {
+        if self.stopped.is_some() {
             return;
         }
         self.send_metadata(now);
@@ -986,7 +986,7 @@ impl Consumer {
             .values()
             .any(|s| matches!(s.phase, Phase::AwaitingCommitted));
         self.with_group(now, |g, ctx| g.send_due(awaiting, ctx));
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         self.send_list_offsets(now);
@@ -1038,25 +1038,16 @@ impl Consumer {
             } => self.on_response(node, request, frame, now),
             Outcome::Failed { node, request } => self.on_failed(node, request.purpose, now),
             Outcome::Ready => {}
-            Outcome::ConnectionError { address, reason } => {
+            Outcome::ConnectionError {
+                address,
+                problem: reason,
+            } => {
                 self.events.push_back(Event::ConnectionError {
                     broker: address,
                     reason,
                 });
             }
-            Outcome::Fatal(error) => {
-                if self.fatal.is_none() {
-                    self.fatal = Some(error);
-                    for (id, _) in std::mem::take(&mut self.queries) {
-                        self.events.push_back(Event::OffsetsQueryDone {
-                            id,
-                            result: Err(self.fatal.clone().unwrap_or(Error::Closed)),
-                        });
-                    }
-                    self.events.push_back(Event::PollReady);
-                    self.events.push_back(Event::PositionsChanged);
-                }
-            }
+            Outcome::Fatal(error) => self.set_fatal(error),
         }
     }
 
@@ -1102,7 +1093,7 @@ impl Consumer {
             Purpose::Metadata => match decode_response::<MetadataRequest>(frame, version) {
                 Ok((_, response)) => self.on_metadata(&response, now),
                 Err(e) => {
-                    self.protocol_error(node, &e.to_string());
+                    self.protocol_error(node, e);
                     self.metadata
                         .update_failed(now, &mut self.retry_backoff, &mut self.timers);
                 }
@@ -1112,7 +1103,7 @@ impl Consumer {
                 match decode_response::<FetchRequest>(frame, version) {
                     Ok((_, response)) => self.on_fetch(response, partitions, now),
                     Err(e) => {
-                        self.protocol_error(node, &e.to_string());
+                        self.protocol_error(node, e);
                         self.on_failed(node, Purpose::Fetch { broker, partitions }, now);
                     }
                 }
@@ -1121,7 +1112,7 @@ impl Consumer {
                 match decode_response::<ListOffsetsRequest>(frame, version) {
                     Ok((_, response)) => self.on_list_offsets(&response, partitions, now),
                     Err(e) => {
-                        self.protocol_error(node, &e.to_string());
+                        self.protocol_error(node, e);
                         self.on_failed(node, Purpose::ListOffsets { partitions }, now);
                     }
                 }
@@ -1131,16 +1122,20 @@ impl Consumer {
 
     /// A response decoded badly: report it. (The frame itself was sound, so
     /// the connection stays; the request is retried.)
-    fn protocol_error(&mut self, node: Node, reason: &str) {
+    fn protocol_error(&mut self, node: Node, error: DecodeError) {
         let broker = match node {
             Node::Broker(id) => self.metadata.broker(id).cloned(),
-            Node::Coordinator(_) => self.group.as_ref().and_then(|g| g.coordinator_address()),
+            Node::Coordinator(id) => self
+                .metadata
+                .broker(id)
+                .cloned()
+                .or_else(|| self.group.as_ref()?.coordinator_address()),
             Node::Bootstrap(i) => self.config.bootstrap_servers.get(i).cloned(),
         };
         if let Some(broker) = broker {
             self.events.push_back(Event::ConnectionError {
                 broker,
-                reason: format!("unreadable response: {reason}"),
+                reason: ConnectionProblem::Unreadable(error),
             });
         }
     }

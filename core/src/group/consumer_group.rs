@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::config::ConsumerConfig;
-use crate::conn::{Connections, Node};
+use crate::conn::{ConnectionProblem, Connections, Node};
 use crate::consumer::{CommitId, Event, Purpose, QueryId};
 use crate::error::Error;
 use crate::group::{GroupMetadata, RebalanceEvent};
@@ -748,7 +748,7 @@ impl ConsumerGroup {
                 if let Some(old) = moved_from {
                     ctx.conns.close_node(
                         Node::Coordinator(old),
-                        "the group coordinator moved to another broker",
+                        ConnectionProblem::CoordinatorMoved,
                         ctx.now,
                         ctx.timers,
                     );
