@@ -6,7 +6,8 @@
 //! * a child process speaking the JSON-lines protocol of
 //!   `tests/python/group_member.py` ([`MemberProcess`]): the Odradek member
 //!   `src/bin/odradek_member.rs` on any adapter, or the Python member on
-//!   confluent-kafka or kafka-python; or
+//!   confluent-kafka or kafka-python (the one harness for every child
+//!   member, in the ownership and the interop tests alike); or
 //! * a [`TestConsumer`] polled on its own thread ([`InProcessMember`]).
 //!
 //! Both write the same [`MemberEvent`]s, stamped with Unix time in seconds
@@ -46,6 +47,7 @@ use odradek_core::{
 use serde_json::Value;
 
 use crate::driver::Connection;
+use crate::interop::Consumed;
 use crate::suite::{TestConsumer, produce_numbered};
 use crate::{Broker, HarnessError, Interactive, python_script};
 
@@ -75,6 +77,11 @@ pub fn unix_now() -> f64 {
 pub enum MemberEvent {
     /// The consumer was created and subscribed (not yet joined).
     Ready,
+    /// The client does not implement the assignor; the member exits.
+    Unsupported {
+        /// What the client said.
+        message: String,
+    },
     /// `partitions` were added; `assignment` is the whole assignment now.
     Assigned {
         /// The partitions the callback reported.
@@ -184,6 +191,9 @@ impl Stamped {
         };
         let event = match json.get("event")?.as_str()? {
             "ready" => MemberEvent::Ready,
+            "unsupported" => MemberEvent::Unsupported {
+                message: text("message").unwrap_or_default(),
+            },
             "assigned" => {
                 let (partitions, assignment) = change()?;
                 MemberEvent::Assigned {
@@ -294,6 +304,88 @@ impl MemberLog {
             }
             BTreeSet::new()
         })
+    }
+
+    /// How many times the assignment changed (rebalance events that left
+    /// it different).
+    pub fn assignment_changes(&self) -> usize {
+        self.with_events(|events| {
+            let mut last = BTreeSet::new();
+            let mut changes = 0;
+            for e in events {
+                if let MemberEvent::Assigned { assignment, .. }
+                | MemberEvent::Revoked { assignment, .. }
+                | MemberEvent::Lost { assignment, .. } = &e.event
+                {
+                    let now: BTreeSet<TopicPartition> = assignment.iter().cloned().collect();
+                    if now != last {
+                        changes += 1;
+                        last = now;
+                    }
+                }
+            }
+            changes
+        })
+    }
+
+    /// The records processed, in order.
+    pub fn consumed(&self) -> Consumed {
+        self.with_events(|events| {
+            events
+                .iter()
+                .filter_map(|e| match &e.event {
+                    MemberEvent::Record {
+                        partition, offset, ..
+                    } => Some((partition.clone(), *offset)),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// Records whose key is not `k{offset}` (the numbered records of the
+    /// interop tests), as `partition@offset: key`.
+    pub fn misnumbered(&self) -> Vec<String> {
+        self.with_events(|events| {
+            events
+                .iter()
+                .filter_map(|e| match &e.event {
+                    MemberEvent::Record {
+                        partition,
+                        offset,
+                        key,
+                    } if key.as_deref() != Some(format!("k{offset}").as_str()) => {
+                        Some(format!("{partition}@{offset}: {key:?}"))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// Lines the member printed that are no event of its protocol.
+    pub fn unexpected_output(&self) -> Vec<String> {
+        self.with_events(|events| {
+            events
+                .iter()
+                .filter_map(|e| match &e.event {
+                    MemberEvent::Other(line) => Some(line.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// The first error the member gave up on, if any.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.find(|e| match e {
+            MemberEvent::Error {
+                message,
+                fatal: true,
+            } => Some(message.clone()),
+            _ => None,
+        })
+        .map(|(_, message)| message)
     }
 
     /// The offsets processed per partition.
@@ -937,6 +1029,43 @@ impl MemberProcess {
         self.exit.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Waits up to `limit` for the member to report that it subscribed.
+    /// Fails if its client does not implement the assignor, if it exits,
+    /// or if it says nothing in time.
+    pub fn wait_ready(&self, limit: Duration) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ready = self.log.find(|e| match e {
+                MemberEvent::Ready => Some(Ok(())),
+                MemberEvent::Unsupported { message } => Some(Err(message.clone())),
+                _ => None,
+            });
+            match ready {
+                Some((_, Ok(()))) => return Ok(()),
+                Some((_, Err(message))) => {
+                    return Err(HarnessError::new(format!(
+                        "member {} does not support its assignor: {message}",
+                        self.name
+                    )));
+                }
+                None => {}
+            }
+            if let Some(exit) = self.exited() {
+                return Err(HarnessError::new(format!(
+                    "member {} exited before it was ready: {}",
+                    self.name, exit.detail
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::new(format!(
+                    "member {} not ready within {limit:?}",
+                    self.name
+                )));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Panics if the process ended without being stopped or killed.
     pub fn assert_running(&self) {
         if let Some(exit) = self.exited() {
@@ -970,13 +1099,19 @@ impl MemberProcess {
         t
     }
 
-    /// Sends "stop", waits up to `limit` for the member to close and exit,
-    /// and fails unless it exited with status 0.
-    pub fn stop(&mut self, limit: Duration) -> Result<(), String> {
+    /// Asks the member to stop (it closes its consumer and leaves), without
+    /// waiting; see [`stop`](Self::stop).
+    pub fn request_stop(&mut self) {
         self.ended_on_purpose = true;
         if let Some(to_stdin) = &self.to_stdin {
             let _ = to_stdin.send("stop".into());
         }
+    }
+
+    /// Sends "stop", waits up to `limit` for the member to close and exit,
+    /// and fails unless it exited with status 0.
+    pub fn stop(&mut self, limit: Duration) -> Result<(), String> {
+        self.request_stop();
         let deadline = Instant::now() + limit;
         while self.exited().is_none() {
             if Instant::now() >= deadline {

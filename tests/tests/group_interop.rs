@@ -35,9 +35,10 @@ use odradek_core::{GroupMetadata, RebalanceEvent, TopicPartition};
 use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::interop::{
-    Consumed, DescribedGroup, OdradekMember, PythonClient, PythonMember, PythonMemberSpec,
-    describe_group, range_assignment, roundrobin_assignment,
+    Consumed, DescribedGroup, OdradekMember, PythonClient, describe_group, range_assignment,
+    roundrobin_assignment,
 };
+use odradek_tests::member::{MemberProcess, MemberSpec, Program};
 use odradek_tests::suite::{
     AsyncStdConsumer, BlockingConsumer, HangGuard, SmolConsumer, TestConsumer, TokioConsumer,
     build, group_config, produce_numbered,
@@ -133,18 +134,52 @@ struct Group<C: TestConsumer> {
     name: String,
     odradek_id: String,
     odradek: OdradekMember<C>,
-    pythons: Vec<PythonMember>,
+    /// The Python members, each named by its client id.
+    pythons: Vec<MemberProcess>,
 }
 
 impl<C: TestConsumer> Group<C> {
-    /// One round: a short Odradek poll (and commit), then whatever the
-    /// Python members printed meanwhile.
+    /// One round: a short Odradek poll (and commit), then a look at what
+    /// the Python members reported meanwhile: none may have given up,
+    /// printed something that is no event, or processed a record whose key
+    /// does not match its offset.
     fn step(&mut self) {
         self.odradek.poll_once(Duration::from_millis(100));
-        for python in &mut self.pythons {
-            python.pump();
+        for python in &self.pythons {
             python.assert_running();
+            let log = python.log();
+            if let Some(error) = log.fatal_error() {
+                panic!("{}: fatal error: {error}", python.name());
+            }
+            let unexpected = log.unexpected_output();
+            assert!(
+                unexpected.is_empty(),
+                "{}: output that is no event: {unexpected:?}",
+                python.name()
+            );
+            let misnumbered = log.misnumbered();
+            assert!(
+                misnumbered.is_empty(),
+                "{}: records whose key is not k{{offset}}: {misnumbered:?}",
+                python.name()
+            );
         }
+    }
+
+    /// What the Python members did lately, for failure messages.
+    fn describe_pythons(&self) -> String {
+        self.pythons
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} (pid {}):\n{}",
+                    p.name(),
+                    p.pid(),
+                    p.log().describe_tail(12)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Each member's own view of its partitions, by client id.
@@ -152,20 +187,20 @@ impl<C: TestConsumer> Group<C> {
         let mut views: BTreeMap<String, BTreeSet<TopicPartition>> = self
             .pythons
             .iter()
-            .map(|p| (p.client_id().to_string(), p.assignment().clone()))
+            .map(|p| (p.name().to_string(), p.log().assignment()))
             .collect();
         views.insert(self.odradek_id.clone(), self.odradek.assignment());
         views
     }
 
     /// Everything each member consumed, by client id.
-    fn consumed(&self) -> BTreeMap<String, &Consumed> {
-        let mut all: BTreeMap<String, &Consumed> = self
+    fn consumed(&self) -> BTreeMap<String, Consumed> {
+        let mut all: BTreeMap<String, Consumed> = self
             .pythons
             .iter()
-            .map(|p| (p.client_id().to_string(), p.consumed()))
+            .map(|p| (p.name().to_string(), p.log().consumed()))
             .collect();
-        all.insert(self.odradek_id.clone(), self.odradek.consumed());
+        all.insert(self.odradek_id.clone(), self.odradek.consumed().clone());
         all
     }
 
@@ -174,7 +209,7 @@ impl<C: TestConsumer> Group<C> {
         let mut marks: Vec<usize> = self
             .pythons
             .iter()
-            .map(PythonMember::assignment_changes)
+            .map(|p| p.log().assignment_changes())
             .collect();
         marks.push(self.odradek.log().lock().unwrap().len());
         marks
@@ -275,7 +310,7 @@ fn check_split(
 /// `owner`. Returns how many records were consumed more than once.
 fn check_consumption(
     what: &str,
-    consumed: &BTreeMap<String, &Consumed>,
+    consumed: &BTreeMap<String, Consumed>,
     ends: &BTreeMap<TopicPartition, i64>,
     after_from: &BTreeMap<TopicPartition, i64>,
     owner: &BTreeMap<TopicPartition, String>,
@@ -328,18 +363,23 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
     let odradek_id = odradek_client_id(assignor, first);
     config.client_id = odradek_id.clone();
     config.partition_assignment_strategy = Assignors::from_names(assignor).expect("assignor");
-    let spec = |client: PythonClient| PythonMemberSpec {
-        client,
-        group: name.clone(),
-        topics: topics.iter().map(|t| t.to_string()).collect(),
-        assignor: assignor.into(),
-        session_timeout: config.session_timeout,
-        heartbeat_interval: config.heartbeat_interval,
-        client_id: format!("interop-{client}"),
-    };
     let start_python = |client: PythonClient| {
-        PythonMember::start(&broker, spec(client))
-            .unwrap_or_else(|e| panic!("{what}: starting the {client} member: {e}"))
+        let client_id = format!("interop-{client}");
+        let mut spec = MemberSpec::new(&broker, &name, &topics, assignor);
+        spec.session_timeout_ms = config.session_timeout.as_millis() as u64;
+        spec.heartbeat_ms = config.heartbeat_interval.as_millis() as u64;
+        spec.client_id = Some(client_id.clone());
+        // A backstop: the test stops it with "stop" long before.
+        spec.run_s = Some(240.0);
+        let program = Program::Python {
+            client: client.name(),
+        };
+        let member = MemberProcess::spawn(&client_id, program, &spec)
+            .unwrap_or_else(|e| panic!("{what}: starting the {client} member: {e}"));
+        member
+            .wait_ready(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{what}: starting the {client} member: {e}"));
+        member
     };
     let mut group = Group {
         name: name.clone(),
@@ -372,11 +412,11 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
         First::Python(client) => {
             group.pythons.push(start_python(client));
             let deadline = Instant::now() + FIRST_JOIN_LIMIT;
-            while group.pythons[0].assignment() != &all {
+            while group.pythons[0].log().assignment() != all {
                 assert!(
                     Instant::now() < deadline,
-                    "{what}: {client} alone never got every partition: {:?}",
-                    group.pythons[0]
+                    "{what}: {client} alone never got every partition:\n{}",
+                    group.pythons[0].log().describe_tail(20)
                 );
                 group.step();
             }
@@ -400,12 +440,12 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
         assert!(
             Instant::now() < deadline,
             "{what}: no convergence after {CONVERGE_LIMIT:?}: views {:?}; coordinator {:?}; \
-             Odradek {:?}, listener {:?}; {:?}",
+             Odradek {:?}, listener {:?};\n{}",
             group.views(),
             describe_group(&mut conn, &name),
             group.odradek.group_metadata(),
             group.odradek.log(),
-            group.pythons
+            group.describe_pythons()
         );
     };
     let forming = forming.elapsed();
@@ -476,8 +516,8 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
         assert!(
             Instant::now() < deadline,
             "{what}: the owners did not reach the end offsets {ends:?} within \
-             {CATCH_UP_LIMIT:?}; owners {owner:?}; {:?}",
-            group.pythons
+             {CATCH_UP_LIMIT:?}; owners {owner:?};\n{}",
+            group.describe_pythons()
         );
     }
     // Both Python members commit right after processing, Odradek after
@@ -508,9 +548,9 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
     assert_eq!(
         group.rebalance_marks(),
         marks,
-        "{what}: a rebalance after convergence: listener {:?}; {:?}",
+        "{what}: a rebalance after convergence: listener {:?};\n{}",
         group.odradek.log(),
-        group.pythons
+        group.describe_pythons()
     );
     let again = describe_group(&mut conn, &name);
     assert_eq!(again, described, "{what}: the coordinator's view moved");
@@ -536,16 +576,16 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
         .map(|p| {
             format!(
                 "{} {} records, {} errors {:?}",
-                p.client(),
-                p.consumed().len(),
-                p.errors().len(),
-                p.errors()
+                p.name(),
+                p.log().record_count(),
+                p.log().errors().len(),
+                p.log().errors()
             )
         })
         .collect();
-    for python in group.pythons {
+    for mut python in group.pythons {
         python
-            .finish(Duration::from_secs(30))
+            .stop(Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{what}: stopping a Python member: {e}"));
     }
     let revocations = group
