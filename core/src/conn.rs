@@ -692,10 +692,34 @@ impl<P> Connections<P> {
         }
     }
 
+    /// A connection that can take a request now to the least loaded broker
+    /// of the cluster (`brokers` from metadata, then the `bootstrap`
+    /// addresses), for requests any broker answers; opens one if needed.
+    pub(crate) fn any_broker<'a>(
+        &mut self,
+        brokers: impl Iterator<Item = (BrokerId, &'a BrokerAddress)>,
+        bootstrap: &[BrokerAddress],
+        now: Instant,
+        timers: &mut TimerTable,
+    ) -> Option<(ConnId, BrokerAddress)> {
+        let mut candidates: Vec<(Node, BrokerAddress)> = brokers
+            .map(|(id, a)| (Node::Broker(id), a.clone()))
+            .collect();
+        candidates.extend(
+            bootstrap
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (Node::Bootstrap(i), a.clone())),
+        );
+        let (node, address) = self.least_loaded(&candidates, timers)?;
+        let conn = self.ready(node, &address, now, timers)?;
+        self.can_send(conn).then_some((conn, address))
+    }
+
     /// A node to send a cluster-wide request (Metadata) to: a ready
     /// connection with the fewest requests in flight, else a connection
     /// being opened, else the first of `candidates` not backing off.
-    pub(crate) fn least_loaded(
+    fn least_loaded(
         &self,
         candidates: &[(Node, BrokerAddress)],
         timers: &TimerTable,

@@ -326,24 +326,7 @@ impl Consumer {
         timeout: Duration,
         now: Instant,
     ) -> Result<CommitId, Error> {
-        self.check_usable()?;
-        let offsets = match offsets {
-            Some(offsets) => offsets,
-            None => self.delivered_positions(),
-        };
-        if let Some((tp, _)) = offsets
-            .iter()
-            .find(|(tp, o)| o.offset < 0 || tp.partition() < 0)
-        {
-            return Err(Error::InvalidArgument(format!(
-                "invalid offset to commit for {tp}"
-            )));
-        }
-        let id = self
-            .with_group(now, |g, ctx| g.commit(offsets, now + timeout, ctx))
-            .ok_or(Error::NoGroup("commit"))??;
-        self.progress(now);
-        Ok(id)
+        self.queue_commit(offsets, timeout, false, now)
     }
 
     /// A commit from a rebalance listener: allowed while the rebalance
@@ -354,13 +337,32 @@ impl Consumer {
         timeout: Duration,
         now: Instant,
     ) -> Result<CommitId, Error> {
+        self.queue_commit(offsets, timeout, true, now)
+    }
+
+    fn queue_commit(
+        &mut self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+        timeout: Duration,
+        from_listener: bool,
+        now: Instant,
+    ) -> Result<CommitId, Error> {
         self.check_usable()?;
         let offsets = offsets.unwrap_or_else(|| self.delivered_positions());
+        if let Some((tp, _)) = offsets
+            .iter()
+            .find(|(tp, o)| o.offset < 0 || tp.partition() < 0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "invalid offset to commit for {tp}"
+            )));
+        }
+        let deadline = now + timeout;
         let id = self
             .with_group(now, |g, ctx| {
-                g.commit_from_listener(offsets, now + timeout, ctx)
+                g.commit(offsets, deadline, from_listener, ctx)
             })
-            .ok_or(Error::NoGroup("commit"))?;
+            .ok_or(Error::NoGroup("commit"))??;
         self.progress(now);
         Ok(id)
     }

@@ -1186,27 +1186,14 @@ impl Consumer {
         if !needed || !self.metadata.is_due(&self.timers) {
             return;
         }
-        let mut candidates: Vec<(Node, BrokerAddress)> = self
-            .metadata
-            .brokers()
-            .map(|(id, a)| (Node::Broker(id), a.clone()))
-            .collect();
-        candidates.extend(
-            self.config
-                .bootstrap_servers
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (Node::Bootstrap(i), a.clone())),
-        );
-        let Some((node, address)) = self.conns.least_loaded(&candidates, &self.timers) else {
+        let brokers = self.metadata.brokers();
+        let bootstrap = &self.config.bootstrap_servers;
+        let Some((conn, _)) = self
+            .conns
+            .any_broker(brokers, bootstrap, now, &mut self.timers)
+        else {
             return;
         };
-        let Some(conn) = self.conns.ready(node, &address, now, &mut self.timers) else {
-            return;
-        };
-        if !self.conns.can_send(conn) {
-            return;
-        }
         let Ok(version) = self.conns.version(conn, ApiKey::Metadata) else {
             return;
         };

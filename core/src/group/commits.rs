@@ -605,35 +605,47 @@ impl Commits {
 
 /// Either OffsetFetch shape (v8+ per group) as one list plus a group error.
 fn flatten_fetch(r: OffsetFetchResponse) -> Fetched {
-    let mut entries = Vec::new();
     let mut group_code = ErrorCode(r.error_code);
-    for t in &r.topics {
-        for p in &t.partitions {
-            entries.push((
-                TopicPartition::new(t.name.as_str(), p.partition_index),
-                p.committed_offset,
-                p.committed_leader_epoch,
-                p.metadata.clone(),
-                ErrorCode(p.error_code),
-            ));
-        }
+    if let Some(g) = r.groups.iter().find(|g| g.error_code != 0) {
+        group_code = ErrorCode(g.error_code);
     }
-    for g in &r.groups {
-        if !ErrorCode(g.error_code).is_ok() {
-            group_code = ErrorCode(g.error_code);
-        }
-        for t in &g.topics {
-            for p in &t.partitions {
-                entries.push((
-                    TopicPartition::new(t.name.as_str(), p.partition_index),
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.metadata.clone(),
-                    ErrorCode(p.error_code),
-                ));
-            }
-        }
-    }
+    // (topic, partition, offset, leader epoch, metadata, error code)
+    let old = r.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(move |p| {
+            let o = (p.committed_offset, p.committed_leader_epoch);
+            (
+                t.name.as_str(),
+                p.partition_index,
+                o,
+                &p.metadata,
+                p.error_code,
+            )
+        })
+    });
+    let per_group = r.groups.iter().flat_map(|g| &g.topics).flat_map(|t| {
+        t.partitions.iter().map(move |p| {
+            let o = (p.committed_offset, p.committed_leader_epoch);
+            (
+                t.name.as_str(),
+                p.partition_index,
+                o,
+                &p.metadata,
+                p.error_code,
+            )
+        })
+    });
+    let entries = old
+        .chain(per_group)
+        .map(|(topic, partition, (offset, epoch), metadata, code)| {
+            (
+                TopicPartition::new(topic, partition),
+                offset,
+                epoch,
+                metadata.clone(),
+                ErrorCode(code),
+            )
+        })
+        .collect();
     Fetched {
         group_code,
         entries,

@@ -65,21 +65,10 @@ impl GroupCtx<'_> {
     /// A ready connection to any broker (least loaded), for requests that
     /// any broker answers.
     fn any_broker(&mut self) -> Option<(ConnId, BrokerAddress)> {
-        let mut candidates: Vec<(Node, BrokerAddress)> = self
-            .metadata
-            .brokers()
-            .map(|(id, a)| (Node::Broker(id), a.clone()))
-            .collect();
-        candidates.extend(
-            self.config
-                .bootstrap_servers
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (Node::Bootstrap(i), a.clone())),
-        );
-        let (node, address) = self.conns.least_loaded(&candidates, self.timers)?;
-        let conn = self.conns.ready(node, &address, self.now, self.timers)?;
-        self.conns.can_send(conn).then_some((conn, address))
+        let brokers = self.metadata.brokers();
+        let bootstrap = &self.config.bootstrap_servers;
+        self.conns
+            .any_broker(brokers, bootstrap, self.now, self.timers)
     }
 
     /// Sends a group request; true when it went out.
@@ -313,26 +302,20 @@ impl ConsumerGroup {
         out
     }
 
-    /// The application commits `offsets` (`None`: what was delivered).
+    /// The application commits `offsets`. Not while the member rejoins,
+    /// unless the commit comes `from_listener`: the rebalance waits for the
+    /// listener, and the rejoin for its commit.
     pub(crate) fn commit(
         &mut self,
         offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
         deadline: Instant,
+        from_listener: bool,
         ctx: &mut GroupCtx<'_>,
     ) -> Result<CommitId, Error> {
-        self.member.check_commit()?;
+        if !from_listener {
+            self.member.check_commit()?;
+        }
         Ok(self.commits.queue(offsets, CommitKind::User, deadline, ctx))
-    }
-
-    /// A commit from the rebalance listener: allowed while the rebalance
-    /// waits for it, and the rejoin waits for the commit.
-    pub(crate) fn commit_from_listener(
-        &mut self,
-        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
-        deadline: Instant,
-        ctx: &mut GroupCtx<'_>,
-    ) -> CommitId {
-        self.commits.queue(offsets, CommitKind::User, deadline, ctx)
     }
 
     /// Starts the application's committed-offsets lookup `id`.
