@@ -33,3 +33,6 @@ mod shared;
 pub use consumer::{Async, Blocking, Consumer, Iter, RecordStream, Waiting};
 pub use driver::Driver;
 pub use runtime::{AsyncRuntime, Connection, Link, Runtime};
+
+#[cfg(test)]
+mod tests;
