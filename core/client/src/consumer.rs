@@ -93,10 +93,20 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         ConsumerBuilder::new()
     }
 
-    /// A consumer configured with Java/librdkafka property names, e.g.
-    /// `Consumer::from_properties([("bootstrap.servers", "localhost:9092"),
-    /// ("auto.offset.reset", "earliest")])`. An unknown key or a bad value
-    /// is an [`Error::Config`] naming the key.
+    /// A consumer configured with Java/librdkafka property names. An
+    /// unknown key or a bad value is an [`Error::Config`] naming the key.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Consumer, Runtime, Waiting};
+    /// # fn f<R: Runtime, W: Waiting>() -> Result<(), odradek_core::Error> {
+    /// // Consumer: odradek_tokio::Consumer, odradek_async_std::Consumer or
+    /// // odradek_blocking::Consumer
+    /// let consumer = Consumer::<R, W>::from_properties([
+    ///     ("bootstrap.servers", "localhost:9092"),
+    ///     ("auto.offset.reset", "earliest"),
+    /// ])?;
+    /// # Ok(()) }
+    /// ```
     pub fn from_properties<I, K, V>(properties: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -354,6 +364,19 @@ impl<R: AsyncRuntime> Consumer<R, Async> {
     /// The records as a stream, one at a time, each as
     /// [`recv`](Self::recv) returns it; the stream ends after the consumer
     /// closes. Cancel safe, like `recv`.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{AsyncRuntime, Consumer};
+    /// use futures_lite::StreamExt;
+    /// # async fn f<R: AsyncRuntime>(consumer: &Consumer<R>) -> Result<(), odradek_core::Error> {
+    /// // consumer: &odradek_tokio::Consumer (or odradek_async_std's)
+    /// let mut records = consumer.stream();
+    /// while let Some(record) = records.next().await {
+    ///     let record = record?;
+    ///     println!("{}@{}", record.partition(), record.offset());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn stream(&self) -> RecordStream<'_, R> {
         RecordStream {
             consumer: self,
@@ -460,11 +483,15 @@ impl<R: Runtime> Consumer<R, Blocking> {
     /// The records one at a time, each as [`recv`](Self::recv) returns it;
     /// the iterator ends after yielding [`Error::Closed`].
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use odradek_client::{Blocking, Consumer, Runtime};
+    /// # fn f<R: Runtime>(consumer: &Consumer<R, Blocking>) -> Result<(), odradek_core::Error> {
+    /// // consumer: &odradek_blocking::Consumer
     /// for record in consumer.iter() {
     ///     let record = record?;
     ///     println!("{}@{}", record.partition(), record.offset());
     /// }
+    /// # Ok(()) }
     /// ```
     pub fn iter(&self) -> Iter<'_, R> {
         Iter {

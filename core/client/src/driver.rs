@@ -217,7 +217,7 @@ impl<R: Runtime> Drop for Driver<R> {
     fn drop(&mut self) {
         self.conns.clear();
         let stopped = if std::thread::panicking() {
-            Stopped::Panicked("(while unwinding)".into())
+            Stopped::Panicked("the driver was dropped by a panic".into())
         } else {
             Stopped::Closed
         };
