@@ -311,10 +311,13 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
     ) -> Result<Wait<(), impl Check<()>>, Error> {
         let (id, limit) = self.with_session(|session, now| session.start_commit(offsets, now))?;
-        let check = move |session: &mut Session, _| session.take_commit_result(id);
-        let mut wait = Wait::new(Some(limit), check, Err(Error::Timeout("commit".into())));
-        wait._guard = Some(ForgetCommit(self.shared.clone(), id));
-        Ok(wait)
+        let mut outcome = ForgetCommit::new(self.shared.clone(), id);
+        let check = move |session: &mut Session, _| outcome.take(session);
+        Ok(Wait::new(
+            Some(limit),
+            check,
+            Err(Error::Timeout("commit".into())),
+        ))
     }
 
     fn committed_wait(

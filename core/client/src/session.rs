@@ -322,6 +322,12 @@ impl Session {
         }
     }
 
+    /// How many commits' outcomes are to be dropped on arrival.
+    #[cfg(test)]
+    pub(crate) fn unwatched_commits(&self) -> usize {
+        self.unwatched_commits.len()
+    }
+
     /// The answer to committed-offsets lookup `id`, once it arrived (taken).
     pub(crate) fn take_committed_result(&mut self, id: QueryId) -> Option<CommittedResult> {
         self.committed_results.remove(&id)

@@ -100,7 +100,6 @@ impl Shared {
             limit,
             mut check,
             on_timeout,
-            _guard,
         } = wait;
         // A limit too large to add to a clock is no limit.
         let deadline = limit.and_then(|limit| runtime.now().checked_add(limit));
@@ -145,7 +144,6 @@ impl Shared {
             limit,
             mut check,
             on_timeout,
-            _guard,
         } = wait;
         let deadline = limit.and_then(|limit| runtime.now().checked_add(limit));
         loop {
@@ -181,8 +179,6 @@ pub(crate) struct Wait<T, C> {
     pub(crate) check: C,
     /// The outcome when the limit passes first.
     pub(crate) on_timeout: Result<T, Error>,
-    /// Kept until the wait ends, however it ends.
-    pub(crate) _guard: Option<ForgetCommit>,
 }
 
 impl<T, C> Wait<T, C> {
@@ -192,18 +188,40 @@ impl<T, C> Wait<T, C> {
             limit,
             check,
             on_timeout,
-            _guard: None,
         }
     }
 }
 
-/// Forgets a commit's outcome if nobody waits for it any more (the waiting
-/// future was dropped, or the wait timed out).
-pub(crate) struct ForgetCommit(pub(crate) Arc<Shared>, pub(crate) CommitId);
+/// Forgets a commit's outcome if nobody took it (the waiting future was
+/// dropped, or the wait timed out), so it is dropped on arrival.
+pub(crate) struct ForgetCommit {
+    shared: Arc<Shared>,
+    id: CommitId,
+    taken: bool,
+}
+
+impl ForgetCommit {
+    pub(crate) fn new(shared: Arc<Shared>, id: CommitId) -> Self {
+        Self {
+            shared,
+            id,
+            taken: false,
+        }
+    }
+
+    /// Takes the commit's outcome, once it arrived.
+    pub(crate) fn take(&mut self, session: &mut Session) -> Option<Result<(), Error>> {
+        let outcome = session.take_commit_result(self.id);
+        self.taken |= outcome.is_some();
+        outcome
+    }
+}
 
 impl Drop for ForgetCommit {
     fn drop(&mut self) {
-        self.0.lock().forget_commit(self.1);
+        if !self.taken {
+            self.shared.lock().forget_commit(self.id);
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use odradek_core::{ConnId, ConsumerConfig, Error, OffsetAndMetadata, TopicPartit
 use crate::driver::{Driver, Handled, Next};
 use crate::runtime::{Connection, Link, Runtime};
 use crate::session::Stopped;
-use crate::shared::{Input, Report, Shared, Wait};
+use crate::shared::{ForgetCommit, Input, Report, Shared, Wait};
 
 /// What the fake runtime saw.
 #[derive(Default)]
@@ -296,4 +296,34 @@ fn the_inbox_hands_over_reports_in_order_and_coalesces_wake_ups() {
     assert_eq!(inbox.take(), None);
     // Nothing to wait for: an expired deadline returns at once.
     assert_eq!(inbox.next_until(Some(base_instant())), None);
+}
+
+#[test]
+fn a_commit_outcome_nobody_waits_for_is_dropped_and_a_taken_one_leaves_no_trace() {
+    let (fake, shared, mut driver) =
+        driver(&[("group.id", "g"), ("default.api.timeout.ms", "100")]);
+    let offsets = || BTreeMap::from([(TopicPartition::new("t", 0), OffsetAndMetadata::new(1))]);
+    let start = fake.now();
+    let (waited, _) = shared.lock().start_commit(Some(offsets()), start).unwrap();
+    let (abandoned, _) = shared.lock().start_commit(Some(offsets()), start).unwrap();
+    let mut waiting = ForgetCommit::new(shared.clone(), waited);
+    // The caller of the second commit went away (its future was dropped).
+    drop(ForgetCommit::new(shared.clone(), abandoned));
+    assert_eq!(shared.lock().unwatched_commits(), 1);
+    assert_eq!(waiting.take(&mut shared.lock()), None);
+
+    // No coordinator: both commits time out.
+    driver.drain();
+    driver.handle(Some(Input::Wake), start + Duration::from_millis(150));
+    driver.drain();
+    let outcome = waiting.take(&mut shared.lock());
+    assert!(matches!(outcome, Some(Err(_))), "{outcome:?}");
+    drop(waiting);
+    let mut session = shared.lock();
+    assert_eq!(
+        session.take_commit_result(abandoned),
+        None,
+        "dropped on arrival"
+    );
+    assert_eq!(session.unwatched_commits(), 0, "nothing left behind");
 }
