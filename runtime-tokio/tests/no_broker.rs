@@ -300,3 +300,29 @@ async fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
     let closed = within(bound, consumer.close()).await;
     assert!(matches!(closed, Err(Error::Runtime(_))), "{closed:?}");
 }
+
+/// A runtime that shuts down drops the driver task with it: waiting calls
+/// then end with `Closed` instead of waiting for a driver that is gone.
+#[test]
+fn a_runtime_shut_down_under_the_consumer_ends_waiting_calls() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let consumer = {
+        let _inside = runtime.enter();
+        consumer(&format!("127.0.0.1:{}", unreachable_port()))
+    };
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    // `recv` needs no timer, so any executor can poll it now; on a thread,
+    // so that a hang fails the test instead of hanging it.
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(futures_lite::future::block_on(consumer.recv()));
+    });
+    let received = received
+        .recv_timeout(Duration::from_secs(2))
+        .expect("recv ended");
+    assert!(matches!(received, Err(Error::Closed)), "{received:?}");
+}
