@@ -2,9 +2,12 @@
 //!
 //! The sans-IO heart of Odradek, a Kafka consumer client: everything that
 //! understands Kafka lives here, and nothing here touches a socket, reads a
-//! clock, spawns a thread or depends on an async runtime. Adapter crates
-//! (`odradek-tokio`, `odradek-async-std`, `odradek-blocking`) move bytes and
-//! time in and out; [`Consumer`] documents the contract they follow.
+//! clock, spawns a thread or depends on an async runtime. The client layer
+//! (`odradek-client`, in `core/client/`) drives it (the session, waiting
+//! calls, the one driver policy) over a small runtime trait, which each
+//! runtime crate (`odradek-tokio`, `odradek-async-std`, `odradek-blocking`)
+//! implements by moving bytes and time in and out; [`Consumer`] documents
+//! the contract they follow.
 //!
 //! ## Contents
 //! - [`Consumer`]: the consumer state machine, with its inputs, commands and
@@ -14,7 +17,6 @@
 //! - [`ConsumerRecord`], [`ConsumerRecords`], [`TopicPartition`]: what the
 //!   application sees.
 //! - [`Error`]: everything the consumer can fail with.
-//! - [`Session`]: what adapters share between their driver and their users.
 //! - [`group`]: consumer groups: the partition assignors (built-in and the
 //!   trait for custom ones) and [`RebalanceEvent`], what a rebalance tells
 //!   the application.
@@ -23,14 +25,12 @@
 //! - [`records`]: record batches (v2 and legacy message sets), compression
 //!   and CRC checks.
 
-mod adapter_api;
 mod backoff;
 mod config;
 mod conn;
 mod consumer;
 mod error;
 mod metadata;
-mod session;
 mod timer;
 mod types;
 
@@ -46,10 +46,6 @@ pub use conn::{ConnectionProblem, HandshakeFailure, Io};
 pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
 pub use error::Error;
 pub use group::{GroupMetadata, NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};
-pub use session::{
-    CLOSE_TIMEOUT, CommitCallback, Drained, GROUP_CLOSE_TIMEOUT, ListenerOwner, ListenerScope,
-    ReadyCallback, Session, offsets_only,
-};
 pub use types::{
     BrokerAddress, BrokerId, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress,
     OffsetAndMetadata, OffsetAndTimestamp, TopicPartition,

@@ -1,9 +1,11 @@
 //! # odradek-async-std
 //!
 //! A Kafka consumer for async-std, smol and any other executor. All Kafka
-//! logic lives in [`odradek_core`]; this crate owns the sockets, the timers
-//! and a background thread that keeps driving the core between calls, so
-//! fetches overlap the application's processing.
+//! logic lives in [`odradek_core`], and the consumer's methods, waiting and
+//! driver policy in [`odradek_client`]; this crate is the async-io binding
+//! ([`AsyncIoRuntime`]): sockets, timers and a background thread that keeps
+//! driving the core between calls, so fetches overlap the application's
+//! processing.
 //!
 //! It is built on the runtime-neutral stack async-std and smol share
 //! (`async-io`, `futures-lite`, `event-listener`): the driver thread runs
@@ -39,10 +41,17 @@
 //! the future completes, so dropping a future that has not completed (in a
 //! race with a timer, say) loses no record; the next call returns them.
 
-mod consumer;
-mod driver;
+mod runtime;
 
-pub use consumer::{Consumer, RecordStream};
+pub use runtime::{AsyncIoConn, AsyncIoRuntime};
+
+/// A Kafka consumer driven by a background thread, whose futures need no
+/// particular executor (`async_std::task::block_on`, `smol::block_on`, any
+/// other); see [`odradek_client::Consumer`] for its methods.
+pub type Consumer = odradek_client::Consumer<AsyncIoRuntime>;
+
+/// The records of a [`Consumer`] as a `Stream`; see [`Consumer::stream`].
+pub type RecordStream<'a> = odradek_client::RecordStream<'a, AsyncIoRuntime>;
 pub use odradek_core::{
     BrokerAddress, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, ConsumerRecord,
     ConsumerRecords, Error, GroupMetadata, IsolationLevel, NoopListener, OffsetAndMetadata,

@@ -1,8 +1,10 @@
 //! The adapter's own behaviour where no broker answers: bounded `close`,
-//! non-blocking `Drop`, poll timeouts, configuration errors. Every test runs
+//! non-blocking `Drop`, poll timeouts, a driver that panics, configuration
+//! errors. Every test runs
 //! under both `async_std::task::block_on` and `smol::block_on`; the real
 //! broker tests for every adapter live in the `tests/` crate.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,7 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures_lite::{StreamExt, future};
-use odradek_async_std::{ConfigErrorKind, Consumer, Error, OffsetReset, TopicPartition};
+use odradek_async_std::{
+    ConfigErrorKind, Consumer, Error, OffsetAndMetadata, OffsetReset, TopicPartition,
+};
 
 /// Runs the same test under both executors.
 fn on_both<F, Fut>(test: F)
@@ -276,5 +280,53 @@ fn from_properties_errors_name_the_key() {
             Err(Error::Config(e)) => assert_eq!(e.key, "bootstrap.servers"),
             other => panic!("expected a config error, got {other:?}"),
         }
+    });
+}
+
+/// Fails the test if `future` takes `bound` or longer.
+async fn within<T>(bound: Duration, future: impl Future<Output = T>) -> T {
+    let timeout = async {
+        sleep(bound).await;
+        panic!("took longer than {bound:?}")
+    };
+    future::or(future, timeout).await
+}
+
+/// A commit callback runs on the driver thread; when it panics, the driver
+/// is gone, and every waiting call must say so instead of hanging.
+#[test]
+fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
+    on_both(|| async {
+        let consumer = Consumer::from_properties([
+            (
+                "bootstrap.servers",
+                format!("127.0.0.1:{}", unreachable_port()).as_str(),
+            ),
+            ("group.id", "g"),
+            ("default.api.timeout.ms", "200"),
+        ])
+        .expect("consumer");
+        let tp = TopicPartition::new("t", 0);
+        consumer.assign([tp.clone()]).unwrap();
+        // No coordinator: the commit times out, and its callback runs.
+        let offsets = BTreeMap::from([(tp, OffsetAndMetadata::new(1))]);
+        consumer
+            .commit_offsets_async(offsets, |_| panic!("a callback that panics"))
+            .unwrap();
+        let bound = Duration::from_secs(5);
+        let received = within(bound, consumer.recv()).await;
+        assert!(
+            matches!(&received, Err(Error::Runtime(m)) if m.contains("a callback that panics")),
+            "{received:?}"
+        );
+        let polled = within(bound, consumer.poll(Duration::from_secs(60))).await;
+        assert!(matches!(polled, Err(Error::Runtime(_))), "{polled:?}");
+        let committed = within(bound, consumer.commit()).await;
+        assert!(matches!(committed, Err(Error::Runtime(_))), "{committed:?}");
+        let mut stream = consumer.stream();
+        assert!(matches!(stream.next().await, Some(Err(Error::Runtime(_)))));
+        assert!(stream.next().await.is_none());
+        let closed = within(bound, consumer.close()).await;
+        assert!(matches!(closed, Err(Error::Runtime(_))), "{closed:?}");
     });
 }

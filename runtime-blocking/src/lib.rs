@@ -2,9 +2,11 @@
 //!
 //! A Kafka consumer for synchronous programs: no async runtime, just
 //! `std::net` sockets and threads. All Kafka logic lives in
-//! [`odradek_core`]; this crate owns the sockets, the clock and a background
-//! driver thread that keeps driving the core between calls, so fetches
-//! overlap the application's processing.
+//! [`odradek_core`], and the consumer's methods, waiting and driver policy
+//! in [`odradek_client`]; this crate is the thread binding
+//! ([`ThreadRuntime`]): sockets, the clock and a background driver thread
+//! that keeps driving the core between calls, so fetches overlap the
+//! application's processing.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -35,10 +37,16 @@
 //! and then reads. They all end after [`Consumer::close`] or a drop: the
 //! driver closes every socket, which ends its reader.
 
-mod consumer;
-mod driver;
+mod runtime;
 
-pub use consumer::{Consumer, Iter};
+pub use runtime::{ThreadConn, ThreadRuntime};
+
+/// A Kafka consumer driven by a background thread, whose waiting calls
+/// block; `Send + Sync`. See [`odradek_client::Consumer`] for its methods.
+pub type Consumer = odradek_client::Consumer<ThreadRuntime, odradek_client::Blocking>;
+
+/// The records of a [`Consumer`] as an `Iterator`; see [`Consumer::iter`].
+pub type Iter<'a> = odradek_client::Iter<'a, ThreadRuntime>;
 pub use odradek_core::{
     BrokerAddress, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, ConsumerRecord,
     ConsumerRecords, Error, GroupMetadata, IsolationLevel, NoopListener, OffsetAndMetadata,

@@ -3,13 +3,14 @@
 //! A silent listener stands in for a stuck broker; nothing here checks Kafka
 //! behaviour (the integration suite in `tests/` does, against a real broker).
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use odradek_blocking::{Consumer, Error, OffsetReset, TopicPartition};
+use odradek_blocking::{Consumer, Error, OffsetAndMetadata, OffsetReset, TopicPartition};
 
 /// A loopback address where nothing listens: connections are refused.
 fn refused() -> String {
@@ -217,4 +218,37 @@ fn property_errors_name_the_key() {
     };
     assert_eq!(e.key, "max.poll.records");
     assert!(Error::Config(e).to_string().contains("max.poll.records"));
+}
+
+/// A commit callback runs on the driver thread; when it panics, the driver
+/// is gone, and every waiting call must say so instead of hanging.
+#[test]
+fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
+    let consumer = Consumer::from_properties([
+        ("bootstrap.servers", refused().as_str()),
+        ("group.id", "g"),
+        ("default.api.timeout.ms", "200"),
+    ])
+    .unwrap();
+    let tp = TopicPartition::new("t", 0);
+    consumer.assign([tp.clone()]).unwrap();
+    // No coordinator: the commit times out, and its callback runs.
+    let offsets = BTreeMap::from([(tp, OffsetAndMetadata::new(1))]);
+    consumer
+        .commit_offsets_async(offsets, |_| panic!("a callback that panics"))
+        .unwrap();
+    let bound = Duration::from_secs(5);
+    let received = assert_within(bound, || consumer.recv());
+    assert!(
+        matches!(&received, Err(Error::Runtime(m)) if m.contains("a callback that panics")),
+        "{received:?}"
+    );
+    let polled = assert_within(bound, || consumer.poll(Duration::from_secs(60)));
+    assert!(matches!(polled, Err(Error::Runtime(_))), "{polled:?}");
+    let committed = assert_within(bound, || consumer.commit());
+    assert!(matches!(committed, Err(Error::Runtime(_))), "{committed:?}");
+    let items: Vec<_> = assert_within(bound, || consumer.iter().collect());
+    assert!(matches!(items[..], [Err(Error::Runtime(_))]), "{items:?}");
+    let closed = assert_within(bound, || consumer.close());
+    assert!(matches!(closed, Err(Error::Runtime(_))), "{closed:?}");
 }

@@ -1,9 +1,13 @@
 //! # odradek-tokio
 //!
 //! A Kafka consumer for tokio programs. All Kafka logic lives in
-//! [`odradek_core`]; this crate owns the sockets, the timer and a background
-//! task that keeps driving the core between calls, so fetches overlap the
-//! application's processing.
+//! [`odradek_core`], and the consumer's methods, waiting and driver policy in
+//! [`odradek_client`]; this crate is the tokio binding ([`TokioRuntime`]):
+//! sockets, timers and a background task that keeps driving the core between
+//! calls, so fetches overlap the application's processing.
+//!
+//! [`Consumer::new`] (and the builder) must be called inside a tokio
+//! runtime: the driver task is spawned there.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -34,10 +38,16 @@
 //! the future completes, so dropping a future that has not completed (in a
 //! `select!`, or on timeout) loses no record; the next call returns them.
 
-mod consumer;
-mod driver;
+mod runtime;
 
-pub use consumer::{Consumer, RecordStream};
+pub use runtime::{TokioConn, TokioRuntime};
+
+/// A Kafka consumer driven by a tokio task; see [`odradek_client::Consumer`]
+/// for its methods.
+pub type Consumer = odradek_client::Consumer<TokioRuntime>;
+
+/// The records of a [`Consumer`] as a `Stream`; see [`Consumer::stream`].
+pub type RecordStream<'a> = odradek_client::RecordStream<'a, TokioRuntime>;
 pub use odradek_core::{
     BrokerAddress, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, ConsumerRecord,
     ConsumerRecords, Error, GroupMetadata, IsolationLevel, NoopListener, OffsetAndMetadata,

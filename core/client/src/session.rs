@@ -1,110 +1,92 @@
-//! What an adapter shares between its driver and its users: the consumer,
-//! the answers to finished offset queries, and whether the driver stopped.
-//! Keeping the dispatch of events here means every adapter treats them the
-//! same way.
+//! What the driver and the waiting calls share: the consumer, the answers
+//! to finished queries and commits, the rebalance listener, and whether the
+//! driver stopped (and how). Keeping the dispatch of events here means every
+//! runtime treats them the same way.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use crate::conn::Io;
-use crate::consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
-use crate::error::Error;
-use crate::group::{NoopListener, RebalanceListener, dispatch_rebalance};
-use crate::types::{ConsumerRecords, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition};
+use odradek_core::group::dispatch_rebalance;
+use odradek_core::{
+    CommitId, CommittedResult, Consumer, ConsumerRecords, Error, Event, Io, NoopListener,
+    OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, QueryId, RebalanceListener,
+    TopicPartition,
+};
 
 /// How long a group member may spend committing and leaving when closed;
-/// adapters give their whole close a little longer.
-pub const GROUP_CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
+/// `close` gives the whole close a little longer.
+pub(crate) const GROUP_CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// How long an adapter's `close` waits for its driver to finish: the
-/// group's part, then closing connections (which needs no broker).
-pub const CLOSE_TIMEOUT: Duration = GROUP_CLOSE_TIMEOUT.saturating_add(Duration::from_secs(1));
+/// How long `close` waits for the driver to finish: the group's part, then
+/// closing connections (which needs no broker).
+pub(crate) const CLOSE_TIMEOUT: Duration =
+    GROUP_CLOSE_TIMEOUT.saturating_add(Duration::from_secs(1));
 
 /// How much longer than the request's own timeout a caller waits for a
-/// commit or committed-offsets answer (the core gives up first).
-const ANSWER_GRACE: Duration = Duration::from_secs(1);
+/// commit, committed-offsets or offsets answer (the core gives up first;
+/// the margin only guards against a driver that stopped answering).
+pub(crate) const ANSWER_GRACE: Duration = Duration::from_secs(1);
 
 /// What `commit_async` calls with the commit's outcome.
-pub type CommitCallback = Box<dyn FnOnce(Result<(), Error>) + Send>;
+pub(crate) type CommitCallback = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
 /// A commit callback whose commit finished: run it outside the lock.
-pub struct ReadyCallback {
+pub(crate) struct ReadyCallback {
     callback: CommitCallback,
     result: Result<(), Error>,
 }
 
 impl ReadyCallback {
     /// Calls the callback with the commit's outcome.
-    pub fn run(self) {
+    pub(crate) fn run(self) {
         (self.callback)(self.result);
     }
 }
 
-impl std::fmt::Debug for ReadyCallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadyCallback")
-            .field("result", &self.result)
-            .finish_non_exhaustive()
+/// How the driver stopped; waiting calls report it once they find nothing
+/// else to return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stopped {
+    /// The consumer was closed (or its runtime dropped the driver).
+    Closed,
+    /// The driver panicked (in a commit callback, say), with its message.
+    Panicked(String),
+}
+
+impl Stopped {
+    /// The error a waiting call returns once the driver is gone.
+    pub(crate) fn error(&self) -> Error {
+        match self {
+            Stopped::Closed => Error::Closed,
+            Stopped::Panicked(message) => {
+                Error::Runtime(format!("the consumer's driver panicked: {message}"))
+            }
+        }
     }
-}
 
-/// A consumer plus the state its adapter's waiting calls read.
-pub struct Session {
-    /// The consumer itself.
-    pub core: Consumer,
-    query_results: HashMap<QueryId, OffsetsResult>,
-    commit_results: HashMap<CommitId, Result<(), Error>>,
-    /// Commits nobody waits for: their outcome is dropped on arrival.
-    unwatched_commits: HashSet<CommitId>,
-    committed_results: HashMap<QueryId, CommittedResult>,
-    callbacks: HashMap<CommitId, CommitCallback>,
-    listener: Box<dyn RebalanceListener>,
-    listener_scope: Option<ListenerScope>,
-    finished: bool,
-}
-
-/// Told `true` just before the rebalance listener runs and `false` right
-/// after (also if it panics); see [`Session::set_listener_scope`].
-pub type ListenerScope = Box<dyn Fn(bool) + Send>;
-
-/// Which caller is running the rebalance listener, for adapters whose
-/// listener runs under their lock: `T` names a caller (an adapter uses its
-/// thread id), so a call from the listener back into its own consumer is
-/// refused with directions instead of deadlocking on that lock.
-pub struct ListenerOwner<T> {
-    running: Arc<Mutex<Option<T>>>,
-    current: fn() -> T,
-}
-
-impl<T> Clone for ListenerOwner<T> {
-    fn clone(&self) -> Self {
-        Self {
-            running: self.running.clone(),
-            current: self.current,
+    /// What `close` returns: closing a closed consumer is fine, closing one
+    /// whose driver panicked reports the panic.
+    pub(crate) fn close_result(&self) -> Result<(), Error> {
+        match self {
+            Stopped::Closed => Ok(()),
+            Stopped::Panicked(_) => Err(self.error()),
         }
     }
 }
 
-impl<T: PartialEq + Send + 'static> ListenerOwner<T> {
-    /// Nobody runs the listener yet; `current` names the calling caller.
-    pub fn new(current: fn() -> T) -> Self {
-        Self {
-            running: Arc::new(Mutex::new(None)),
-            current,
-        }
-    }
+/// Which thread is running the rebalance listener. The listener runs while
+/// the consumer's lock is held, so a call from the listener back into its
+/// own consumer is refused with directions instead of deadlocking.
+#[derive(Clone, Default)]
+pub(crate) struct ListenerOwner(Arc<Mutex<Option<ThreadId>>>);
 
-    /// The hook to give [`Session::set_listener_scope`].
-    pub fn scope(&self) -> ListenerScope {
-        let owner = self.clone();
-        Box::new(move |active| *owner.running() = active.then(owner.current))
-    }
-
-    /// Panics if the caller is the one running the listener: it called its
-    /// own consumer, which would deadlock.
-    pub fn check(&self) {
-        if *self.running() == Some((self.current)()) {
+impl ListenerOwner {
+    /// Panics if the calling thread is the one running the listener: it
+    /// called its own consumer, which would deadlock.
+    pub(crate) fn check(&self) {
+        if *self.running() == Some(std::thread::current().id()) {
             panic!(
                 "odradek: a RebalanceListener called its own Consumer; inside the \
                  listener, use the RebalanceContext it is given (commit, seek, pause, ...)"
@@ -112,62 +94,62 @@ impl<T: PartialEq + Send + 'static> ListenerOwner<T> {
         }
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, Option<T>> {
+    /// Marks the calling thread as running the listener until the returned
+    /// guard drops (also by a panic).
+    fn enter(&self) -> InListener<'_> {
+        *self.running() = Some(std::thread::current().id());
+        InListener(self)
+    }
+
+    fn running(&self) -> MutexGuard<'_, Option<ThreadId>> {
         // Only ever set or cleared: a panic elsewhere cannot leave it torn.
-        self.running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Reports the end of a listener scope when dropped, even by a panic.
-struct InListener<'a>(Option<&'a ListenerScope>);
-
-impl<'a> InListener<'a> {
-    fn enter(scope: Option<&'a ListenerScope>) -> Self {
-        if let Some(scope) = scope {
-            scope(true);
-        }
-        InListener(scope)
-    }
-}
+/// Clears the listener's owner when dropped.
+struct InListener<'a>(&'a ListenerOwner);
 
 impl Drop for InListener<'_> {
     fn drop(&mut self) {
-        if let Some(scope) = self.0 {
-            scope(false);
-        }
+        *self.0.running() = None;
     }
 }
 
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("core", &self.core)
-            .field("finished", &self.finished)
-            .finish_non_exhaustive()
-    }
+/// A consumer plus the state its waiting calls read.
+pub(crate) struct Session {
+    /// The consumer itself.
+    pub(crate) core: Consumer,
+    query_results: HashMap<QueryId, OffsetsResult>,
+    commit_results: HashMap<CommitId, Result<(), Error>>,
+    /// Commits nobody waits for: their outcome is dropped on arrival.
+    unwatched_commits: HashSet<CommitId>,
+    committed_results: HashMap<QueryId, CommittedResult>,
+    callbacks: HashMap<CommitId, CommitCallback>,
+    listener: Box<dyn RebalanceListener>,
+    listener_owner: ListenerOwner,
+    stopped: Option<Stopped>,
 }
 
 /// Everything a driver must act on after an input: drained in one go, as
 /// the sans-IO contract requires.
-#[derive(Debug)]
-pub struct Drained {
+pub(crate) struct Drained {
     /// Connections to open, bytes to write, connections to close, in order.
-    pub io: Vec<Io>,
+    pub(crate) io: Vec<Io>,
     /// When to call `handle_timeout` next.
-    pub timeout: Option<Instant>,
+    pub(crate) timeout: Option<Instant>,
     /// Something happened that waiting calls may care about: wake them.
-    pub wake_waiters: bool,
+    pub(crate) wake_waiters: bool,
     /// The consumer is closed: once `io` is done, the driver can stop.
-    pub closed: bool,
+    pub(crate) closed: bool,
     /// Commit callbacks to run, after the lock is released.
-    pub callbacks: Vec<ReadyCallback>,
+    pub(crate) callbacks: Vec<ReadyCallback>,
 }
 
 impl Session {
-    /// A session around `core`.
-    pub fn new(core: Consumer) -> Self {
+    /// A session around `core`; `listener_owner` hears when the rebalance
+    /// listener runs.
+    pub(crate) fn new(core: Consumer, listener_owner: ListenerOwner) -> Self {
         Self {
             core,
             query_results: HashMap::new(),
@@ -176,14 +158,14 @@ impl Session {
             committed_results: HashMap::new(),
             callbacks: HashMap::new(),
             listener: Box::new(NoopListener),
-            listener_scope: None,
-            finished: false,
+            listener_owner,
+            stopped: None,
         }
     }
 
     /// Drains the consumer's outputs: keeps query answers for their callers,
     /// logs connection problems, and reports what the driver must do.
-    pub fn drain(&mut self) -> Drained {
+    pub(crate) fn drain(&mut self) -> Drained {
         let io: Vec<Io> = std::iter::from_fn(|| self.core.poll_io()).collect();
         let mut wake_waiters = false;
         let mut callbacks = Vec::new();
@@ -206,7 +188,8 @@ impl Session {
                 Event::ConnectionError { broker, reason } => {
                     tracing::warn!(%broker, %reason, "broker connection problem");
                 }
-                Event::PollReady | Event::PositionsChanged | Event::Closed => {}
+                // Waiting calls check the core again on any event.
+                _ => {}
             }
         }
         Drained {
@@ -218,32 +201,19 @@ impl Session {
         }
     }
 
-    /// Sets the listener that hears of rebalances.
-    pub fn set_listener(&mut self, listener: Box<dyn RebalanceListener>) {
-        self.listener = listener;
-    }
-
-    /// Lets the adapter know when the rebalance listener runs: it runs
-    /// while the adapter's lock is held, so the adapter can refuse calls the
-    /// listener makes into the consumer itself (they would deadlock) and
-    /// point to the [`RebalanceContext`](crate::RebalanceContext) instead.
-    pub fn set_listener_scope(&mut self, scope: ListenerScope) {
-        self.listener_scope = Some(scope);
-    }
-
     /// Hands pending rebalance events to the listener.
-    pub fn dispatch_rebalance(&mut self, now: Instant) {
-        let _in_listener = InListener::enter(self.listener_scope.as_ref());
+    fn dispatch_rebalance(&mut self, now: Instant) {
+        let _in_listener = self.listener_owner.enter();
         dispatch_rebalance(&mut self.core, self.listener.as_mut(), now);
     }
 
     /// Polls for at most `max` records, running the rebalance listener
     /// first when the group has news (the poll is the safe point).
-    pub fn take_records(
+    pub(crate) fn take_records(
         &mut self,
         max: usize,
         now: Instant,
-    ) -> Result<ConsumerRecords, crate::Error> {
+    ) -> Result<ConsumerRecords, Error> {
         self.dispatch_rebalance(now);
         let records = self.core.take_records_up_to(max, now);
         self.dispatch_rebalance(now);
@@ -252,7 +222,7 @@ impl Session {
 
     /// Subscribes to `topics`; `listener` (or a listener that does nothing)
     /// hears of the rebalances.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &mut self,
         topics: impl IntoIterator<Item = impl Into<String>>,
         listener: Option<Box<dyn RebalanceListener>>,
@@ -264,7 +234,7 @@ impl Session {
 
     /// Subscribes to the topics matching `pattern`, like
     /// [`subscribe`](Self::subscribe).
-    pub fn subscribe_pattern(
+    pub(crate) fn subscribe_pattern(
         &mut self,
         pattern: &str,
         listener: Option<Box<dyn RebalanceListener>>,
@@ -275,7 +245,7 @@ impl Session {
     }
 
     /// Leaves the group; the listener hears of the revocation at once.
-    pub fn unsubscribe(&mut self, now: Instant) -> Result<(), Error> {
+    pub(crate) fn unsubscribe(&mut self, now: Instant) -> Result<(), Error> {
         self.core.unsubscribe(now)?;
         self.dispatch_rebalance(now);
         Ok(())
@@ -283,7 +253,7 @@ impl Session {
 
     /// Starts closing (commit, revoke, leave, then the connections), unless
     /// already closed; the driver finishes it.
-    pub fn close(&mut self, now: Instant) {
+    pub(crate) fn close(&mut self, now: Instant) {
         if !self.core.is_closed() {
             self.core.close_gracefully(GROUP_CLOSE_TIMEOUT, now);
             self.dispatch_rebalance(now);
@@ -293,7 +263,7 @@ impl Session {
     /// Starts a commit (`None`: the delivered positions) that a caller will
     /// wait for: its id, and how long to wait for
     /// [`take_commit_result`](Self::take_commit_result).
-    pub fn start_commit(
+    pub(crate) fn start_commit(
         &mut self,
         offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
         now: Instant,
@@ -305,7 +275,7 @@ impl Session {
 
     /// Starts a committed-offsets lookup: its id, and how long to wait for
     /// [`take_committed_result`](Self::take_committed_result).
-    pub fn start_committed(
+    pub(crate) fn start_committed(
         &mut self,
         partitions: &[TopicPartition],
         now: Instant,
@@ -317,12 +287,12 @@ impl Session {
 
     /// Starts a commit whose outcome goes to `callback` (run by the driver,
     /// outside the consumer's lock).
-    pub fn commit_async(
+    pub(crate) fn commit_async(
         &mut self,
         offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
         callback: CommitCallback,
         now: Instant,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), Error> {
         let timeout = self.core.config().default_api_timeout;
         let id = self.core.commit(offsets, timeout, now)?;
         match self.commit_results.remove(&id) {
@@ -336,41 +306,47 @@ impl Session {
     }
 
     /// The answer to query `id`, once it arrived (taken: asked once).
-    pub fn take_query_result(&mut self, id: QueryId) -> Option<OffsetsResult> {
+    pub(crate) fn take_query_result(&mut self, id: QueryId) -> Option<OffsetsResult> {
         self.query_results.remove(&id)
     }
 
     /// The outcome of commit `id`, once it finished (taken: asked once).
-    pub fn take_commit_result(&mut self, id: CommitId) -> Option<Result<(), Error>> {
+    pub(crate) fn take_commit_result(&mut self, id: CommitId) -> Option<Result<(), Error>> {
         self.commit_results.remove(&id)
     }
 
     /// Forgets commit `id`'s outcome when it arrives (nobody waits for it).
-    pub fn forget_commit(&mut self, id: CommitId) {
+    pub(crate) fn forget_commit(&mut self, id: CommitId) {
         if self.commit_results.remove(&id).is_none() {
             self.unwatched_commits.insert(id);
         }
     }
 
+    /// How many commits' outcomes are to be dropped on arrival.
+    #[cfg(test)]
+    pub(crate) fn unwatched_commits(&self) -> usize {
+        self.unwatched_commits.len()
+    }
+
     /// The answer to committed-offsets lookup `id`, once it arrived (taken).
-    pub fn take_committed_result(&mut self, id: QueryId) -> Option<CommittedResult> {
+    pub(crate) fn take_committed_result(&mut self, id: QueryId) -> Option<CommittedResult> {
         self.committed_results.remove(&id)
     }
 
-    /// Marks that the driver has stopped: waiting calls return `Closed`.
-    pub fn set_finished(&mut self) {
-        self.finished = true;
+    /// Records that the driver stopped; the first reason given is kept.
+    pub(crate) fn set_stopped(&mut self, stopped: Stopped) {
+        self.stopped.get_or_insert(stopped);
     }
 
-    /// True once the driver has stopped.
-    pub fn is_finished(&self) -> bool {
-        self.finished
+    /// How the driver stopped, once it has.
+    pub(crate) fn stopped(&self) -> Option<&Stopped> {
+        self.stopped.as_ref()
     }
 }
 
 /// The offsets of an offsets lookup, -1 where none was found (what
 /// `beginning_offsets` and `end_offsets` return).
-pub fn offsets_only(
+pub(crate) fn offsets_only(
     found: BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>,
 ) -> BTreeMap<TopicPartition, i64> {
     found

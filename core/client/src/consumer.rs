@@ -1,0 +1,679 @@
+//! The consumer every runtime crate exposes, written once: commands go
+//! straight to the core under a lock; waiting calls are built once as a
+//! [`Wait`] and then awaited ([`Async`]) or blocked on ([`Blocking`]).
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_lite::Stream;
+use odradek_core::{
+    ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromConfig,
+    GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, QueryId,
+    RebalanceListener, TopicPartition,
+};
+
+use crate::driver::Driver;
+use crate::runtime::{AsyncRuntime, Runtime};
+use crate::session::{ANSWER_GRACE, CLOSE_TIMEOUT, Session, offsets_only};
+use crate::shared::{Check, ForgetCommit, Shared, Wait};
+
+/// How a consumer's waiting calls wait: [`Async`] or [`Blocking`].
+pub trait Waiting: sealed::Sealed + Send + Sync + 'static {}
+
+/// Waiting calls are `async fn`s (tokio, async-std, smol).
+#[derive(Debug)]
+pub enum Async {}
+
+/// Waiting calls block the calling thread.
+#[derive(Debug)]
+pub enum Blocking {}
+
+impl Waiting for Async {}
+impl Waiting for Blocking {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Async {}
+    impl Sealed for super::Blocking {}
+}
+
+/// A Kafka consumer on runtime `R`, whose waiting calls are `async`
+/// ([`Async`], the default) or blocking ([`Blocking`]). Runtime crates name
+/// it: `odradek_tokio::Consumer`, `odradek_async_std::Consumer`,
+/// `odradek_blocking::Consumer`.
+///
+/// A background driver (a task or a thread, as the runtime decides) keeps
+/// driving the core between calls, so fetches and heartbeats overlap the
+/// application's processing. Every method takes `&self`, and the consumer
+/// is `Send + Sync`: it can be shared (for example in an `Arc`) between a
+/// task or thread that polls and one that seeks or pauses. Dropping it
+/// closes it in the background without blocking; [`close`](Self::close)
+/// waits.
+///
+/// If the driver panics (say, in a commit callback), waiting calls return
+/// [`Error::Runtime`] instead of waiting forever.
+pub struct Consumer<R: Runtime, W: Waiting = Async> {
+    shared: Arc<Shared>,
+    runtime: R,
+    waiting: PhantomData<fn() -> W>,
+}
+
+impl<R: Runtime, W: Waiting> Consumer<R, W> {
+    /// A consumer with `config`; starts its driver on the runtime.
+    ///
+    /// Fails with the runtime's error if there is none (odradek-tokio
+    /// consumers must be created inside a tokio runtime), or with
+    /// [`Error::Runtime`] if the driver cannot start.
+    pub fn new(mut config: ConsumerConfig) -> Result<Self, Error> {
+        let runtime = R::start()?;
+        if config.random_seed.is_none() {
+            config.random_seed = Some(
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish(),
+            );
+        }
+        let core = odradek_core::Consumer::new(config, runtime.now())?;
+        let shared = Arc::new(Shared::new(core));
+        runtime.spawn_driver(Driver::new(runtime.clone(), shared.clone()))?;
+        Ok(Consumer {
+            shared,
+            runtime,
+            waiting: PhantomData,
+        })
+    }
+
+    /// A typed builder: `Consumer::builder().bootstrap_servers("…").build()`.
+    pub fn builder() -> ConsumerBuilder<Self> {
+        ConsumerBuilder::new()
+    }
+
+    /// A consumer configured with Java/librdkafka property names. An
+    /// unknown key or a bad value is an [`Error::Config`] naming the key.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Consumer, Runtime, Waiting};
+    /// # fn f<R: Runtime, W: Waiting>() -> Result<(), odradek_core::Error> {
+    /// // Consumer: odradek_tokio::Consumer, odradek_async_std::Consumer or
+    /// // odradek_blocking::Consumer
+    /// let consumer = Consumer::<R, W>::from_properties([
+    ///     ("bootstrap.servers", "localhost:9092"),
+    ///     ("auto.offset.reset", "earliest"),
+    /// ])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_properties<I, K, V>(properties: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        Self::new(ConsumerConfig::from_properties(properties)?)
+    }
+
+    /// Runs a command on the core, then lets the driver act on its outputs.
+    fn command<T>(&self, f: impl FnOnce(&mut odradek_core::Consumer, Instant) -> T) -> T {
+        self.with_session(|session, now| f(&mut session.core, now))
+    }
+
+    /// Runs a command on the whole session (core, listener, callbacks).
+    fn with_session<T>(&self, f: impl FnOnce(&mut Session, Instant) -> T) -> T {
+        let result = f(&mut self.shared.lock(), self.runtime.now());
+        self.shared.wake_driver();
+        result
+    }
+
+    /// Replaces the assignment (manual assignment, no consumer group).
+    pub fn assign(
+        &self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), Error> {
+        self.command(|core, now| core.assign(partitions, now))
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.shared.lock().core.assignment()
+    }
+
+    /// Makes `offset` the next record returned for `partition`, dropping
+    /// anything fetched from before.
+    pub fn seek(&self, partition: &TopicPartition, offset: i64) -> Result<(), Error> {
+        self.command(|core, now| core.seek(partition, offset, now))
+    }
+
+    /// Moves the partitions to the start of their logs.
+    pub fn seek_to_beginning(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.command(|core, now| core.seek_to_beginning(partitions, now))
+    }
+
+    /// Moves the partitions to the end of their logs.
+    pub fn seek_to_end(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.command(|core, now| core.seek_to_end(partitions, now))
+    }
+
+    /// Stops fetching the partitions (their buffered records are dropped).
+    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.command(|core, now| core.pause(partitions, now))
+    }
+
+    /// Resumes fetching the partitions.
+    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        self.command(|core, now| core.resume(partitions, now))
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.shared.lock().core.paused()
+    }
+
+    /// Joins the consumer group (`group.id`) for `topics`, replacing any
+    /// earlier subscription (and listener). Partitions are assigned during
+    /// `poll`.
+    pub fn subscribe<I, S>(&self, topics: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with_session(|session, now| session.subscribe(topics, None, now))
+    }
+
+    /// Like [`subscribe`](Self::subscribe), with a listener that hears of
+    /// assigned, revoked and lost partitions (called inside `poll`). The
+    /// listener must use the [`RebalanceContext`](odradek_core::RebalanceContext)
+    /// it is given, not this consumer: such a call panics with directions
+    /// instead of deadlocking.
+    pub fn subscribe_with_listener<I, S>(
+        &self,
+        topics: I,
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with_session(|session, now| session.subscribe(topics, Some(Box::new(listener)), now))
+    }
+
+    /// Joins the consumer group for every topic whose whole name matches
+    /// the regular expression `pattern`, re-evaluated at each metadata
+    /// refresh (`metadata.max.age.ms`), so new matching topics are picked
+    /// up. An invalid pattern is an [`Error::InvalidArgument`].
+    pub fn subscribe_pattern(&self, pattern: &str) -> Result<(), Error> {
+        self.with_session(|session, now| session.subscribe_pattern(pattern, None, now))
+    }
+
+    /// Like [`subscribe_pattern`](Self::subscribe_pattern), with a listener.
+    pub fn subscribe_pattern_with_listener(
+        &self,
+        pattern: &str,
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<(), Error> {
+        self.with_session(|session, now| {
+            session.subscribe_pattern(pattern, Some(Box::new(listener)), now)
+        })
+    }
+
+    /// Leaves the group: the listener hears of the revocation (after an
+    /// auto-commit), LeaveGroup is sent and the assignment is cleared.
+    pub fn unsubscribe(&self) -> Result<(), Error> {
+        self.with_session(|session, now| session.unsubscribe(now))
+    }
+
+    /// The subscribed topics (for a pattern, the topics it matches now).
+    pub fn subscription(&self) -> Vec<String> {
+        self.shared.lock().core.subscription()
+    }
+
+    /// Who this consumer is in its group (generation, member id, whether
+    /// it leads), or `None` without a `group.id`.
+    pub fn group_metadata(&self) -> Option<GroupMetadata> {
+        self.shared.lock().core.group_metadata()
+    }
+
+    /// Commits the delivered positions without waiting; `callback` gets the
+    /// outcome. It runs on the driver (a task on tokio, a thread
+    /// otherwise): keep it short. If it panics, the driver stops and
+    /// waiting calls return [`Error::Runtime`].
+    pub fn commit_async(
+        &self,
+        callback: impl FnOnce(Result<(), Error>) + Send + 'static,
+    ) -> Result<(), Error> {
+        self.with_session(|session, now| session.commit_async(None, Box::new(callback), now))
+    }
+
+    /// Commits exactly `offsets` without waiting; `callback` gets the
+    /// outcome, like [`commit_async`](Self::commit_async).
+    pub fn commit_offsets_async(
+        &self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        callback: impl FnOnce(Result<(), Error>) + Send + 'static,
+    ) -> Result<(), Error> {
+        self.with_session(|session, now| {
+            session.commit_async(Some(offsets), Box::new(callback), now)
+        })
+    }
+
+    // The waiting calls, each written once as a `Wait`; the `Async` and
+    // `Blocking` impls below only await or block on it.
+
+    fn poll_wait(timeout: Duration) -> Wait<ConsumerRecords, impl Check<ConsumerRecords>> {
+        let check = |session: &mut Session, now| match session.take_records(usize::MAX, now) {
+            Ok(records) if records.is_empty() => None,
+            other => Some(other),
+        };
+        Wait::new(Some(timeout), check, Ok(ConsumerRecords::default()))
+    }
+
+    fn recv_wait() -> Wait<ConsumerRecord, impl Check<ConsumerRecord>> {
+        let check = |session: &mut Session, now| match session.take_records(1, now) {
+            Ok(records) => records.into_iter().next().map(Ok),
+            Err(e) => Some(Err(e)),
+        };
+        Wait::new(None, check, Err(Error::Closed))
+    }
+
+    fn position_wait(&self, partition: &TopicPartition) -> Wait<i64, impl Check<i64>> {
+        let timeout = self.shared.lock().core.config().default_api_timeout;
+        let on_timeout = Err(Error::Timeout(format!(
+            "position of {partition} not resolved"
+        )));
+        let partition = partition.clone();
+        let check =
+            move |session: &mut Session, now| session.core.position(&partition, now).transpose();
+        Wait::new(Some(timeout), check, on_timeout)
+    }
+
+    /// Starts an offsets lookup with `start`; the wait maps its answer.
+    fn query_wait<T>(
+        &self,
+        start: impl FnOnce(&mut odradek_core::Consumer, Duration, Instant) -> Result<QueryId, Error>,
+        map: fn(BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>) -> T,
+    ) -> Result<Wait<T, impl Check<T>>, Error> {
+        let timeout = self.shared.lock().core.config().default_api_timeout;
+        let id = self.command(|core, now| start(core, timeout, now))?;
+        // The core enforces the timeout and reports it as the result.
+        let check = move |session: &mut Session, _| {
+            let result: Option<OffsetsResult> = session.take_query_result(id);
+            result.map(|found| found.map(map))
+        };
+        let on_timeout = Err(Error::Timeout("offsets query".into()));
+        Ok(Wait::new(Some(timeout + ANSWER_GRACE), check, on_timeout))
+    }
+
+    fn commit_wait(
+        &self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<Wait<(), impl Check<()>>, Error> {
+        let (id, limit) = self.with_session(|session, now| session.start_commit(offsets, now))?;
+        let mut outcome = ForgetCommit::new(self.shared.clone(), id);
+        let check = move |session: &mut Session, _| outcome.take(session);
+        Ok(Wait::new(
+            Some(limit),
+            check,
+            Err(Error::Timeout("commit".into())),
+        ))
+    }
+
+    fn committed_wait(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<Wait<Committed, impl Check<Committed>>, Error> {
+        let (id, limit) =
+            self.with_session(|session, now| session.start_committed(partitions, now))?;
+        let check = move |session: &mut Session, _| session.take_committed_result(id);
+        let on_timeout = Err(Error::Timeout("committed offsets".into()));
+        Ok(Wait::new(Some(limit), check, on_timeout))
+    }
+
+    fn close_wait(&self) -> Wait<(), impl Check<()>> {
+        self.with_session(|session, now| session.close(now));
+        let check = |session: &mut Session, _| session.stopped().map(|s| s.close_result());
+        let on_timeout = Err(Error::Timeout("the consumer's driver did not stop".into()));
+        Wait::new(Some(CLOSE_TIMEOUT), check, on_timeout)
+    }
+}
+
+/// Committed offsets per partition, as `committed` returns them.
+type Committed = BTreeMap<TopicPartition, Option<OffsetAndMetadata>>;
+
+impl<R: AsyncRuntime> Consumer<R, Async> {
+    async fn wait<T, C>(&self, wait: Wait<T, C>) -> Result<T, Error>
+    where
+        C: Check<T>,
+    {
+        self.shared.wait_async(&self.runtime, wait).await
+    }
+
+    /// Returns buffered records (at most `max.poll.records`) as soon as any
+    /// are available, or an empty set when `timeout` passes. Cancel safe:
+    /// records are taken in one step as the future completes, so dropping
+    /// it earlier loses none.
+    pub async fn poll(&self, timeout: Duration) -> Result<ConsumerRecords, Error> {
+        self.wait(Self::poll_wait(timeout)).await
+    }
+
+    /// The next record, waiting as long as it takes; [`Error::Closed`] once
+    /// the consumer is closed. Cancel safe, like [`poll`](Self::poll).
+    pub async fn recv(&self) -> Result<ConsumerRecord, Error> {
+        self.wait(Self::recv_wait()).await
+    }
+
+    /// The records as a stream, one at a time, each as
+    /// [`recv`](Self::recv) returns it; the stream ends after the consumer
+    /// closes. Cancel safe, like `recv`.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{AsyncRuntime, Consumer};
+    /// use futures_lite::StreamExt;
+    /// # async fn f<R: AsyncRuntime>(consumer: &Consumer<R>) -> Result<(), odradek_core::Error> {
+    /// // consumer: &odradek_tokio::Consumer (or odradek_async_std's)
+    /// let mut records = consumer.stream();
+    /// while let Some(record) = records.next().await {
+    ///     let record = record?;
+    ///     println!("{}@{}", record.partition(), record.offset());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(&self) -> RecordStream<'_, R> {
+        RecordStream {
+            consumer: self,
+            pending: None,
+            done: false,
+        }
+    }
+
+    /// The offset of the next record `poll` returns for `partition`,
+    /// waiting up to `default.api.timeout.ms` for it to be resolved.
+    pub async fn position(&self, partition: &TopicPartition) -> Result<i64, Error> {
+        self.wait(self.position_wait(partition)).await
+    }
+
+    /// The first offset of each partition.
+    pub async fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, Error> {
+        let start = |core: &mut odradek_core::Consumer, timeout, now| {
+            core.beginning_offsets(partitions, timeout, now)
+        };
+        self.wait(self.query_wait(start, offsets_only)?).await
+    }
+
+    /// The end offset of each partition (the last stable offset with
+    /// read_committed).
+    pub async fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, Error> {
+        let start = |core: &mut odradek_core::Consumer, timeout, now| {
+            core.end_offsets(partitions, timeout, now)
+        };
+        self.wait(self.query_wait(start, offsets_only)?).await
+    }
+
+    /// Per partition, the first offset with a timestamp at or after the
+    /// given one, or `None` if there is none.
+    pub async fn offsets_for_times(
+        &self,
+        timestamps: impl IntoIterator<Item = (TopicPartition, i64)>,
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, Error> {
+        let timestamps: Vec<(TopicPartition, i64)> = timestamps.into_iter().collect();
+        let start = |core: &mut odradek_core::Consumer, timeout, now| {
+            core.offsets_for_times(timestamps, timeout, now)
+        };
+        self.wait(self.query_wait(start, std::convert::identity)?)
+            .await
+    }
+
+    /// Commits the positions of every assigned partition (the records
+    /// returned so far) and waits for the coordinator to accept them.
+    pub async fn commit(&self) -> Result<(), Error> {
+        self.wait(self.commit_wait(None)?).await
+    }
+
+    /// Commits exactly `offsets` (with their metadata) and waits.
+    pub async fn commit_offsets(
+        &self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.wait(self.commit_wait(Some(offsets))?).await
+    }
+
+    /// The group's committed offsets for `partitions` (`None` where there
+    /// is none).
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
+        self.wait(self.committed_wait(partitions)?).await
+    }
+
+    /// Closes the consumer: a group member commits (with auto-commit),
+    /// hears of the revocation and leaves; then connections close and
+    /// pending calls fail with [`Error::Closed`]. Returns within a bounded
+    /// time whatever the brokers do.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.wait(self.close_wait()).await
+    }
+}
+
+impl<R: Runtime> Consumer<R, Blocking> {
+    fn wait<T, C>(&self, wait: Wait<T, C>) -> Result<T, Error>
+    where
+        C: Check<T>,
+    {
+        self.shared.wait_blocking(&self.runtime, wait)
+    }
+
+    /// Returns buffered records (at most `max.poll.records`) as soon as any
+    /// are available, or an empty set when `timeout` passes.
+    pub fn poll(&self, timeout: Duration) -> Result<ConsumerRecords, Error> {
+        self.wait(Self::poll_wait(timeout))
+    }
+
+    /// The next record, waiting as long as it takes; [`Error::Closed`] once
+    /// the consumer is closed.
+    pub fn recv(&self) -> Result<ConsumerRecord, Error> {
+        self.wait(Self::recv_wait())
+    }
+
+    /// The records one at a time, each as [`recv`](Self::recv) returns it;
+    /// the iterator ends after yielding [`Error::Closed`].
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Blocking, Consumer, Runtime};
+    /// # fn f<R: Runtime>(consumer: &Consumer<R, Blocking>) -> Result<(), odradek_core::Error> {
+    /// // consumer: &odradek_blocking::Consumer
+    /// for record in consumer.iter() {
+    ///     let record = record?;
+    ///     println!("{}@{}", record.partition(), record.offset());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&self) -> Iter<'_, R> {
+        Iter {
+            consumer: self,
+            done: false,
+        }
+    }
+
+    /// The offset of the next record `poll` returns for `partition`,
+    /// waiting up to `default.api.timeout.ms` for it to be resolved.
+    pub fn position(&self, partition: &TopicPartition) -> Result<i64, Error> {
+        self.wait(self.position_wait(partition))
+    }
+
+    /// The first offset of each partition.
+    pub fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, Error> {
+        let start = |core: &mut odradek_core::Consumer, timeout, now| {
+            core.beginning_offsets(partitions, timeout, now)
+        };
+        self.wait(self.query_wait(start, offsets_only)?)
+    }
+
+    /// The end offset of each partition (the last stable offset with
+    /// read_committed).
+    pub fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, Error> {
+        let start = |core: &mut odradek_core::Consumer, timeout, now| {
+            core.end_offsets(partitions, timeout, now)
+        };
+        self.wait(self.query_wait(start, offsets_only)?)
+    }
+
+    /// Per partition, the first offset with a timestamp at or after the
+    /// given one, or `None` if there is none.
+    pub fn offsets_for_times(
+        &self,
+        timestamps: impl IntoIterator<Item = (TopicPartition, i64)>,
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, Error> {
+        let timestamps: Vec<(TopicPartition, i64)> = timestamps.into_iter().collect();
+        let start = |core: &mut odradek_core::Consumer, timeout, now| {
+            core.offsets_for_times(timestamps, timeout, now)
+        };
+        self.wait(self.query_wait(start, std::convert::identity)?)
+    }
+
+    /// Commits the positions of every assigned partition (the records
+    /// returned so far) and waits for the coordinator to accept them.
+    pub fn commit(&self) -> Result<(), Error> {
+        self.wait(self.commit_wait(None)?)
+    }
+
+    /// Commits exactly `offsets` (with their metadata) and waits.
+    pub fn commit_offsets(
+        &self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.wait(self.commit_wait(Some(offsets))?)
+    }
+
+    /// The group's committed offsets for `partitions` (`None` where there
+    /// is none).
+    pub fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>, Error> {
+        self.wait(self.committed_wait(partitions)?)
+    }
+
+    /// Closes the consumer: a group member commits (with auto-commit),
+    /// hears of the revocation and leaves; then connections close and
+    /// pending calls fail with [`Error::Closed`]. Returns within a bounded
+    /// time whatever the brokers do.
+    pub fn close(&self) -> Result<(), Error> {
+        self.wait(self.close_wait())
+    }
+}
+
+impl<R: Runtime, W: Waiting> std::fmt::Debug for Consumer<R, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("assignment", &self.assignment())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime, W: Waiting> FromConfig for Consumer<R, W> {
+    type Error = Error;
+
+    fn from_config(config: ConsumerConfig) -> Result<Self, Error> {
+        Self::new(config)
+    }
+}
+
+impl<R: Runtime, W: Waiting> Drop for Consumer<R, W> {
+    fn drop(&mut self) {
+        // Never blocks: the driver closes the connections and exits.
+        self.shared.lock().close(self.runtime.now());
+        self.shared.wake_driver();
+    }
+}
+
+/// A `recv` call in progress.
+type RecvFuture<'a> = Pin<Box<dyn Future<Output = Result<ConsumerRecord, Error>> + Send + 'a>>;
+
+/// The consumer's records as a [`Stream`], one at a time; see
+/// [`Consumer::stream`].
+pub struct RecordStream<'a, R: AsyncRuntime> {
+    consumer: &'a Consumer<R, Async>,
+    pending: Option<RecvFuture<'a>>,
+    done: bool,
+}
+
+impl<R: AsyncRuntime> std::fmt::Debug for RecordStream<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStream")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: AsyncRuntime> Stream for RecordStream<'_, R> {
+    type Item = Result<ConsumerRecord, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let consumer = self.consumer;
+        let future = self
+            .pending
+            .get_or_insert_with(|| Box::pin(consumer.recv()));
+        match future.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(result) => {
+                self.pending = None;
+                self.done = ends(&result);
+                Poll::Ready(Some(result))
+            }
+        }
+    }
+}
+
+/// The consumer's records as an [`Iterator`], one at a time; see
+/// [`Consumer::iter`].
+pub struct Iter<'a, R: Runtime> {
+    consumer: &'a Consumer<R, Blocking>,
+    done: bool,
+}
+
+impl<R: Runtime> std::fmt::Debug for Iter<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iter")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Iterator for Iter<'_, R> {
+    type Item = Result<ConsumerRecord, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let result = self.consumer.recv();
+        self.done = ends(&result);
+        Some(result)
+    }
+}
+
+impl<R: Runtime> std::iter::FusedIterator for Iter<'_, R> {}
+
+/// A stream or iterator of records ends once the driver is gone: closed,
+/// or stopped by a panic (reported once, as [`Error::Runtime`]).
+fn ends(result: &Result<ConsumerRecord, Error>) -> bool {
+    matches!(result, Err(Error::Closed | Error::Runtime(_)))
+}
