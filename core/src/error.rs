@@ -71,12 +71,13 @@ pub enum Error {
         /// The broker's error code.
         code: ErrorCode,
     },
-    /// An argument was invalid (unassigned partition, negative offset, ...).
+    /// The call was a mistake: an unassigned partition, a negative
+    /// offset, an invalid pattern, mixing `assign` and `subscribe`, ...
     #[error("invalid argument: {0}")]
-    InvalidArgument(String),
+    InvalidArgument(Misuse),
     /// An operation did not finish within its timeout.
     #[error("timed out: {0}")]
-    Timeout(String),
+    Timeout(Operation),
     /// The consumer was closed.
     #[error("the consumer is closed")]
     Closed,
@@ -90,7 +91,7 @@ pub enum Error {
     #[error("commit failed: {reason}")]
     CommitFailed {
         /// What happened.
-        reason: String,
+        reason: CommitFailure,
     },
     /// Another member with the same `group.instance.id` joined the group:
     /// this consumer is fenced and cannot continue.
@@ -114,10 +115,117 @@ pub enum Error {
     /// The operation needs a consumer group (`group.id`, or `subscribe`).
     #[error("{0} needs a consumer group (set group.id)")]
     NoGroup(&'static str),
-    /// The adapter could not get a resource from its runtime (a thread, a
-    /// task): the consumer cannot run.
+    /// The consumer's background driver could not start, or stopped by a
+    /// panic: the consumer cannot run.
     #[error("runtime failure: {0}")]
-    Runtime(String),
+    Runtime(RuntimeFailure),
+}
+
+/// A caller's mistake, and what was wrong with the call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// The partition is not in the assignment.
+    #[error("partition {0} is not assigned")]
+    NotAssigned(TopicPartition),
+    /// An empty topic name or a negative partition.
+    #[error("invalid partition `{0}`")]
+    InvalidPartition(TopicPartition),
+    /// Offsets start at 0.
+    #[error("negative offset {offset} for {partition}")]
+    NegativeOffset {
+        /// The partition.
+        partition: TopicPartition,
+        /// The offset given.
+        offset: i64,
+    },
+    /// Timestamps are milliseconds since the epoch, not negative.
+    #[error("negative timestamp {timestamp} for {partition}")]
+    NegativeTimestamp {
+        /// The partition.
+        partition: TopicPartition,
+        /// The timestamp given.
+        timestamp: i64,
+    },
+    /// A commit of a negative offset or partition.
+    #[error("invalid offset to commit for {0}")]
+    InvalidCommitOffset(TopicPartition),
+    /// An empty (or blank) topic name.
+    #[error("invalid topic name `{0}`")]
+    InvalidTopic(String),
+    /// A topic pattern that is not a regular expression.
+    #[error("invalid topic pattern `{pattern}`: {reason}")]
+    InvalidPattern {
+        /// The pattern given.
+        pattern: String,
+        /// What the regular expression parser said.
+        reason: String,
+    },
+    /// `assign` while subscribed to topics: unsubscribe first.
+    #[error("assign while subscribed: unsubscribe first")]
+    AssignWhileSubscribed,
+    /// `subscribe` while partitions are assigned by hand: assign none first.
+    #[error("subscribe after assign: unassign (assign no partitions) first")]
+    SubscribeAfterAssign,
+    /// The consumer was created outside the runtime its crate drives it with.
+    #[error("{0} consumers must be created inside a {0} runtime")]
+    OutsideRuntime(&'static str),
+}
+
+/// What did not finish in time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Resolving a partition's position (`position`).
+    #[error("the position of {0}")]
+    Position(TopicPartition),
+    /// An offsets lookup (`beginning_offsets`, `end_offsets`,
+    /// `offsets_for_times`); the partitions still unanswered.
+    #[error("offsets for {}", list(.0))]
+    OffsetsLookup(Vec<TopicPartition>),
+    /// A commit the caller waited for.
+    #[error("a commit")]
+    Commit,
+    /// A committed-offsets lookup (`committed`).
+    #[error("the committed offsets")]
+    CommittedOffsets,
+    /// Closing: the driver did not stop.
+    #[error("closing: the consumer's driver did not stop")]
+    Close,
+}
+
+/// Why a commit failed for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitFailure {
+    /// The member lost its membership: without a generation the commit
+    /// could overwrite offsets another member owns now.
+    #[error("the member is not in the group (it lost its membership)")]
+    NotAMember,
+    /// The group's generation moved on; the partitions may belong to
+    /// another member now.
+    #[error(
+        "the group's generation moved on ({0}); the partitions may belong to another member now"
+    )]
+    GenerationMoved(ErrorCode),
+    /// The coordinator did not accept it within its timeout.
+    #[error("timed out before the coordinator accepted it")]
+    TimedOut,
+    /// A commit from a listener told of lost partitions.
+    #[error("the partitions were lost to another member; nothing can be committed")]
+    PartitionsLost,
+}
+
+/// Why the consumer's background driver cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeFailure {
+    /// The runtime could not start the driver (a thread or a task).
+    #[error("could not start the consumer's driver: {0}")]
+    DriverNotStarted(String),
+    /// The driver panicked (a commit callback, most likely); the message.
+    #[error("the consumer's driver panicked: {0}")]
+    DriverPanicked(String),
 }
 
 fn list(partitions: &[TopicPartition]) -> String {

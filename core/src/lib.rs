@@ -44,7 +44,7 @@ pub use config::{
 };
 pub use conn::{ConnectionProblem, HandshakeFailure, Io};
 pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
-pub use error::Error;
+pub use error::{CommitFailure, Error, Misuse, Operation, RuntimeFailure};
 pub use group::{GroupMetadata, NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};
 pub use types::{
     BrokerAddress, BrokerId, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress,

@@ -20,8 +20,8 @@ use odradek_core::protocol::messages::{
 };
 use odradek_core::protocol::{ApiKey, ErrorCode, RequestBody, RequestHeader};
 use odradek_core::{
-    CommitId, ConsumerConfig, Error, Event, OffsetAndMetadata, OffsetReset, QueryId,
-    RebalanceEvent, TopicPartition,
+    CommitFailure, CommitId, ConsumerConfig, Error, Event, Misuse, OffsetAndMetadata, OffsetReset,
+    Operation, QueryId, RebalanceEvent, TopicPartition,
 };
 use support::*;
 
@@ -828,6 +828,109 @@ fn a_join_refused_for_good_is_sticky_and_a_heartbeat_refusal_is_reported_once() 
     assert!(cluster.consumer.poll_timeout().is_some());
 }
 
+#[test]
+fn a_listener_commit_of_lost_partitions_fails_with_partitions_lost() {
+    struct CommitsOnLoss(Vec<Result<CommitId, Error>>);
+    impl odradek_core::RebalanceListener for CommitsOnLoss {
+        fn on_partitions_assigned(
+            &mut self,
+            _: &mut odradek_core::RebalanceContext<'_>,
+            _: &[TopicPartition],
+        ) {
+        }
+        fn on_partitions_revoked(
+            &mut self,
+            context: &mut odradek_core::RebalanceContext<'_>,
+            _: &[TopicPartition],
+        ) {
+            self.0.push(context.commit());
+        }
+    }
+    let mut cluster = cluster(group_config(), 1);
+    join(&mut cluster);
+    records(&mut cluster, 20);
+    cluster
+        .group_scripts
+        .push(heartbeat_error(ErrorCode::UNKNOWN_MEMBER_ID));
+    cluster.advance(Duration::from_millis(1_500));
+    let mut listener = CommitsOnLoss(Vec::new());
+    let now = cluster.now;
+    odradek_core::group::dispatch_rebalance(&mut cluster.consumer, &mut listener, now);
+    assert_eq!(
+        listener.0,
+        vec![Err(Error::CommitFailed {
+            reason: CommitFailure::PartitionsLost
+        })]
+    );
+}
+
+#[test]
+fn group_misuse_and_timeouts_are_typed() {
+    let mut cluster = cluster(group_config(), 1);
+    let now = cluster.now;
+    let c = &mut cluster.consumer;
+    assert_eq!(
+        c.subscribe(["t", " "], now),
+        Err(Error::InvalidArgument(Misuse::InvalidTopic(" ".into())))
+    );
+    c.assign([tp("t", 0)], now).unwrap();
+    assert_eq!(
+        c.subscribe(["t"], now),
+        Err(Error::InvalidArgument(Misuse::SubscribeAfterAssign))
+    );
+    let negative = BTreeMap::from([(tp("t", 0), OffsetAndMetadata::new(-1))]);
+    assert_eq!(
+        c.commit(Some(negative), Duration::from_secs(1), now),
+        Err(Error::InvalidArgument(Misuse::InvalidCommitOffset(tp(
+            "t", 0
+        ))))
+    );
+    c.assign([], now).unwrap();
+    c.subscribe(["t"], now).unwrap();
+    assert_eq!(
+        c.assign([tp("t", 0)], now),
+        Err(Error::InvalidArgument(Misuse::AssignWhileSubscribed))
+    );
+
+    // A coordinator that never answers: the commit and the lookup run out
+    // of time, each saying what it was.
+    let mut cluster = self::cluster(group_config(), 1);
+    join(&mut cluster);
+    records(&mut cluster, 20);
+    cluster.group_scripts.push(Box::new(|_, h, _, _| {
+        let silent = [ApiKey::OffsetCommit.code(), ApiKey::OffsetFetch.code()];
+        silent.contains(&h.api_key).then_some(Action::Ignore)
+    }));
+    let commit = cluster
+        .consumer
+        .commit(None, Duration::from_secs(2), cluster.now)
+        .unwrap();
+    let lookup = cluster
+        .consumer
+        .committed(&[tp("t", 0)], Duration::from_secs(2), cluster.now)
+        .unwrap();
+    cluster.advance(Duration::from_secs(3));
+    let mut outcomes = Vec::new();
+    for event in cluster.take_events() {
+        match event {
+            Event::CommitDone { id, result } if id == commit => outcomes.push(result),
+            Event::CommittedDone { id, result } if id == lookup => {
+                outcomes.push(result.map(|_| ()));
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        outcomes,
+        vec![
+            Err(Error::CommitFailed {
+                reason: CommitFailure::TimedOut
+            }),
+            Err(Error::Timeout(Operation::CommittedOffsets)),
+        ]
+    );
+}
+
 // ---- 5. commits during a rebalance -------------------------------------
 
 #[test]
@@ -871,9 +974,11 @@ fn commit_answered_illegal_generation_fails_with_commit_failed() {
         .commit(None, Duration::from_secs(10), cluster.now)
         .unwrap();
     let result = commit_result(&mut cluster, id);
-    assert!(
-        matches!(result, Err(Error::CommitFailed { .. })),
-        "{result:?}"
+    assert_eq!(
+        result,
+        Err(Error::CommitFailed {
+            reason: CommitFailure::GenerationMoved(ErrorCode::ILLEGAL_GENERATION)
+        })
     );
     assert_eq!(cluster.count(ApiKey::OffsetCommit), 1, "not retried");
     // The generation moved on: the partitions are lost, the member rejoins.
@@ -1419,9 +1524,11 @@ fn a_commit_retried_after_the_membership_was_lost_fails_instead_of_going_out() {
         .commit(None, Duration::from_secs(10), cluster.now)
         .unwrap();
     let result = commit_result(&mut cluster, id);
-    assert!(
-        matches!(result, Err(Error::CommitFailed { .. })),
-        "{result:?}"
+    assert_eq!(
+        result,
+        Err(Error::CommitFailed {
+            reason: CommitFailure::NotAMember
+        })
     );
     assert_eq!(
         cluster.count(ApiKey::OffsetCommit),
@@ -1456,9 +1563,12 @@ fn an_explicit_commit_after_the_membership_was_lost_fails_without_a_request() {
         let result = cluster
             .consumer
             .commit(Some(offsets), Duration::from_secs(5), cluster.now);
-        assert!(
-            matches!(result, Err(Error::CommitFailed { .. })),
-            "{code}: {result:?}"
+        assert_eq!(
+            result,
+            Err(Error::CommitFailed {
+                reason: CommitFailure::NotAMember
+            }),
+            "{code}"
         );
         cluster.advance(Duration::from_secs(1));
         assert_eq!(cluster.count(ApiKey::OffsetCommit), 0, "{code}");
@@ -1624,7 +1734,7 @@ fn a_pattern_subscription_joins_with_the_matching_topics_and_follows_new_ones() 
 
     assert!(matches!(
         cluster.consumer.subscribe_pattern("orders-(", cluster.now),
-        Err(Error::InvalidArgument(_))
+        Err(Error::InvalidArgument(Misuse::InvalidPattern { .. }))
     ));
     cluster
         .consumer

@@ -53,8 +53,8 @@ pub type Consumer = odradek_client::Consumer<AsyncIoRuntime>;
 /// The records of a [`Consumer`] as a `Stream`; see [`Consumer::stream`].
 pub type RecordStream<'a> = odradek_client::RecordStream<'a, AsyncIoRuntime>;
 pub use odradek_core::{
-    BrokerAddress, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, ConsumerRecord,
-    ConsumerRecords, Error, GroupMetadata, IsolationLevel, NoopListener, OffsetAndMetadata,
-    OffsetAndTimestamp, OffsetReset, RebalanceContext, RebalanceListener, TopicPartition, group,
-    protocol, records,
+    BrokerAddress, CommitFailure, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig,
+    ConsumerRecord, ConsumerRecords, Error, GroupMetadata, IsolationLevel, Misuse, NoopListener,
+    OffsetAndMetadata, OffsetAndTimestamp, OffsetReset, Operation, RebalanceContext,
+    RebalanceListener, RuntimeFailure, TopicPartition, group, protocol, records,
 };

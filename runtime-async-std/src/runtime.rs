@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use odradek_client::{AsyncRuntime, Connection, Driver, Link, Runtime};
-use odradek_core::Error;
+use odradek_core::{Error, RuntimeFailure};
 
 /// The async-io runtime a consumer runs on: a driver thread with its own
 /// executor for the connection tasks. Timers and sockets use async-io's
@@ -55,9 +55,7 @@ impl Runtime for AsyncIoRuntime {
                 while executor.try_tick() {}
             })
             .map(drop)
-            // The core's errors have no kind for a local resource failure;
-            // this is the closest (and as rare as running out of threads).
-            .map_err(|e| Error::Runtime(format!("could not start the consumer's thread: {e}")))
+            .map_err(|e| Error::Runtime(RuntimeFailure::DriverNotStarted(e.to_string())))
     }
 
     fn connect(&self, link: Link) -> AsyncIoConn {

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{StreamExt, future};
 use odradek_async_std::{
-    ConfigErrorKind, Consumer, Error, OffsetAndMetadata, OffsetReset, TopicPartition,
+    ConfigErrorKind, Consumer, Error, OffsetAndMetadata, OffsetReset, RuntimeFailure,
+    TopicPartition,
 };
 
 /// Runs the same test under both executors.
@@ -316,17 +317,38 @@ fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
         let bound = Duration::from_secs(5);
         let received = within(bound, consumer.recv()).await;
         assert!(
-            matches!(&received, Err(Error::Runtime(m)) if m.contains("a callback that panics")),
+            matches!(&received, Err(Error::Runtime(RuntimeFailure::DriverPanicked(m))) if m.contains("a callback that panics")),
             "{received:?}"
         );
         let polled = within(bound, consumer.poll(Duration::from_secs(60))).await;
-        assert!(matches!(polled, Err(Error::Runtime(_))), "{polled:?}");
+        assert!(
+            matches!(
+                polled,
+                Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+            ),
+            "{polled:?}"
+        );
         let committed = within(bound, consumer.commit()).await;
-        assert!(matches!(committed, Err(Error::Runtime(_))), "{committed:?}");
+        assert!(
+            matches!(
+                committed,
+                Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+            ),
+            "{committed:?}"
+        );
         let mut stream = consumer.stream();
-        assert!(matches!(stream.next().await, Some(Err(Error::Runtime(_)))));
+        assert!(matches!(
+            stream.next().await,
+            Some(Err(Error::Runtime(RuntimeFailure::DriverPanicked(_))))
+        ));
         assert!(stream.next().await.is_none());
         let closed = within(bound, consumer.close()).await;
-        assert!(matches!(closed, Err(Error::Runtime(_))), "{closed:?}");
+        assert!(
+            matches!(
+                closed,
+                Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+            ),
+            "{closed:?}"
+        );
     });
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use odradek_client::{Connection, Driver, Link, Runtime};
-use odradek_core::Error;
+use odradek_core::{Error, RuntimeFailure};
 
 /// How long a write may make no progress before its connection counts as
 /// broken: the driver writes inline, so a peer that stops reading must not
@@ -39,7 +39,7 @@ impl Runtime for ThreadRuntime {
             .name("odradek-driver".into())
             .spawn(move || driver.run_blocking())
             .map(drop)
-            .map_err(|e| Error::Runtime(format!("cannot start the driver thread: {e}")))
+            .map_err(|e| Error::Runtime(RuntimeFailure::DriverNotStarted(e.to_string())))
     }
 
     fn connect(&self, link: Link) -> ThreadConn {

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use odradek_blocking::{Consumer, Error, OffsetAndMetadata, OffsetReset, TopicPartition};
+use odradek_blocking::{
+    Consumer, Error, OffsetAndMetadata, OffsetReset, Operation, RuntimeFailure, TopicPartition,
+};
 
 /// A loopback address where nothing listens: connections are refused.
 fn refused() -> String {
@@ -169,10 +171,16 @@ fn offsets_query_times_out_with_the_api_timeout() {
     let result = assert_within(Duration::from_secs(2), || {
         consumer.end_offsets(std::slice::from_ref(&tp))
     });
-    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    assert!(
+        matches!(&result, Err(Error::Timeout(Operation::OffsetsLookup(p))) if p == std::slice::from_ref(&tp)),
+        "{result:?}"
+    );
     consumer.assign([tp.clone()]).unwrap();
     let result = assert_within(Duration::from_secs(2), || consumer.position(&tp));
-    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    assert!(
+        matches!(&result, Err(Error::Timeout(Operation::Position(p))) if p == &tp),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -240,15 +248,39 @@ fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
     let bound = Duration::from_secs(5);
     let received = assert_within(bound, || consumer.recv());
     assert!(
-        matches!(&received, Err(Error::Runtime(m)) if m.contains("a callback that panics")),
+        matches!(&received, Err(Error::Runtime(RuntimeFailure::DriverPanicked(m))) if m.contains("a callback that panics")),
         "{received:?}"
     );
     let polled = assert_within(bound, || consumer.poll(Duration::from_secs(60)));
-    assert!(matches!(polled, Err(Error::Runtime(_))), "{polled:?}");
+    assert!(
+        matches!(
+            polled,
+            Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+        ),
+        "{polled:?}"
+    );
     let committed = assert_within(bound, || consumer.commit());
-    assert!(matches!(committed, Err(Error::Runtime(_))), "{committed:?}");
+    assert!(
+        matches!(
+            committed,
+            Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+        ),
+        "{committed:?}"
+    );
     let items: Vec<_> = assert_within(bound, || consumer.iter().collect());
-    assert!(matches!(items[..], [Err(Error::Runtime(_))]), "{items:?}");
+    assert!(
+        matches!(
+            items[..],
+            [Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))]
+        ),
+        "{items:?}"
+    );
     let closed = assert_within(bound, || consumer.close());
-    assert!(matches!(closed, Err(Error::Runtime(_))), "{closed:?}");
+    assert!(
+        matches!(
+            closed,
+            Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+        ),
+        "{closed:?}"
+    );
 }

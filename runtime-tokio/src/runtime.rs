@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use odradek_client::{AsyncRuntime, Connection, Driver, Link, Runtime};
-use odradek_core::Error;
+use odradek_core::{Error, Misuse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
@@ -21,11 +21,9 @@ impl Runtime for TokioRuntime {
     type Conn = TokioConn;
 
     fn start() -> Result<Self, Error> {
-        Handle::try_current().map(TokioRuntime).map_err(|_| {
-            Error::InvalidArgument(
-                "odradek-tokio consumers must be created inside a tokio runtime".into(),
-            )
-        })
+        Handle::try_current()
+            .map(TokioRuntime)
+            .map_err(|_| Error::InvalidArgument(Misuse::OutsideRuntime("tokio")))
     }
 
     fn now(&self) -> Instant {

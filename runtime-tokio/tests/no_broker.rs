@@ -12,7 +12,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
-use odradek_tokio::{Consumer, Error, OffsetAndMetadata, OffsetReset, TopicPartition};
+use odradek_tokio::{
+    Consumer, Error, Misuse, OffsetAndMetadata, OffsetReset, Operation, RuntimeFailure,
+    TopicPartition,
+};
 
 /// A port nothing listens on: bound, then released.
 fn unreachable_port() -> u16 {
@@ -134,8 +137,12 @@ fn creating_a_consumer_outside_a_runtime_says_why_it_cannot() {
         .bootstrap_servers("127.0.0.1:9092")
         .build();
     match result {
-        Err(Error::InvalidArgument(message)) => {
-            assert!(message.contains("inside a tokio runtime"), "{message}")
+        Err(Error::InvalidArgument(misuse)) => {
+            assert_eq!(misuse, Misuse::OutsideRuntime("tokio"));
+            assert!(
+                misuse.to_string().contains("inside a tokio runtime"),
+                "{misuse}"
+            );
         }
         other => panic!("expected an error, got {other:?}"),
     }
@@ -257,10 +264,16 @@ async fn offsets_query_times_out_against_a_silent_broker() {
         consumer.end_offsets(std::slice::from_ref(&tp)),
     )
     .await;
-    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    assert!(
+        matches!(&result, Err(Error::Timeout(Operation::OffsetsLookup(p))) if p == std::slice::from_ref(&tp)),
+        "{result:?}"
+    );
     consumer.assign([tp.clone()]).unwrap();
     let result = within(Duration::from_secs(2), consumer.position(&tp)).await;
-    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    assert!(
+        matches!(&result, Err(Error::Timeout(Operation::Position(p))) if p == &tp),
+        "{result:?}"
+    );
     consumer.close().await.unwrap();
 }
 
@@ -287,18 +300,39 @@ async fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
     let bound = Duration::from_secs(5);
     let received = within(bound, consumer.recv()).await;
     assert!(
-        matches!(&received, Err(Error::Runtime(m)) if m.contains("a callback that panics")),
+        matches!(&received, Err(Error::Runtime(RuntimeFailure::DriverPanicked(m))) if m.contains("a callback that panics")),
         "{received:?}"
     );
     let polled = within(bound, consumer.poll(Duration::from_secs(60))).await;
-    assert!(matches!(polled, Err(Error::Runtime(_))), "{polled:?}");
+    assert!(
+        matches!(
+            polled,
+            Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+        ),
+        "{polled:?}"
+    );
     let committed = within(bound, consumer.commit()).await;
-    assert!(matches!(committed, Err(Error::Runtime(_))), "{committed:?}");
+    assert!(
+        matches!(
+            committed,
+            Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+        ),
+        "{committed:?}"
+    );
     let mut stream = consumer.stream();
-    assert!(matches!(stream.next().await, Some(Err(Error::Runtime(_)))));
+    assert!(matches!(
+        stream.next().await,
+        Some(Err(Error::Runtime(RuntimeFailure::DriverPanicked(_))))
+    ));
     assert!(stream.next().await.is_none());
     let closed = within(bound, consumer.close()).await;
-    assert!(matches!(closed, Err(Error::Runtime(_))), "{closed:?}");
+    assert!(
+        matches!(
+            closed,
+            Err(Error::Runtime(RuntimeFailure::DriverPanicked(_)))
+        ),
+        "{closed:?}"
+    );
 }
 
 /// A runtime that shuts down drops the driver task with it: waiting calls

@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex};
 
 use odradek_core::{
     ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, GroupMetadata, OffsetAndMetadata,
-    OffsetAndTimestamp, OffsetReset, RebalanceContext, RebalanceEvent, RebalanceListener,
-    TopicPartition,
+    OffsetAndTimestamp, OffsetReset, Operation, RebalanceContext, RebalanceEvent,
+    RebalanceListener, TopicPartition,
 };
 
 use crate::Broker;
@@ -167,7 +167,8 @@ fn commit_async_with(
     )?;
     outcome
         .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| Err(Error::Timeout("the commit callback never ran".into())))
+        // The callback never ran: the commit did not finish in time.
+        .unwrap_or(Err(Error::Timeout(Operation::Commit)))
 }
 
 /// Committed offsets per partition, as `committed` returns them.

@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
-use odradek_core::{Error, IsolationLevel, TopicPartition};
+use odradek_core::{Error, IsolationLevel, Misuse, TopicPartition};
 use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::produced::{ProduceSpec, produce};
@@ -189,7 +189,10 @@ fn offset_queries<C: TestConsumer>() {
     assert!(
         matches!(
             consumer.offsets_for_times(&[(times.clone(), -5)]),
-            Err(Error::InvalidArgument(_))
+            Err(Error::InvalidArgument(Misuse::NegativeTimestamp {
+                timestamp: -5,
+                ..
+            }))
         ),
         "[{rt}] negative timestamp"
     );

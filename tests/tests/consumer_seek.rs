@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use odradek_core::records::Compression;
-use odradek_core::{Error, TopicPartition};
+use odradek_core::{Error, Misuse, TopicPartition};
 use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::suite::{
@@ -259,17 +259,23 @@ fn seek_pause_resume<C: TestConsumer>() {
     // Bad arguments are errors, not panics or silent no-ops.
     let stranger = TopicPartition::new(TOPIC, 7);
     assert!(
-        matches!(consumer.seek(&stranger, 0), Err(Error::InvalidArgument(_))),
+        matches!(consumer.seek(&stranger, 0), Err(Error::InvalidArgument(Misuse::NotAssigned(p))) if p == stranger),
         "[{rt}] seek on an unassigned partition"
     );
     assert!(
-        matches!(consumer.seek(&p0, -1), Err(Error::InvalidArgument(_))),
+        matches!(
+            consumer.seek(&p0, -1),
+            Err(Error::InvalidArgument(Misuse::NegativeOffset {
+                offset: -1,
+                ..
+            }))
+        ),
         "[{rt}] seek to a negative offset"
     );
     assert!(
         matches!(
             consumer.pause(std::slice::from_ref(&stranger)),
-            Err(Error::InvalidArgument(_))
+            Err(Error::InvalidArgument(Misuse::NotAssigned(_)))
         ),
         "[{rt}] pause of an unassigned partition"
     );

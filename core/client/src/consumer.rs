@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures_lite::Stream;
 use odradek_core::{
     ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromConfig,
-    GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, QueryId,
+    GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, Operation, QueryId,
     RebalanceListener, TopicPartition,
 };
 
@@ -280,18 +280,18 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
 
     fn position_wait(&self, partition: &TopicPartition) -> Wait<i64, impl Check<i64>> {
         let timeout = self.shared.lock().core.config().default_api_timeout;
-        let on_timeout = Err(Error::Timeout(format!(
-            "position of {partition} not resolved"
-        )));
+        let on_timeout = Err(Error::Timeout(Operation::Position(partition.clone())));
         let partition = partition.clone();
         let check =
             move |session: &mut Session, now| session.core.position(&partition, now).transpose();
         Wait::new(Some(timeout), check, on_timeout)
     }
 
-    /// Starts an offsets lookup with `start`; the wait maps its answer.
+    /// Starts an offsets lookup of `partitions` with `start`; the wait maps
+    /// its answer.
     fn query_wait<T>(
         &self,
+        partitions: Vec<TopicPartition>,
         start: impl FnOnce(&mut odradek_core::Consumer, Duration, Instant) -> Result<QueryId, Error>,
         map: fn(BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>) -> T,
     ) -> Result<Wait<T, impl Check<T>>, Error> {
@@ -302,7 +302,7 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
             let result: Option<OffsetsResult> = session.take_query_result(id);
             result.map(|found| found.map(map))
         };
-        let on_timeout = Err(Error::Timeout("offsets query".into()));
+        let on_timeout = Err(Error::Timeout(Operation::OffsetsLookup(partitions)));
         Ok(Wait::new(Some(timeout + ANSWER_GRACE), check, on_timeout))
     }
 
@@ -316,7 +316,7 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         Ok(Wait::new(
             Some(limit),
             check,
-            Err(Error::Timeout("commit".into())),
+            Err(Error::Timeout(Operation::Commit)),
         ))
     }
 
@@ -327,14 +327,14 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         let (id, limit) =
             self.with_session(|session, now| session.start_committed(partitions, now))?;
         let check = move |session: &mut Session, _| session.take_committed_result(id);
-        let on_timeout = Err(Error::Timeout("committed offsets".into()));
+        let on_timeout = Err(Error::Timeout(Operation::CommittedOffsets));
         Ok(Wait::new(Some(limit), check, on_timeout))
     }
 
     fn close_wait(&self) -> Wait<(), impl Check<()>> {
         self.with_session(|session, now| session.close(now));
         let check = |session: &mut Session, _| session.stopped().map(|s| s.close_result());
-        let on_timeout = Err(Error::Timeout("the consumer's driver did not stop".into()));
+        let on_timeout = Err(Error::Timeout(Operation::Close));
         Wait::new(Some(CLOSE_TIMEOUT), check, on_timeout)
     }
 }
@@ -402,7 +402,8 @@ impl<R: AsyncRuntime> Consumer<R, Async> {
         let start = |core: &mut odradek_core::Consumer, timeout, now| {
             core.beginning_offsets(partitions, timeout, now)
         };
-        self.wait(self.query_wait(start, offsets_only)?).await
+        self.wait(self.query_wait(partitions.to_vec(), start, offsets_only)?)
+            .await
     }
 
     /// The end offset of each partition (the last stable offset with
@@ -414,7 +415,8 @@ impl<R: AsyncRuntime> Consumer<R, Async> {
         let start = |core: &mut odradek_core::Consumer, timeout, now| {
             core.end_offsets(partitions, timeout, now)
         };
-        self.wait(self.query_wait(start, offsets_only)?).await
+        self.wait(self.query_wait(partitions.to_vec(), start, offsets_only)?)
+            .await
     }
 
     /// Per partition, the first offset with a timestamp at or after the
@@ -424,10 +426,11 @@ impl<R: AsyncRuntime> Consumer<R, Async> {
         timestamps: impl IntoIterator<Item = (TopicPartition, i64)>,
     ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, Error> {
         let timestamps: Vec<(TopicPartition, i64)> = timestamps.into_iter().collect();
+        let partitions = timestamps.iter().map(|(tp, _)| tp.clone()).collect();
         let start = |core: &mut odradek_core::Consumer, timeout, now| {
             core.offsets_for_times(timestamps, timeout, now)
         };
-        self.wait(self.query_wait(start, std::convert::identity)?)
+        self.wait(self.query_wait(partitions, start, std::convert::identity)?)
             .await
     }
 
@@ -517,7 +520,7 @@ impl<R: Runtime> Consumer<R, Blocking> {
         let start = |core: &mut odradek_core::Consumer, timeout, now| {
             core.beginning_offsets(partitions, timeout, now)
         };
-        self.wait(self.query_wait(start, offsets_only)?)
+        self.wait(self.query_wait(partitions.to_vec(), start, offsets_only)?)
     }
 
     /// The end offset of each partition (the last stable offset with
@@ -529,7 +532,7 @@ impl<R: Runtime> Consumer<R, Blocking> {
         let start = |core: &mut odradek_core::Consumer, timeout, now| {
             core.end_offsets(partitions, timeout, now)
         };
-        self.wait(self.query_wait(start, offsets_only)?)
+        self.wait(self.query_wait(partitions.to_vec(), start, offsets_only)?)
     }
 
     /// Per partition, the first offset with a timestamp at or after the
@@ -539,10 +542,11 @@ impl<R: Runtime> Consumer<R, Blocking> {
         timestamps: impl IntoIterator<Item = (TopicPartition, i64)>,
     ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndTimestamp>>, Error> {
         let timestamps: Vec<(TopicPartition, i64)> = timestamps.into_iter().collect();
+        let partitions = timestamps.iter().map(|(tp, _)| tp.clone()).collect();
         let start = |core: &mut odradek_core::Consumer, timeout, now| {
             core.offsets_for_times(timestamps, timeout, now)
         };
-        self.wait(self.query_wait(start, std::convert::identity)?)
+        self.wait(self.query_wait(partitions, start, std::convert::identity)?)
     }
 
     /// Commits the positions of every assigned partition (the records

@@ -12,7 +12,7 @@ use odradek_core::group::dispatch_rebalance;
 use odradek_core::{
     CommitId, CommittedResult, Consumer, ConsumerRecords, Error, Event, Io, NoopListener,
     OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, QueryId, RebalanceListener,
-    TopicPartition,
+    RuntimeFailure, TopicPartition,
 };
 
 /// How long a group member may spend committing and leaving when closed;
@@ -61,7 +61,7 @@ impl Stopped {
         match self {
             Stopped::Closed => Error::Closed,
             Stopped::Panicked(message) => {
-                Error::Runtime(format!("the consumer's driver panicked: {message}"))
+                Error::Runtime(RuntimeFailure::DriverPanicked(message.clone()))
             }
         }
     }

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use odradek_core::{ConnId, ConsumerConfig, Error, OffsetAndMetadata, TopicPartition};
+use odradek_core::{
+    ConnId, ConsumerConfig, Error, OffsetAndMetadata, RuntimeFailure, TopicPartition,
+};
 
 use crate::driver::{Driver, Handled, Next};
 use crate::runtime::{Connection, Link, Runtime};
@@ -76,7 +78,9 @@ impl Runtime for Fake {
     type Conn = FakeConn;
 
     fn start() -> Result<Self, Error> {
-        Err(Error::Runtime("the tests build the fake runtime".into()))
+        Err(Error::Runtime(RuntimeFailure::DriverNotStarted(
+            "the tests build the fake runtime".into(),
+        )))
     }
 
     fn now(&self) -> Instant {
@@ -84,7 +88,9 @@ impl Runtime for Fake {
     }
 
     fn spawn_driver(&self, _: Driver<Self>) -> Result<(), Error> {
-        Err(Error::Runtime("the tests run the driver themselves".into()))
+        Err(Error::Runtime(RuntimeFailure::DriverNotStarted(
+            "the tests run the driver themselves".into(),
+        )))
     }
 
     fn connect(&self, link: Link) -> FakeConn {
@@ -264,7 +270,7 @@ fn a_panic_on_the_driver_fails_waiting_calls() {
     let forever = Wait::new(None, |_: &mut _, _| None::<Result<(), Error>>, Ok(()));
     let waited = shared.wait_blocking(&fake, forever);
     assert!(
-        matches!(&waited, Err(Error::Runtime(m)) if m.contains("a callback that panics")),
+        matches!(&waited, Err(Error::Runtime(RuntimeFailure::DriverPanicked(m))) if m.contains("a callback that panics")),
         "{waited:?}"
     );
     let log = fake.log();

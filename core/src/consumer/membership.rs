@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::{Consumer, Event, PartitionState, Phase, QueryId, reset_phase};
 use crate::conn::Node;
-use crate::error::Error;
+use crate::error::{Error, Misuse};
 use crate::group::consumer_group::{Assigned, ConsumerGroup, GroupAction, GroupCtx, GroupPurpose};
 use crate::group::{GroupMetadata, RebalanceEvent};
 use crate::protocol::messages::{
@@ -241,7 +241,7 @@ impl Consumer {
         self.check_usable()?;
         let topics: BTreeSet<String> = topics.into_iter().map(Into::into).collect();
         if let Some(t) = topics.iter().find(|t| t.trim().is_empty()) {
-            return Err(Error::InvalidArgument(format!("invalid topic name `{t}`")));
+            return Err(Error::InvalidArgument(Misuse::InvalidTopic(t.clone())));
         }
         if topics.is_empty() {
             return self.unsubscribe(now);
@@ -262,7 +262,10 @@ impl Consumer {
     pub fn subscribe_pattern(&mut self, pattern: &str, now: Instant) -> Result<(), Error> {
         self.check_usable()?;
         let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
-            Error::InvalidArgument(format!("invalid topic pattern `{pattern}`: {e}"))
+            Error::InvalidArgument(Misuse::InvalidPattern {
+                pattern: pattern.to_string(),
+                reason: e.to_string(),
+            })
         })?;
         self.with_group(now, |g, ctx| g.subscribe_pattern(regex, ctx))
             .ok_or(Error::NoGroup("subscribe"))??;
@@ -353,8 +356,8 @@ impl Consumer {
             .iter()
             .find(|(tp, o)| o.offset < 0 || tp.partition() < 0)
         {
-            return Err(Error::InvalidArgument(format!(
-                "invalid offset to commit for {tp}"
+            return Err(Error::InvalidArgument(Misuse::InvalidCommitOffset(
+                tp.clone(),
             )));
         }
         let deadline = now + timeout;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::backoff::{Backoff, Retry};
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::conn::{ConnConfig, ConnectionProblem, Connections, InFlight, Io, Node, Outcome};
-use crate::error::Error;
+use crate::error::{Error, Misuse, Operation};
 use crate::group::consumer_group::{ConsumerGroup, GroupPurpose};
 use crate::metadata::Metadata;
 use crate::protocol::messages::{
@@ -458,16 +458,14 @@ impl Consumer {
     ) -> Result<(), Error> {
         self.check_usable()?;
         if self.is_subscribed() {
-            return Err(Error::InvalidArgument(
-                "assign while subscribed: unsubscribe first".into(),
-            ));
+            return Err(Error::InvalidArgument(Misuse::AssignWhileSubscribed));
         }
         let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();
         if let Some(tp) = wanted
             .iter()
             .find(|tp| tp.topic().is_empty() || tp.partition() < 0)
         {
-            return Err(Error::InvalidArgument(format!("invalid partition `{tp}`")));
+            return Err(Error::InvalidArgument(Misuse::InvalidPartition(tp.clone())));
         }
         let removed: Vec<TopicPartition> = self
             .partitions
@@ -525,9 +523,10 @@ impl Consumer {
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64, now: Instant) -> Result<(), Error> {
         self.check_usable()?;
         if offset < 0 {
-            return Err(Error::InvalidArgument(format!(
-                "negative offset {offset} for {tp}"
-            )));
+            return Err(Error::InvalidArgument(Misuse::NegativeOffset {
+                partition: tp.clone(),
+                offset,
+            }));
         }
         let state = self
             .partitions
@@ -710,9 +709,10 @@ impl Consumer {
     ) -> Result<QueryId, Error> {
         let timestamps: Vec<(TopicPartition, i64)> = timestamps.into_iter().collect();
         if let Some((tp, ts)) = timestamps.iter().find(|(_, ts)| *ts < 0) {
-            return Err(Error::InvalidArgument(format!(
-                "negative timestamp {ts} for {tp}"
-            )));
+            return Err(Error::InvalidArgument(Misuse::NegativeTimestamp {
+                partition: tp.clone(),
+                timestamp: *ts,
+            }));
         }
         self.start_query(timestamps, timeout, now)
     }
@@ -1222,5 +1222,5 @@ impl Consumer {
 }
 
 fn not_assigned(tp: &TopicPartition) -> Error {
-    Error::InvalidArgument(format!("partition {tp} is not assigned"))
+    Error::InvalidArgument(Misuse::NotAssigned(tp.clone()))
 }

@@ -51,7 +51,7 @@ impl Consumer {
             .keys()
             .find(|tp| tp.partition() < 0 || tp.topic().is_empty())
         {
-            return Err(Error::InvalidArgument(format!("invalid partition `{tp}`")));
+            return Err(Error::InvalidArgument(Misuse::InvalidPartition(tp.clone())));
         }
         self.queries.insert(
             id,
@@ -373,13 +373,7 @@ impl Consumer {
         let Some(query) = self.queries.get(&id) else {
             return;
         };
-        let names: Vec<String> = query.pending.keys().map(ToString::to_string).collect();
-        self.fail_query(
-            id,
-            Error::Timeout(format!(
-                "offsets for {} not found in time",
-                names.join(", ")
-            )),
-        );
+        let partitions = query.pending.keys().cloned().collect();
+        self.fail_query(id, Error::Timeout(Operation::OffsetsLookup(partitions)));
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::backoff::Retry;
 use crate::consumer::{CommitId, CommittedResult, Event, QueryId};
-use crate::error::Error;
+use crate::error::{CommitFailure, Error, Operation};
 use crate::protocol::ErrorCode;
 use crate::protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
@@ -296,7 +296,7 @@ impl Commits {
                 self.finish(
                     id,
                     Err(Error::CommitFailed {
-                        reason: format!("the group's generation moved on ({code}); the partitions may belong to another member now"),
+                        reason: CommitFailure::GenerationMoved(code),
                     }),
                     ctx,
                 );
@@ -390,7 +390,7 @@ impl Commits {
             query.retry.cancel(ctx.timers);
             ctx.events.push_back(Event::CommittedDone {
                 id,
-                result: Err(Error::Timeout("committed offsets not found in time".into())),
+                result: Err(Error::Timeout(Operation::CommittedOffsets)),
             });
         }
     }

@@ -13,7 +13,7 @@ use crate::backoff::Backoff;
 use crate::config::ConsumerConfig;
 use crate::conn::{ConnectionProblem, Connections, Node};
 use crate::consumer::{CommitId, Event, Purpose, QueryId};
-use crate::error::Error;
+use crate::error::{CommitFailure, Error, Misuse};
 use crate::group::{GroupMetadata, RebalanceEvent};
 use crate::metadata::Metadata;
 use crate::protocol::messages::{
@@ -237,9 +237,7 @@ impl ConsumerGroup {
 
     fn check_can_subscribe(&self, ctx: &GroupCtx<'_>) -> Result<(), Error> {
         if !self.member.is_subscribed() && !ctx.assigned.is_empty() {
-            return Err(Error::InvalidArgument(
-                "subscribe after assign: unassign (assign no partitions) first".into(),
-            ));
+            return Err(Error::InvalidArgument(Misuse::SubscribeAfterAssign));
         }
         Ok(())
     }
@@ -414,7 +412,7 @@ impl ConsumerGroup {
             Timer::CommitDeadline(id) => self.commits.finish(
                 id,
                 Err(Error::CommitFailed {
-                    reason: "timed out before the coordinator accepted it".into(),
+                    reason: CommitFailure::TimedOut,
                 }),
                 ctx,
             ),

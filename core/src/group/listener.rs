@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::consumer::{CommitId, Consumer};
-use crate::error::Error;
+use crate::error::{CommitFailure, Error};
 use crate::group::RebalanceEvent;
 use crate::types::{OffsetAndMetadata, TopicPartition};
 
@@ -89,8 +89,7 @@ impl RebalanceContext<'_> {
     ) -> Result<CommitId, Error> {
         if self.lost {
             return Err(Error::CommitFailed {
-                reason: "the partitions were lost to another member; nothing can be committed"
-                    .into(),
+                reason: CommitFailure::PartitionsLost,
             });
         }
         let timeout = self.consumer.config().default_api_timeout;

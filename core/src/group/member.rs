@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::backoff::Retry;
 use crate::config::ConsumerConfig;
-use crate::error::Error;
+use crate::error::{CommitFailure, Error};
 use crate::group::assignor::{MemberSubscription, RebalanceProtocol};
 use crate::group::{GroupMetadata, RebalanceEvent};
 use crate::metadata::Metadata;
@@ -944,7 +944,7 @@ impl Member {
 /// The error of a commit by a member that lost its membership.
 pub(crate) fn not_a_member() -> Error {
     Error::CommitFailed {
-        reason: "the member is not in the group (it lost its membership)".into(),
+        reason: CommitFailure::NotAMember,
     }
 }
 
