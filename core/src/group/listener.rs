@@ -1,5 +1,5 @@
 //! The rebalance listener: the application's hook into rebalances, called
-//! by the adapters at a safe point (inside the application's poll).
+//! by the client layer at a safe point (inside the application's poll).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -20,8 +20,8 @@ use crate::types::{OffsetAndMetadata, TopicPartition};
 /// another member with those offsets uncommitted.
 ///
 /// Use the context, not the consumer itself, from inside a callback: the
-/// callbacks run while the adapter holds the consumer's lock, so the
-/// adapters panic (with directions) on such a call rather than deadlock.
+/// callbacks run while the client layer holds the consumer's lock, so it
+/// panics (with directions) on such a call rather than deadlock.
 pub trait RebalanceListener: Send {
     /// `partitions` were added to the assignment.
     fn on_partitions_assigned(
@@ -114,7 +114,7 @@ impl RebalanceContext<'_> {
 }
 
 /// Hands every pending rebalance event to `listener`, then lets the
-/// consumer go on. Adapters call this around each poll.
+/// consumer go on. The client layer calls this around each poll.
 pub fn dispatch_rebalance(
     consumer: &mut Consumer,
     listener: &mut dyn RebalanceListener,
