@@ -1,6 +1,15 @@
-//! Consumer groups: the assignors the leader runs, and the list of them a
-//! member is configured with. The membership protocol itself (coordinator,
-//! join, sync, heartbeats, commits) is part of the consumer state machine.
+//! Consumer groups.
+//!
+//! Public: the assignors the leader runs ([`assignor`], [`Assignors`]), the
+//! rebalance listener ([`RebalanceListener`]) and what a rebalance tells the
+//! application ([`RebalanceEvent`], [`GroupMetadata`]).
+//!
+//! Inside, the consumer's part in its group is a set of machines that own
+//! their state and hand the consumer actions to apply to its partitions:
+//! `coordinator` (finding and following the coordinator, by term),
+//! `member` (the classic join / sync / heartbeat / leave protocol),
+//! `commits` (the commit queue, auto-commit, committed lookups), tied
+//! together by `consumer_group`.
 
 pub mod assignor;
 mod commits;
