@@ -40,6 +40,7 @@
 pub mod driver;
 pub mod interop;
 pub mod member;
+pub mod silent;
 pub mod suite;
 
 use std::error::Error;

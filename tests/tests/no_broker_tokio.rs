@@ -1,115 +1,30 @@
-//! The adapter's own behaviour where no broker answers: bounded `close`,
-//! non-blocking `Drop`, poll timeouts, a driver that panics, and creation
-//! outside a runtime. The real broker tests for every adapter live in the
-//! `tests/` crate.
+//! odradek-tokio where no broker answers: bounded `close`, non-blocking
+//! `Drop`, poll timeouts, a driver that panics, and creation outside a
+//! runtime. The stand-in brokers are in [`odradek_tests::silent`]; the
+//! real broker tests for every adapter are the other suites here.
 
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
+use odradek_tests::silent::{BlackHole, refused_address};
 use odradek_tokio::{
     Consumer, Error, Misuse, OffsetAndMetadata, OffsetReset, Operation, RuntimeFailure,
     TopicPartition,
 };
 
-/// A port nothing listens on: bound, then released.
-fn unreachable_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A listener that accepts connections and reads what arrives, but never
-/// answers. Counts connections accepted and connections the peer closed.
-struct BlackHole {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    closed: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl BlackHole {
-    fn start() -> BlackHole {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let closed = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let (accepted, closed, stop) = (accepted.clone(), closed.clone(), stop.clone());
-            move || {
-                let mut streams: Vec<TcpStream> = Vec::new();
-                let mut buf = [0u8; 4096];
-                // Bounded even if a test forgets to stop it.
-                let give_up = Instant::now() + Duration::from_secs(60);
-                while !stop.load(Ordering::SeqCst) && Instant::now() < give_up {
-                    if let Ok((stream, _)) = listener.accept() {
-                        stream.set_nonblocking(true).unwrap();
-                        streams.push(stream);
-                        accepted.fetch_add(1, Ordering::SeqCst);
-                    }
-                    streams.retain_mut(|s| match s.read(&mut buf) {
-                        Ok(0) => {
-                            closed.fetch_add(1, Ordering::SeqCst);
-                            false
-                        }
-                        Ok(_) => true,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => true,
-                        Err(_) => {
-                            closed.fetch_add(1, Ordering::SeqCst);
-                            false
-                        }
-                    });
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        });
-        BlackHole {
-            addr,
-            accepted,
-            closed,
-            stop,
-            thread: Some(thread),
+/// Waits up to `timeout` for `check` to hold, on the runtime's timer (the
+/// consumer's driver runs on this runtime too).
+async fn eventually(timeout: Duration, check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
         }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-
-    /// Waits up to `timeout` for `check` to hold, without blocking the runtime.
-    async fn wait_for(&self, timeout: Duration, check: impl Fn(&BlackHole) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if check(self) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        check(self)
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    fn closed(&self) -> usize {
-        self.closed.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for BlackHole {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    check()
 }
 
 fn consumer(bootstrap: &str) -> Consumer {
@@ -150,7 +65,7 @@ fn creating_a_consumer_outside_a_runtime_says_why_it_cannot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_is_bounded_when_the_broker_is_unreachable() {
-    let consumer = consumer(&format!("127.0.0.1:{}", unreachable_port()));
+    let consumer = consumer(&refused_address());
     // Let it try (and fail) to connect a few times first.
     let records = consumer.poll(Duration::from_millis(200)).await.unwrap();
     assert!(records.is_empty());
@@ -170,29 +85,20 @@ async fn close_is_bounded_when_the_broker_is_unreachable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_is_bounded_when_the_broker_never_answers() {
     let hole = BlackHole::start();
-    let consumer = consumer(&hole.addr.to_string());
-    assert!(
-        hole.wait_for(Duration::from_secs(5), |h| h.accepted() >= 1)
-            .await
-    );
+    let consumer = consumer(&hole.address());
+    assert!(eventually(Duration::from_secs(5), || hole.accepted() >= 1).await);
     within(Duration::from_secs(1), consumer.close())
         .await
         .expect("close");
     // The driver really closed its socket.
-    assert!(
-        hole.wait_for(Duration::from_secs(5), |h| h.closed() == h.accepted())
-            .await
-    );
+    assert!(eventually(Duration::from_secs(5), || hole.closed() == hole.accepted()).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_returns_at_once_and_closes_connections_in_the_background() {
     let hole = BlackHole::start();
-    let consumer = consumer(&hole.addr.to_string());
-    assert!(
-        hole.wait_for(Duration::from_secs(5), |h| h.accepted() >= 1)
-            .await
-    );
+    let consumer = consumer(&hole.address());
+    assert!(eventually(Duration::from_secs(5), || hole.accepted() >= 1).await);
     let started = Instant::now();
     drop(consumer);
     assert!(
@@ -200,16 +106,13 @@ async fn drop_returns_at_once_and_closes_connections_in_the_background() {
         "{:?}",
         started.elapsed()
     );
-    assert!(
-        hole.wait_for(Duration::from_secs(5), |h| h.closed() == h.accepted())
-            .await
-    );
+    assert!(eventually(Duration::from_secs(5), || hole.closed() == hole.accepted()).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_against_a_silent_broker_returns_empty_after_its_timeout() {
     let hole = BlackHole::start();
-    let consumer = consumer(&hole.addr.to_string());
+    let consumer = consumer(&hole.address());
     for timeout in [Duration::ZERO, Duration::from_millis(300)] {
         let started = Instant::now();
         let records = consumer.poll(timeout).await.expect("poll");
@@ -235,7 +138,7 @@ async fn poll_against_a_silent_broker_returns_empty_after_its_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_wakes_pending_calls_and_ends_the_stream() {
     let hole = BlackHole::start();
-    let consumer = consumer(&hole.addr.to_string());
+    let consumer = consumer(&hole.address());
     let closer = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         consumer.close().await.unwrap();
@@ -254,7 +157,7 @@ async fn close_wakes_pending_calls_and_ends_the_stream() {
 async fn offsets_query_times_out_against_a_silent_broker() {
     let hole = BlackHole::start();
     let consumer = Consumer::from_properties([
-        ("bootstrap.servers", hole.addr.to_string().as_str()),
+        ("bootstrap.servers", hole.address().as_str()),
         ("default.api.timeout.ms", "300"),
     ])
     .expect("consumer");
@@ -282,10 +185,7 @@ async fn offsets_query_times_out_against_a_silent_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
     let consumer = Consumer::from_properties([
-        (
-            "bootstrap.servers",
-            format!("127.0.0.1:{}", unreachable_port()).as_str(),
-        ),
+        ("bootstrap.servers", refused_address().as_str()),
         ("group.id", "g"),
         ("default.api.timeout.ms", "200"),
     ])
@@ -346,7 +246,7 @@ fn a_runtime_shut_down_under_the_consumer_ends_waiting_calls() {
         .unwrap();
     let consumer = {
         let _inside = runtime.enter();
-        consumer(&format!("127.0.0.1:{}", unreachable_port()))
+        consumer(&refused_address())
     };
     runtime.shutdown_timeout(Duration::from_secs(1));
     // `recv` needs no timer, so any executor can poll it now; on a thread,

@@ -1,76 +1,17 @@
-//! Hang checks that need no broker: whatever the network does, `close`,
-//! `Drop`, `poll` and the queries return within bounds, and sockets close.
-//! A silent listener stands in for a stuck broker; nothing here checks Kafka
-//! behaviour (the integration suite in `tests/` does, against a real broker).
+//! odradek-blocking where no broker answers: whatever the network does,
+//! `close`, `Drop`, `poll` and the queries return within bounds, and sockets
+//! close. The stand-in brokers are in [`odradek_tests::silent`]; nothing
+//! here checks Kafka behaviour (the other suites do, against a real broker).
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use odradek_blocking::{
     Consumer, Error, OffsetAndMetadata, OffsetReset, Operation, RuntimeFailure, TopicPartition,
 };
-
-/// A loopback address where nothing listens: connections are refused.
-fn refused() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    addr.to_string()
-}
-
-/// A listener that accepts connections and never answers.
-struct BlackHole {
-    addr: String,
-    accepted: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl BlackHole {
-    fn start() -> BlackHole {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let accepted = Arc::new(Mutex::new(Vec::new()));
-        let sink = accepted.clone();
-        // Blocked in accept until the test process exits.
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                sink.lock().unwrap().push(stream);
-            }
-        });
-        BlackHole { addr, accepted }
-    }
-
-    fn wait_for_connection(&self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.accepted.lock().unwrap().is_empty() {
-            assert!(Instant::now() < deadline, "the consumer never connected");
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Every accepted connection reaches end of stream within `bound`:
-    /// the consumer closed its sockets, so their reader threads ended.
-    fn assert_all_closed(&self, bound: Duration) {
-        let deadline = Instant::now() + bound;
-        for mut stream in self.accepted.lock().unwrap().drain(..) {
-            let mut buf = [0; 4096];
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                assert!(!left.is_zero(), "a consumer socket stayed open");
-                stream.set_read_timeout(Some(left)).unwrap();
-                match stream.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-                    Err(e) => panic!("a consumer socket stayed open: {e}"),
-                }
-            }
-        }
-    }
-}
+use odradek_tests::silent::{BlackHole, refused_address};
 
 fn consumer(bootstrap: &str) -> Consumer {
     let consumer = Consumer::builder()
@@ -100,7 +41,7 @@ fn consumer_is_send_and_sync() {
 
 #[test]
 fn close_is_bounded_when_the_broker_refuses_connections() {
-    let consumer = consumer(&refused());
+    let consumer = consumer(&refused_address());
     thread::sleep(Duration::from_millis(200));
     assert_within(Duration::from_secs(2), || consumer.close()).unwrap();
     // Closing again, and calls after closing, fail fast and cleanly.
@@ -114,31 +55,43 @@ fn close_is_bounded_when_the_broker_refuses_connections() {
 #[test]
 fn close_is_bounded_when_the_broker_never_answers() {
     let broker = BlackHole::start();
-    let consumer = consumer(&broker.addr);
-    broker.wait_for_connection();
+    let consumer = consumer(&broker.address());
+    assert!(
+        broker.wait_for(Duration::from_secs(5), |b| b.accepted() >= 1),
+        "the consumer never connected"
+    );
     assert_within(Duration::from_secs(2), || consumer.close()).unwrap();
-    broker.assert_all_closed(Duration::from_secs(2));
+    assert!(
+        broker.wait_for(Duration::from_secs(2), |b| b.closed() == b.accepted()),
+        "a consumer socket stayed open"
+    );
 }
 
 #[test]
 fn drop_with_work_in_flight_returns_at_once_and_closes_in_the_background() {
     let broker = BlackHole::start();
-    let consumer = consumer(&broker.addr);
-    broker.wait_for_connection();
+    let consumer = consumer(&broker.address());
+    assert!(
+        broker.wait_for(Duration::from_secs(5), |b| b.accepted() >= 1),
+        "the consumer never connected"
+    );
     assert_within(Duration::from_secs(2), || drop(consumer));
-    broker.assert_all_closed(Duration::from_secs(5));
+    assert!(
+        broker.wait_for(Duration::from_secs(5), |b| b.closed() == b.accepted()),
+        "a consumer socket stayed open"
+    );
 }
 
 #[test]
 fn drop_while_connecting_returns_at_once() {
-    let consumer = consumer(&refused());
+    let consumer = consumer(&refused_address());
     assert_within(Duration::from_secs(2), || drop(consumer));
 }
 
 #[test]
 fn poll_returns_empty_after_its_timeout() {
     let broker = BlackHole::start();
-    let consumer = consumer(&broker.addr);
+    let consumer = consumer(&broker.address());
     let start = Instant::now();
     let records = consumer.poll(Duration::from_millis(300)).unwrap();
     let took = start.elapsed();
@@ -163,7 +116,7 @@ fn poll_returns_empty_after_its_timeout() {
 fn offsets_query_times_out_with_the_api_timeout() {
     let broker = BlackHole::start();
     let consumer = Consumer::from_properties([
-        ("bootstrap.servers", broker.addr.as_str()),
+        ("bootstrap.servers", broker.address().as_str()),
         ("default.api.timeout.ms", "300"),
     ])
     .unwrap();
@@ -186,7 +139,7 @@ fn offsets_query_times_out_with_the_api_timeout() {
 #[test]
 fn close_from_another_thread_ends_recv_and_the_iterator() {
     let broker = BlackHole::start();
-    let consumer = Arc::new(consumer(&broker.addr));
+    let consumer = Arc::new(consumer(&broker.address()));
     let reader = consumer.clone();
     let iterating = thread::spawn(move || reader.iter().collect::<Vec<_>>());
     let receiver = consumer.clone();
@@ -233,7 +186,7 @@ fn property_errors_name_the_key() {
 #[test]
 fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
     let consumer = Consumer::from_properties([
-        ("bootstrap.servers", refused().as_str()),
+        ("bootstrap.servers", refused_address().as_str()),
         ("group.id", "g"),
         ("default.api.timeout.ms", "200"),
     ])

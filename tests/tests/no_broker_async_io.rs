@@ -1,16 +1,11 @@
-//! The adapter's own behaviour where no broker answers: bounded `close`,
-//! non-blocking `Drop`, poll timeouts, a driver that panics, configuration
-//! errors. Every test runs
-//! under both `async_std::task::block_on` and `smol::block_on`; the real
-//! broker tests for every adapter live in the `tests/` crate.
+//! odradek-async-std where no broker answers: bounded `close`, non-blocking
+//! `Drop`, poll timeouts, a driver that panics, configuration errors. Every
+//! test runs under both `async_std::task::block_on` and `smol::block_on`.
+//! The stand-in brokers are in [`odradek_tests::silent`]; the real broker
+//! tests for every adapter are the other suites here.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::{ErrorKind, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures_lite::{StreamExt, future};
@@ -18,6 +13,7 @@ use odradek_async_std::{
     ConfigErrorKind, Consumer, Error, OffsetAndMetadata, OffsetReset, RuntimeFailure,
     TopicPartition,
 };
+use odradek_tests::silent::{BlackHole, refused_address};
 
 /// Runs the same test under both executors.
 fn on_both<F, Fut>(test: F)
@@ -27,101 +23,6 @@ where
 {
     async_std::task::block_on(test());
     smol::block_on(test());
-}
-
-/// A port nothing listens on: bound, then released.
-fn unreachable_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A listener that accepts connections and reads what arrives, but never
-/// answers. Counts connections accepted and connections the peer closed.
-struct BlackHole {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    closed: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl BlackHole {
-    fn start() -> BlackHole {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let closed = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let (accepted, closed, stop) = (accepted.clone(), closed.clone(), stop.clone());
-            move || {
-                let mut streams: Vec<TcpStream> = Vec::new();
-                let mut buf = [0u8; 4096];
-                // Bounded even if a test forgets to stop it.
-                let give_up = Instant::now() + Duration::from_secs(60);
-                while !stop.load(Ordering::SeqCst) && Instant::now() < give_up {
-                    if let Ok((stream, _)) = listener.accept() {
-                        stream.set_nonblocking(true).unwrap();
-                        streams.push(stream);
-                        accepted.fetch_add(1, Ordering::SeqCst);
-                    }
-                    streams.retain_mut(|s| match s.read(&mut buf) {
-                        Ok(0) => {
-                            closed.fetch_add(1, Ordering::SeqCst);
-                            false
-                        }
-                        Ok(_) => true,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => true,
-                        Err(_) => {
-                            closed.fetch_add(1, Ordering::SeqCst);
-                            false
-                        }
-                    });
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        });
-        BlackHole {
-            addr,
-            accepted,
-            closed,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Waits up to `timeout` for `check` to hold.
-    fn wait_for(&self, timeout: Duration, check: impl Fn(&BlackHole) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if check(self) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        check(self)
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    fn closed(&self) -> usize {
-        self.closed.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for BlackHole {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 fn consumer(bootstrap: &str) -> Consumer {
@@ -137,13 +38,13 @@ fn consumer(bootstrap: &str) -> Consumer {
 }
 
 async fn sleep(duration: Duration) {
-    async_io::Timer::after(duration).await;
+    smol::Timer::after(duration).await;
 }
 
 #[test]
 fn close_is_bounded_when_the_broker_is_unreachable() {
     on_both(|| async {
-        let consumer = consumer(&format!("127.0.0.1:{}", unreachable_port()));
+        let consumer = consumer(&refused_address());
         // Let it try (and fail) to connect a few times first.
         let records = consumer.poll(Duration::from_millis(200)).await.unwrap();
         assert!(records.is_empty());
@@ -165,7 +66,7 @@ fn close_is_bounded_when_the_broker_is_unreachable() {
 fn close_is_bounded_when_the_broker_never_answers() {
     on_both(|| async {
         let hole = BlackHole::start();
-        let consumer = consumer(&hole.addr.to_string());
+        let consumer = consumer(&hole.address());
         assert!(hole.wait_for(Duration::from_secs(5), |h| h.accepted() >= 1));
         let started = Instant::now();
         consumer.close().await.expect("close");
@@ -183,7 +84,7 @@ fn close_is_bounded_when_the_broker_never_answers() {
 fn drop_returns_at_once_and_closes_connections_in_the_background() {
     on_both(|| async {
         let hole = BlackHole::start();
-        let consumer = consumer(&hole.addr.to_string());
+        let consumer = consumer(&hole.address());
         assert!(hole.wait_for(Duration::from_secs(5), |h| h.accepted() >= 1));
         let started = Instant::now();
         drop(consumer);
@@ -200,7 +101,7 @@ fn drop_returns_at_once_and_closes_connections_in_the_background() {
 fn poll_against_a_silent_broker_returns_empty_after_its_timeout() {
     on_both(|| async {
         let hole = BlackHole::start();
-        let consumer = consumer(&hole.addr.to_string());
+        let consumer = consumer(&hole.address());
         for timeout in [Duration::ZERO, Duration::from_millis(300)] {
             let started = Instant::now();
             let records = consumer.poll(timeout).await.expect("poll");
@@ -217,7 +118,7 @@ fn poll_against_a_silent_broker_returns_empty_after_its_timeout() {
 fn close_wakes_pending_calls_and_ends_the_stream() {
     on_both(|| async {
         let hole = BlackHole::start();
-        let consumer = consumer(&hole.addr.to_string());
+        let consumer = consumer(&hole.address());
         let closer = async {
             sleep(Duration::from_millis(100)).await;
             consumer.close().await.unwrap();
@@ -235,7 +136,7 @@ fn offsets_query_times_out_against_a_silent_broker() {
     on_both(|| async {
         let hole = BlackHole::start();
         let consumer = Consumer::from_properties([
-            ("bootstrap.servers", hole.addr.to_string().as_str()),
+            ("bootstrap.servers", hole.address().as_str()),
             ("default.api.timeout.ms", "300"),
         ])
         .expect("consumer");
@@ -299,10 +200,7 @@ async fn within<T>(bound: Duration, future: impl Future<Output = T>) -> T {
 fn a_panicking_driver_fails_waiting_calls_instead_of_hanging() {
     on_both(|| async {
         let consumer = Consumer::from_properties([
-            (
-                "bootstrap.servers",
-                format!("127.0.0.1:{}", unreachable_port()).as_str(),
-            ),
+            ("bootstrap.servers", refused_address().as_str()),
             ("group.id", "g"),
             ("default.api.timeout.ms", "200"),
         ])
