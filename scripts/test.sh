@@ -16,13 +16,15 @@ rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup com
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 cargo --version
 
-step "test broker and Python clients"
+step "test brokers (tansu; crabka, built once into the cache) and Python clients"
 bash scripts/install-tansu.sh >/dev/null
+bash scripts/install-crabka.sh >/dev/null
 bash scripts/install-python-clients.sh >/dev/null
 
 step "rustfmt"
 cargo fmt --all --check
 cargo fmt --manifest-path fuzz/Cargo.toml --check
+cargo fmt --manifest-path tests/brokers/crabka/Cargo.toml --check
 
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings

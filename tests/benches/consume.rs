@@ -47,7 +47,7 @@ use odradek_core::protocol::messages::ProduceRequest;
 use odradek_core::protocol::messages::produce::{PartitionProduceData, TopicProduceData};
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
 use odradek_tests::driver::Connection;
-use odradek_tests::{Broker, run_with_timeout};
+use odradek_tests::{Broker, BrokerKind, run_with_timeout};
 use serde_json::{Value, json};
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -207,7 +207,7 @@ fn bench_codec(codec: Compression, settings: &Settings) -> Res<(&'static str, f6
     let name = codec.name();
     let topic = format!("bench-consume-{name}");
     // A fresh broker per codec keeps tansu's memory storage small.
-    let broker = Broker::start()?;
+    let broker = Broker::start(BrokerKind::Tansu)?;
     broker.create_topic(&topic, PARTITIONS as u32)?;
     let started = Instant::now();
     let ends = produce(&broker, &topic, codec, settings.records)?;

@@ -52,8 +52,8 @@ use std::time::{Duration, Instant};
 use odradek_core::protocol::messages::ProduceRequest;
 use odradek_core::protocol::messages::produce::{PartitionProduceData, TopicProduceData};
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
+use odradek_tests::{Broker, BrokerKind};
 use odradek_tokio::{
     Consumer, ConsumerRecords, RebalanceContext, RebalanceListener, TopicPartition,
 };
@@ -159,7 +159,7 @@ async fn run(args: &[String]) -> Res<()> {
     if settings.only.contains("first") || settings.only.contains("steady") {
         // One broker and one pre-produced topic serve both; every run is a
         // fresh group reading it from the start.
-        let broker = Broker::start()?;
+        let broker = Broker::start(BrokerKind::Tansu)?;
         let topic = "bench-group-steady";
         broker.create_topic(topic, PARTITIONS as u32)?;
         let started = Instant::now();
@@ -216,7 +216,7 @@ async fn run(args: &[String]) -> Res<()> {
     if settings.only.contains("rebalance") {
         for strategy in STRATEGIES {
             // A fresh broker per strategy keeps tansu's memory small.
-            let broker = Broker::start()?;
+            let broker = Broker::start(BrokerKind::Tansu)?;
             println!("\n== rebalance, {strategy}: a third member joins two consuming ones");
             let mut runs = Vec::new();
             for i in 0..settings.runs {

@@ -36,8 +36,8 @@ use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
 use odradek_core::{
     ConsumerConfig, ConsumerRecords, RebalanceContext, RebalanceListener, TopicPartition,
 };
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
+use odradek_tests::{Broker, BrokerKind};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -70,7 +70,7 @@ fn main() -> Result<(), BoxError> {
     let assignor = args.next().unwrap_or_else(|| "cooperative-sticky".into());
 
     eprintln!("starting tansu (installing it first if needed)...");
-    let broker = Broker::start()?;
+    let broker = Broker::start(BrokerKind::Tansu)?;
     broker.create_topic(TOPIC, partitions as u32)?;
     println!(
         "broker: tansu on {}; topic {TOPIC}: {partitions} partitions; group {GROUP}: \

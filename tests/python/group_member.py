@@ -130,6 +130,7 @@ import argparse
 import json
 import signal
 import sys
+import traceback
 import threading
 import time
 
@@ -366,7 +367,22 @@ def run_confluent(args, member):
 # kafka-python
 # ---------------------------------------------------------------------------
 
+def tolerate_null_records():
+    """kafka-python 3.0.12 crashes on a Fetch partition whose `records` is
+    null, which the protocol allows and crabka sends for caught-up
+    partitions: read null as an empty record set (what it means)."""
+    import kafka.record.memory_records as memory_records
+
+    original = memory_records.MemoryRecords.__init__
+
+    def init(self, bytes_data):
+        original(self, b"" if bytes_data is None else bytes_data)
+
+    memory_records.MemoryRecords.__init__ = init
+
+
 def run_kafka_python(args, member):
+    tolerate_null_records()
     from kafka import KafkaConsumer, TopicPartition
     from kafka.consumer.subscription_state import ConsumerRebalanceListener
     from kafka.errors import KafkaError
@@ -478,6 +494,7 @@ def loop(member, poll_once, close):
             member.progress()
         close()
     except Exception as e:  # report, then try to leave the group anyway
+        traceback.print_exc(file=sys.stderr)
         error(describe(e), True)
         member.exit_code = 1
         member.request_stop("fatal")

@@ -89,6 +89,8 @@ pub struct Connection {
     frames: FrameDecoder,
     next_correlation_id: i32,
     broker_versions: BTreeMap<i16, VersionRange>,
+    /// Topic ids learnt from Metadata (Produce v13+ names topics by id).
+    topic_ids: BTreeMap<String, Uuid>,
 }
 
 impl fmt::Debug for Connection {
@@ -112,6 +114,7 @@ impl Connection {
             frames: FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE),
             next_correlation_id: 1,
             broker_versions: BTreeMap::new(),
+            topic_ids: BTreeMap::new(),
         };
         let versions: ApiVersionsResponse = conn.send(
             &ApiVersionsRequest {
@@ -215,19 +218,35 @@ impl Connection {
         partition: i32,
         batch: Bytes,
     ) -> Result<i64, DriverError> {
-        let response = self.send_negotiated(&ProduceRequest {
-            acks: -1,
-            timeout_ms: 10_000,
-            topic_data: vec![TopicProduceData {
-                name: topic.into(),
-                partition_data: vec![PartitionProduceData {
-                    index: partition,
-                    records: Some(batch),
+        let version = self.negotiated::<ProduceRequest>()?;
+        let topic_id = if version >= 13 {
+            match self.topic_ids.get(topic) {
+                Some(id) => *id,
+                None => {
+                    let id = self.topic_id(topic)?;
+                    self.topic_ids.insert(topic.to_string(), id);
+                    id
+                }
+            }
+        } else {
+            Uuid::NIL
+        };
+        let response = self.send(
+            &ProduceRequest {
+                acks: -1,
+                timeout_ms: 10_000,
+                topic_data: vec![TopicProduceData {
+                    name: topic.into(),
+                    topic_id,
+                    partition_data: vec![PartitionProduceData {
+                        index: partition,
+                        records: Some(batch),
+                    }],
                 }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        })?;
+            },
+            version,
+        )?;
         let answer = response
             .responses
             .iter()
@@ -235,11 +254,15 @@ impl Connection {
             .find(|p| p.index == partition);
         match answer {
             Some(p) if p.error_code == 0 => Ok(p.base_offset),
-            p => Err(DriverError::Broker {
-                api: ApiKey::Produce,
-                code: p.map_or(0, |p| p.error_code),
-                detail: format!("{response:?}"),
-            }),
+            p => {
+                // A topic deleted and created again has a new id.
+                self.topic_ids.remove(topic);
+                Err(DriverError::Broker {
+                    api: ApiKey::Produce,
+                    code: p.map_or(0, |p| p.error_code),
+                    detail: format!("{response:?}"),
+                })
+            }
         }
     }
 

@@ -2,10 +2,15 @@
 //!
 //! Everything here runs real processes on loopback addresses only:
 //!
-//! * [`Broker`] starts a [tansu](https://github.com/tansu-io/tansu) broker (the
-//!   Kafka-compatible broker described in `shared/reference/brokers.md`) with
-//!   in-memory storage on a free `127.0.0.1` port, waits until it really
-//!   listens, and kills it (by its own PID) when dropped.
+//! * [`Broker`] starts one of the two test brokers ([`BrokerKind`]): a
+//!   [tansu](https://github.com/tansu-io/tansu) broker with in-memory
+//!   storage, or a crabka broker (KRaft, on-disk log, built from
+//!   `tests/brokers/crabka`), on free `127.0.0.1` ports, waits until it
+//!   really serves, and kills it (by its own PID) when dropped. Both are
+//!   described in `shared/reference/brokers.md`; where they deviate from
+//!   Apache Kafka is summed up in `tests/BROKERS.md`.
+//! * [`admin`] creates and deletes topics, deletes records and sets
+//!   features through the independent `kafka-protocol` codec.
 //! * [`python`] and [`run_python`] run the independent Python clients
 //!   (confluent-kafka, kafka-python) from a pinned virtualenv.
 //! * [`produced`] runs `tests/python/produce.py` and regenerates, on the Rust
@@ -14,7 +19,8 @@
 //!   Odradek's own codec, for protocol conformance tests and for writing
 //!   record batches with known boundaries.
 //! * [`suite`] runs each consumer scenario on every adapter (tokio,
-//!   async-std, smol, blocking) through one blocking interface.
+//!   async-std, smol, blocking) and every broker through one blocking
+//!   interface.
 //! * [`Interactive`] is a child process the test talks to line by line
 //!   (e.g. `tests/python/transactional.py`, which waits for "commit").
 //!
@@ -22,21 +28,23 @@
 //! watchdog process, when the test process exits without dropping it (a
 //! broker shared through a `static`, or a process ended by a timeout).
 //!
-//! The broker binary and the virtualenv are installed on first use by
-//! `scripts/install-tansu.sh` and `scripts/install-python-clients.sh` into
+//! The brokers and the virtualenv are installed on first use by
+//! `scripts/install-tansu.sh`, `scripts/install-crabka.sh` and
+//! `scripts/install-python-clients.sh` into
 //! `${ODRADEK_CACHE:-$HOME/.cache/odradek}`; each script runs at most once per
 //! test process.
 //!
 //! Environment variables:
 //!
-//! * `ODRADEK_TANSU`: path to a tansu binary to use instead of installing one
-//!   (for example a `cargo install tansu` build with sqlite storage).
+//! * `ODRADEK_TANSU`, `ODRADEK_CRABKA`: paths to broker binaries to use
+//!   instead of installing them.
 //! * `ODRADEK_CACHE`: where the install scripts put their files.
-//! * `ODRADEK_TANSU_LOG`: passed to the broker as `RUST_LOG` (otherwise the
+//! * `ODRADEK_BROKER_LOG`: passed to the broker as `RUST_LOG` (otherwise the
 //!   broker runs with its default log level).
 //! * `ODRADEK_KEEP_BROKER_DIR`: if set, a broker's temporary directory (with its
 //!   log) is kept after drop. It is always kept when the dropping thread panics.
 
+pub mod admin;
 pub mod driver;
 pub mod interop;
 pub mod member;
@@ -61,11 +69,11 @@ pub const BROKER_START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default timeout of [`run_python`].
 pub const PYTHON_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Timeout of one `tansu topic ...` command.
-pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Timeout of one run of an install script (a cold install takes seconds).
 pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Timeout of a cold build of the crabka launcher (about 10 minutes).
+pub const CRABKA_BUILD_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 
 /// How many fresh ports [`Broker::start`] tries when the chosen one is taken.
 const START_ATTEMPTS: u32 = 5;
@@ -145,12 +153,12 @@ pub fn python_script(name: &str) -> PathBuf {
 
 /// Runs `bash scripts/<script>` and returns the path printed on its last
 /// stdout line, which must exist.
-fn run_installer(script: &str, what: &str) -> Result<PathBuf, String> {
+fn run_installer(script: &str, what: &str, timeout: Duration) -> Result<PathBuf, String> {
     let path = workspace_root().join("scripts").join(script);
     let shown = format!("bash {}", path.display());
     let mut cmd = Command::new("bash");
     cmd.arg(&path).current_dir(workspace_root());
-    let out = match run_with_timeout(&mut cmd, INSTALL_TIMEOUT) {
+    let out = match run_with_timeout(&mut cmd, timeout) {
         Ok(out) => out,
         Err(e) => {
             return Err(format!(
@@ -211,7 +219,39 @@ pub fn tansu_binary() -> Result<PathBuf, HarnessError> {
                     ))
                 };
             }
-            run_installer("install-tansu.sh", "the tansu broker")
+            run_installer("install-tansu.sh", "the tansu broker", INSTALL_TIMEOUT)
+        })
+        .clone()
+        .map_err(HarnessError::new)
+}
+
+/// The path of the crabka launcher, building it on first use.
+///
+/// Uses `$ODRADEK_CRABKA` if set; otherwise runs `scripts/install-crabka.sh`
+/// (once per process; the result, success or failure, is cached), which
+/// takes about 10 minutes when nothing is cached yet.
+pub fn crabka_binary() -> Result<PathBuf, HarnessError> {
+    static CRABKA: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    CRABKA
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("ODRADEK_CRABKA") {
+                let p = PathBuf::from(p);
+                return if p.is_file() {
+                    Ok(p)
+                } else {
+                    Err(format!(
+                        "ODRADEK_CRABKA is set to {} but that is not a file. Fix: point it at a \
+                         built tests/brokers/crabka launcher, or unset it to use \
+                         scripts/install-crabka.sh.",
+                        p.display()
+                    ))
+                };
+            }
+            run_installer(
+                "install-crabka.sh",
+                "the crabka broker",
+                CRABKA_BUILD_TIMEOUT,
+            )
         })
         .clone()
         .map_err(HarnessError::new)
@@ -223,7 +263,13 @@ pub fn tansu_binary() -> Result<PathBuf, HarnessError> {
 pub fn python() -> Result<PathBuf, HarnessError> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON
-        .get_or_init(|| run_installer("install-python-clients.sh", "the Python Kafka clients"))
+        .get_or_init(|| {
+            run_installer(
+                "install-python-clients.sh",
+                "the Python Kafka clients",
+                INSTALL_TIMEOUT,
+            )
+        })
         .clone()
         .map_err(HarnessError::new)
 }
@@ -341,17 +387,67 @@ pub fn run_python_with_timeout(
 // The broker
 // ---------------------------------------------------------------------------
 
-/// A tansu broker process with in-memory storage, listening on a loopback port.
+/// Which test broker to run (see `shared/reference/brokers.md`; where each
+/// one deviates from Apache Kafka is listed in `tests/BROKERS.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BrokerKind {
+    /// tansu with in-memory storage: lenient, fast to start, loses
+    /// everything on restart.
+    Tansu,
+    /// crabka, a KRaft broker with an on-disk log: stricter (log start
+    /// offsets, leader epochs, commit metadata, aborted transactions,
+    /// static membership) and persistent across restarts.
+    Crabka,
+}
+
+impl BrokerKind {
+    /// Both brokers.
+    pub const ALL: [BrokerKind; 2] = [BrokerKind::Tansu, BrokerKind::Crabka];
+
+    /// `"tansu"` or `"crabka"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerKind::Tansu => "tansu",
+            BrokerKind::Crabka => "crabka",
+        }
+    }
+
+    /// The broker binary, installed on first use.
+    pub fn binary(self) -> Result<PathBuf, HarnessError> {
+        match self {
+            BrokerKind::Tansu => tansu_binary(),
+            BrokerKind::Crabka => crabka_binary(),
+        }
+    }
+
+    /// Whether data survives [`Broker::restart`] (crabka's on-disk log) or
+    /// not (tansu's memory storage).
+    pub fn persists(self) -> bool {
+        self == BrokerKind::Crabka
+    }
+}
+
+impl fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A test broker process listening on a loopback port: tansu with
+/// in-memory storage, or crabka with its log in the broker's directory.
 ///
 /// Each broker has its own temporary directory (its working directory, which
-/// also holds `broker.log` with its stdout and stderr). Dropping the broker
-/// kills the process by its PID, waits for it, and removes the directory
-/// (unless the thread is panicking or `ODRADEK_KEEP_BROKER_DIR` is set, in
-/// which case the path is printed to stderr).
+/// holds `broker.log` with its stdout and stderr, and crabka's `data/`).
+/// Dropping the broker kills the process by its PID, waits for it, and
+/// removes the directory (unless the thread is panicking or
+/// `ODRADEK_KEEP_BROKER_DIR` is set, in which case the path is printed to
+/// stderr).
 pub struct Broker {
+    kind: BrokerKind,
     binary: PathBuf,
     port: u16,
-    extra_args: Vec<String>,
+    /// crabka's KRaft controller port (unused by tansu).
+    controller_port: u16,
     dir: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
@@ -369,25 +465,20 @@ enum SpawnError {
 }
 
 impl Broker {
-    /// Installs tansu if needed and starts a broker on a free loopback port.
+    /// Installs the broker if needed and starts it on a free loopback port.
     ///
-    /// Returns once the process itself listens on `127.0.0.1:PORT` and accepts
-    /// a TCP connection. Retries with a new port if the chosen one was taken
-    /// in the meantime.
-    pub fn start() -> Result<Broker, HarnessError> {
-        Self::start_with_args(&[])
-    }
-
-    /// Like [`Broker::start`], passing `extra_args` to `tansu broker` after the
-    /// harness's own arguments (also on [`Broker::restart`]).
-    pub fn start_with_args(extra_args: &[&str]) -> Result<Broker, HarnessError> {
-        let binary = tansu_binary()?;
-        let dir = make_temp_dir()?;
+    /// Returns once the process itself listens on `127.0.0.1:PORT` and
+    /// answers Metadata with itself as a broker. Retries with new ports if a
+    /// chosen one was taken in the meantime.
+    pub fn start(kind: BrokerKind) -> Result<Broker, HarnessError> {
+        let binary = kind.binary()?;
+        let dir = make_temp_dir(kind)?;
         let log_path = dir.join("broker.log");
         let mut broker = Broker {
+            kind,
             binary,
             port: 0,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            controller_port: 0,
             dir,
             log_path,
             child: None,
@@ -396,17 +487,39 @@ impl Broker {
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
             broker.port = free_port()?;
+            broker.controller_port = free_port()?;
             match broker.spawn() {
-                Ok(()) => return Ok(broker),
+                Ok(()) => {
+                    broker.prepare()?;
+                    return Ok(broker);
+                }
                 Err(SpawnError::PortInUse(log)) => last_log = log,
                 Err(SpawnError::Other(e)) => return Err(e),
             }
         }
         Err(HarnessError::new(format!(
-            "tansu could not bind a free loopback port in {START_ATTEMPTS} attempts (each chosen port \
-             was taken before tansu bound it). Last broker log ({}):\n{last_log}",
+            "{kind} could not bind free loopback ports in {START_ATTEMPTS} attempts (each chosen port \
+             was taken before the broker bound it). Last broker log ({}):\n{last_log}",
             broker.log_path.display()
         )))
+    }
+
+    /// Settings a fresh broker needs before the tests use it.
+    ///
+    /// A fresh crabka finalizes `transaction.version` 2, under which it
+    /// bumps the producer epoch at every EndTxn and so fences librdkafka's
+    /// second transaction; version 0 (persisted in its log) gives the
+    /// transaction protocol confluent-kafka's producer speaks.
+    fn prepare(&self) -> Result<(), HarnessError> {
+        match self.kind {
+            BrokerKind::Tansu => Ok(()),
+            BrokerKind::Crabka => self.admin()?.set_feature("transaction.version", 0),
+        }
+    }
+
+    /// Which broker this is.
+    pub fn kind(&self) -> BrokerKind {
+        self.kind
     }
 
     /// The broker's listening address, `127.0.0.1:PORT`.
@@ -417,11 +530,6 @@ impl Broker {
     /// The bootstrap string for clients, `"127.0.0.1:PORT"`.
     pub fn bootstrap(&self) -> String {
         self.addr().to_string()
-    }
-
-    /// The broker URL for the tansu CLI, `"tcp://127.0.0.1:PORT"`.
-    pub fn url(&self) -> String {
-        format!("tcp://{}", self.addr())
     }
 
     /// The file that receives the broker's stdout and stderr (appended to
@@ -449,7 +557,8 @@ impl Broker {
     }
 
     /// Kills the broker process (SIGKILL, by its PID) and waits for it.
-    /// Idempotent. In-memory storage is lost.
+    /// Idempotent. tansu's in-memory storage is lost; crabka's log stays in
+    /// the broker's directory.
     pub fn stop(&mut self) {
         // The watchdog first, so it can never signal a PID reused after
         // the broker's exit.
@@ -460,11 +569,13 @@ impl Broker {
         }
     }
 
-    /// Stops the broker (if running) and starts a fresh one on the same port.
+    /// Stops the broker (SIGKILL, if running) and starts it again on the
+    /// same port.
     ///
-    /// With in-memory storage all topics, records and groups are gone
-    /// afterwards. If the port is briefly taken by someone else, retries for
-    /// up to 10 s.
+    /// tansu starts empty (its storage is in memory); crabka rejoins its
+    /// own cluster from its log, with topics, records and committed offsets
+    /// intact. If the port is briefly taken by someone else, retries for up
+    /// to 10 s.
     pub fn restart(&mut self) -> Result<(), HarnessError> {
         self.stop();
         let deadline = Instant::now() + RESTART_PORT_WAIT;
@@ -473,8 +584,9 @@ impl Broker {
                 Ok(()) => return Ok(()),
                 Err(SpawnError::PortInUse(log)) if Instant::now() >= deadline => {
                     return Err(HarnessError::new(format!(
-                        "restarting tansu on {} failed: the port stayed in use for {RESTART_PORT_WAIT:?}. \
+                        "restarting {} on {} failed: the port stayed in use for {RESTART_PORT_WAIT:?}. \
                          Broker log ({}):\n{log}",
+                        self.kind,
                         self.addr(),
                         self.log_path.display()
                     )));
@@ -485,46 +597,81 @@ impl Broker {
         }
     }
 
-    /// Creates a topic with `tansu topic create NAME --partitions N`.
+    /// An admin connection to the broker (see [`admin::Admin`]).
+    pub fn admin(&self) -> Result<admin::Admin, HarnessError> {
+        admin::Admin::connect(self.addr())
+    }
+
+    /// Creates a topic with `partitions` partitions and waits until every
+    /// partition has a leader.
     pub fn create_topic(&self, name: &str, partitions: u32) -> Result<(), HarnessError> {
-        let n = partitions.to_string();
-        self.tansu_cli(&["topic", "create", name, "--partitions", &n])
-            .map(drop)
+        self.admin()?.create_topic(name, partitions)
     }
 
-    /// Deletes a topic with `tansu topic delete NAME`.
+    /// Deletes a topic.
     pub fn delete_topic(&self, name: &str) -> Result<(), HarnessError> {
-        self.tansu_cli(&["topic", "delete", name]).map(drop)
+        self.admin()?.delete_topic(name)
     }
 
-    /// Lists topics with `tansu topic list`; returns the JSON it prints
-    /// (the Metadata response's topics array).
-    pub fn list_topics_json(&self) -> Result<String, HarnessError> {
-        let out = self.tansu_cli(&["topic", "list"])?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    /// Deletes the records of a partition before `offset` (DeleteRecords;
+    /// crabka only: tansu drops the connection); returns the new log start.
+    pub fn delete_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, HarnessError> {
+        self.admin()?.delete_records(topic, partition, offset)
     }
 
-    /// Runs `tansu ARGS... --broker tcp://127.0.0.1:PORT` with [`CLI_TIMEOUT`];
-    /// fails unless it exits 0.
-    pub fn tansu_cli(&self, args: &[&str]) -> Result<Output, HarnessError> {
-        let url = self.url();
+    /// The environment of the broker process (and of nothing else).
+    fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);
-        cmd.args(args)
-            .arg("--broker")
-            .arg(&url)
-            .current_dir(&self.dir);
-        scrub_env(&mut cmd);
-        let out = run_with_timeout(&mut cmd, CLI_TIMEOUT)?;
-        if !out.status.success() {
-            let what = format!("`tansu {} --broker {url}`", args.join(" "));
-            return Err(command_failed(&what, out.status, &out));
+        let url = format!("tcp://{}", self.addr());
+        match self.kind {
+            BrokerKind::Tansu => {
+                cmd.arg("broker")
+                    .args(["--cluster-id", "odradek-tests"])
+                    .args(["--listener-url", &url])
+                    .args(["--advertised-listener-url", &url])
+                    .args(["--storage-engine", "memory://tansu/"]);
+                scrub_env(&mut cmd);
+            }
+            BrokerKind::Crabka => {
+                cmd.env("ODRADEK_CRABKA_LOG_DIR", self.dir.join("data"))
+                    .env("ODRADEK_CRABKA_PORT", self.port.to_string())
+                    .env(
+                        "ODRADEK_CRABKA_CONTROLLER_PORT",
+                        self.controller_port.to_string(),
+                    );
+            }
         }
-        Ok(out)
+        match std::env::var_os("ODRADEK_BROKER_LOG") {
+            Some(level) => cmd.env("RUST_LOG", level),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        cmd.current_dir(&self.dir);
+        cmd
     }
 
-    /// One attempt to spawn tansu on `self.port` and wait until it listens.
+    /// Whether the broker serves clients: it lists itself in Metadata
+    /// (crabka accepts connections a moment before its controller has
+    /// registered it).
+    fn serves(&self) -> bool {
+        match self.kind {
+            BrokerKind::Tansu => true,
+            BrokerKind::Crabka => self
+                .admin()
+                .and_then(|mut a| a.brokers())
+                .is_ok_and(|n| n > 0),
+        }
+    }
+
+    /// One attempt to spawn the broker on `self.port` and wait until it
+    /// listens and serves.
     fn spawn(&mut self) -> Result<(), SpawnError> {
         let other = SpawnError::Other;
+        let kind = self.kind;
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -535,34 +682,25 @@ impl Broker {
                     e,
                 ))
             })?;
-        let url = self.url();
-        let _ = writeln!(log, "--- odradek-tests: starting tansu on {url} ---");
+        let _ = writeln!(
+            log,
+            "--- odradek-tests: starting {kind} on {} ---",
+            self.addr()
+        );
         let start_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
         let log_err = log
             .try_clone()
             .map_err(|e| other(HarnessError::io("duplicating the log file handle", e)))?;
 
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg("broker")
-            .args(["--cluster-id", "odradek-tests"])
-            .args(["--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
-            .args(&self.extra_args)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
-        scrub_env(&mut cmd);
-        match std::env::var_os("ODRADEK_TANSU_LOG") {
-            Some(level) => cmd.env("RUST_LOG", level),
-            None => cmd.env_remove("RUST_LOG"),
-        };
         let shown = format!("{cmd:?}");
         let mut child = cmd.spawn().map_err(|e| {
             other(HarnessError::io(
                 format!(
-                    "could not spawn tansu ({}); fix: delete it and rerun scripts/install-tansu.sh",
+                    "could not spawn {kind} ({}); fix: delete it and rerun scripts/install-{kind}.sh",
                     self.binary.display()
                 ),
                 e,
@@ -579,7 +717,7 @@ impl Broker {
                         return Err(SpawnError::PortInUse(seg));
                     }
                     return Err(other(HarnessError::new(format!(
-                        "tansu exited during startup with {status} (command: {shown}).\n\
+                        "{kind} exited during startup with {status} (command: {shown}).\n\
                          Broker log ({}):\n{}",
                         self.log_path.display(),
                         log_tail(&self.log_path)
@@ -589,7 +727,7 @@ impl Broker {
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(other(HarnessError::io("waiting for tansu", e)));
+                    return Err(other(HarnessError::io(format!("waiting for {kind}"), e)));
                 }
             }
             // tansu prints "listening on" before binding and exits (status 0)
@@ -602,10 +740,11 @@ impl Broker {
             {
                 // Without /proc (owned == None) fall back to: it accepts and
                 // the process is still alive a moment later.
-                if owned.is_some() || {
+                let alive = owned.is_some() || {
                     thread::sleep(Duration::from_millis(200));
                     matches!(child.try_wait(), Ok(None))
-                } {
+                };
+                if alive && self.serves() {
                     match Watchdog::arm(pid, &self.dir) {
                         Ok(watchdog) => self.watchdog = Some(watchdog),
                         Err(e) => {
@@ -617,19 +756,19 @@ impl Broker {
                     self.child = Some(child);
                     return Ok(());
                 }
-                continue;
-            }
-            let seg = segment(&self.log_path);
-            if port_in_use(&seg) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(SpawnError::PortInUse(seg));
+            } else {
+                let seg = segment(&self.log_path);
+                if port_in_use(&seg) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(SpawnError::PortInUse(seg));
+                }
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(other(HarnessError::new(format!(
-                    "tansu (pid {pid}) did not listen on {} within {BROKER_START_TIMEOUT:?} and was killed \
+                    "{kind} (pid {pid}) did not serve on {} within {BROKER_START_TIMEOUT:?} and was killed \
                      (command: {shown}).\nBroker log ({}):\n{}",
                     self.addr(),
                     self.log_path.display(),
@@ -644,6 +783,7 @@ impl Broker {
 impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Broker")
+            .field("kind", &self.kind)
             .field("addr", &self.addr())
             .field("pid", &self.pid())
             .field("log", &self.log_path)
@@ -962,7 +1102,7 @@ fn owns_listener(pid: u32, port: u16) -> Option<bool> {
 }
 
 /// Creates a fresh, private temporary directory for one broker.
-fn make_temp_dir() -> Result<PathBuf, HarnessError> {
+fn make_temp_dir(kind: BrokerKind) -> Result<PathBuf, HarnessError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let base = std::env::temp_dir();
     let mut last_err = None;
@@ -973,7 +1113,7 @@ fn make_temp_dir() -> Result<PathBuf, HarnessError> {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let dir = base.join(format!(
-            "odradek-tansu-{}-{n}-{nanos:08x}",
+            "odradek-{kind}-{}-{n}-{nanos:08x}",
             std::process::id()
         ));
         match fs::create_dir(&dir) {

@@ -79,6 +79,8 @@ pub trait TestConsumer: Sized {
     fn resume(&self, partitions: &[TopicPartition]) -> Result<(), Error>;
     /// `paused()`.
     fn paused(&self) -> Vec<TopicPartition>;
+    /// `buffered_bytes()`.
+    fn buffered_bytes(&self) -> usize;
     /// `beginning_offsets(partitions)`.
     fn beginning_offsets(&self, partitions: &[TopicPartition]) -> Result<Offsets, Error>;
     /// `end_offsets(partitions)`.
@@ -223,30 +225,72 @@ pub struct Cancelled {
     pub cancelled: usize,
 }
 
-/// Instantiates generic scenarios for every runtime.
+/// Instantiates generic scenarios for every broker and every runtime.
 ///
-/// `for_each_runtime!(a, b)` expands to modules `a` and `b`, each with the
-/// tests `tokio`, `async_std`, `smol` and `blocking` calling `a::<C>()` with
-/// the matching [`TestConsumer`].
+/// `for_each_runtime!(a, b)` expands to modules `a` and `b`, each with a
+/// module per broker (`tansu`, `crabka`) holding the tests `tokio`,
+/// `async_std`, `smol` and `blocking`, which call
+/// `a::<C>(BrokerKind::...)` with the matching [`TestConsumer`] (so
+/// `a::crabka::smol` is one test). `for_each_runtime!(crabka: a)` (or
+/// `tansu: a`) instantiates a scenario for one broker only: for a
+/// behaviour only that broker has, which the scenario's name should say.
 #[macro_export]
 macro_rules! for_each_runtime {
+    ($broker:ident: $($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            $crate::for_each_runtime!(@broker $scenario, $broker);
+        }
+    )*};
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
+            $crate::for_each_runtime!(@broker $scenario, tansu);
+            $crate::for_each_runtime!(@broker $scenario, crabka);
+        }
+    )*};
+    (@broker $scenario:ident, tansu) => {
+        mod tansu {
+            $crate::for_each_runtime!(@runtimes $scenario, $crate::BrokerKind::Tansu);
+        }
+    };
+    (@broker $scenario:ident, crabka) => {
+        mod crabka {
+            $crate::for_each_runtime!(@runtimes $scenario, $crate::BrokerKind::Crabka);
+        }
+    };
+    (@runtimes $scenario:ident, $kind:expr) => {
+        #[test]
+        fn tokio() {
+            super::super::$scenario::<$crate::suite::TokioConsumer>($kind);
+        }
+        #[test]
+        fn async_std() {
+            super::super::$scenario::<$crate::suite::AsyncStdConsumer>($kind);
+        }
+        #[test]
+        fn smol() {
+            super::super::$scenario::<$crate::suite::SmolConsumer>($kind);
+        }
+        #[test]
+        fn blocking() {
+            super::super::$scenario::<$crate::suite::BlockingConsumer>($kind);
+        }
+    };
+}
+
+/// Instantiates a test that is not generic over the runtime on every
+/// broker: `for_each_broker!(a, b)` expands to modules `a` and `b` with
+/// the tests `tansu` and `crabka`, which call `a(BrokerKind::...)`.
+#[macro_export]
+macro_rules! for_each_broker {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
             #[test]
-            fn tokio() {
-                super::$scenario::<$crate::suite::TokioConsumer>();
+            fn tansu() {
+                super::$test($crate::BrokerKind::Tansu);
             }
             #[test]
-            fn async_std() {
-                super::$scenario::<$crate::suite::AsyncStdConsumer>();
-            }
-            #[test]
-            fn smol() {
-                super::$scenario::<$crate::suite::SmolConsumer>();
-            }
-            #[test]
-            fn blocking() {
-                super::$scenario::<$crate::suite::BlockingConsumer>();
+            fn crabka() {
+                super::$test($crate::BrokerKind::Crabka);
             }
         }
     )*};
@@ -328,6 +372,9 @@ impl TestConsumer for TokioConsumer {
     }
     fn paused(&self) -> Vec<TopicPartition> {
         self.consumer().paused()
+    }
+    fn buffered_bytes(&self) -> usize {
+        self.consumer().buffered_bytes()
     }
     fn beginning_offsets(&self, partitions: &[TopicPartition]) -> Result<Offsets, Error> {
         self.block_on(self.consumer().beginning_offsets(partitions))
@@ -497,6 +544,9 @@ macro_rules! async_io_consumer {
             }
             fn paused(&self) -> Vec<TopicPartition> {
                 self.0.paused()
+            }
+            fn buffered_bytes(&self) -> usize {
+                self.0.buffered_bytes()
             }
             fn beginning_offsets(&self, partitions: &[TopicPartition]) -> Result<Offsets, Error> {
                 self.block_on(self.0.beginning_offsets(partitions))
@@ -696,6 +746,9 @@ impl TestConsumer for BlockingConsumer {
     }
     fn paused(&self) -> Vec<TopicPartition> {
         self.0.paused()
+    }
+    fn buffered_bytes(&self) -> usize {
+        self.0.buffered_bytes()
     }
     fn beginning_offsets(&self, partitions: &[TopicPartition]) -> Result<Offsets, Error> {
         self.0.beginning_offsets(partitions)

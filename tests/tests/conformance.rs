@@ -1,5 +1,5 @@
-//! Codec conformance against the real broker: for every API Odradek
-//! implements that tansu advertises, requests go out at every version both
+//! Codec conformance against both real brokers: for every API Odradek
+//! implements that the broker advertises, requests go out at every version both
 //! sides support, and the replies decode without error (and say what they
 //! should).
 //!
@@ -23,22 +23,22 @@ use odradek_core::protocol::{
     ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, EmbeddedProtocol, Request,
     SecretBytes, TopicPartitions, VersionRange,
 };
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
+use odradek_tests::{Broker, BrokerKind};
 
 /// Kafka's MEMBER_ID_REQUIRED: a JoinGroup v4+ without a member id gets one
 /// assigned and must rejoin with it.
 const MEMBER_ID_REQUIRED: i16 = 79;
 
-fn start() -> (Broker, Connection) {
-    let broker = Broker::start().expect("start tansu");
-    let conn = Connection::connect(broker.addr()).expect("connect to tansu");
+fn start(kind: BrokerKind) -> (Broker, Connection) {
+    let broker = Broker::start(kind).expect("start broker");
+    let conn = Connection::connect(broker.addr()).expect("connect to the broker");
     (broker, conn)
 }
 
 fn common<R: Request>(conn: &Connection) -> VersionRange {
     conn.common_versions(R::API_KEY)
-        .unwrap_or_else(|| panic!("tansu does not offer {}", R::API_KEY))
+        .unwrap_or_else(|| panic!("the broker does not offer {}", R::API_KEY))
 }
 
 /// The version of `range` nearest to `i`.
@@ -48,7 +48,7 @@ fn clamp(range: VersionRange, i: i16) -> i16 {
 
 #[test]
 fn tansu_offers_every_api_but_offset_for_leader_epoch() {
-    let (_broker, conn) = start();
+    let (_broker, conn) = start(BrokerKind::Tansu);
     let missing: Vec<ApiKey> = ApiKey::ALL
         .iter()
         .copied()
@@ -65,8 +65,18 @@ fn tansu_offers_every_api_but_offset_for_leader_epoch() {
 }
 
 #[test]
-fn api_versions_at_every_common_version() {
-    let (_broker, mut conn) = start();
+fn crabka_offers_every_api() {
+    let (_broker, conn) = start(BrokerKind::Crabka);
+    let missing: Vec<ApiKey> = ApiKey::ALL
+        .iter()
+        .copied()
+        .filter(|&api| conn.common_versions(api).is_none())
+        .collect();
+    assert_eq!(missing, vec![], "advertised: {:?}", conn.broker_versions());
+}
+
+fn api_versions_at_every_common_version(kind: BrokerKind) {
+    let (_broker, mut conn) = start(kind);
     for version in common::<ApiVersionsRequest>(&conn).iter() {
         let request = ApiVersionsRequest {
             client_software_name: "odradek-tests".into(),
@@ -86,9 +96,8 @@ fn api_versions_at_every_common_version() {
     }
 }
 
-#[test]
-fn metadata_at_every_common_version() {
-    let (broker, mut conn) = start();
+fn metadata_at_every_common_version(kind: BrokerKind) {
+    let (broker, mut conn) = start(kind);
     broker
         .create_topic("conformance-metadata", 3)
         .expect("create topic");
@@ -138,9 +147,8 @@ fn delete_request(name: &str, version: i16) -> DeleteTopicsRequest {
     }
 }
 
-#[test]
-fn create_and_delete_topics_at_every_common_version() {
-    let (_broker, mut conn) = start();
+fn create_and_delete_topics_at_every_common_version(kind: BrokerKind) {
+    let (_broker, mut conn) = start(kind);
     let create = common::<CreateTopicsRequest>(&conn);
     let delete = common::<DeleteTopicsRequest>(&conn);
     for version in create.iter() {
@@ -205,9 +213,8 @@ fn create_and_delete_topics_at_every_common_version() {
     }
 }
 
-#[test]
-fn list_offsets_at_every_common_version() {
-    let (broker, mut conn) = start();
+fn list_offsets_at_every_common_version(kind: BrokerKind) {
+    let (broker, mut conn) = start(kind);
     broker
         .create_topic("conformance-list-offsets", 2)
         .expect("create topic");
@@ -245,9 +252,8 @@ fn list_offsets_at_every_common_version() {
     }
 }
 
-#[test]
-fn sasl_handshake_and_authenticate_at_every_common_version() {
-    let (broker, conn) = start();
+fn sasl_handshake_and_authenticate_at_every_common_version(kind: BrokerKind) {
+    let (broker, conn) = start(kind);
     let handshake = common::<SaslHandshakeRequest>(&conn);
     let authenticate = common::<SaslAuthenticateRequest>(&conn);
     drop(conn);
@@ -260,16 +266,28 @@ fn sasl_handshake_and_authenticate_at_every_common_version() {
         let response = conn
             .send(&request, version)
             .unwrap_or_else(|e| panic!("v{version}: {e}"));
-        // Without authentication configured, tansu refuses every mechanism
-        // (UNSUPPORTED_SASL_MECHANISM, 33) while listing SCRAM-SHA-256.
-        assert!(
-            matches!(response.error_code, 0 | 33),
-            "v{version}: {response:?}"
-        );
-        assert!(
-            response.mechanisms.iter().any(|m| m == "SCRAM-SHA-256"),
-            "v{version}: {response:?}"
-        );
+        match kind {
+            // Without authentication configured, tansu refuses every
+            // mechanism (UNSUPPORTED_SASL_MECHANISM, 33) while listing
+            // SCRAM-SHA-256.
+            BrokerKind::Tansu => {
+                assert!(
+                    matches!(response.error_code, 0 | 33),
+                    "v{version}: {response:?}"
+                );
+                assert!(
+                    response.mechanisms.iter().any(|m| m == "SCRAM-SHA-256"),
+                    "v{version}: {response:?}"
+                );
+            }
+            // A PLAINTEXT listener: ILLEGAL_SASL_STATE (34), as Apache Kafka
+            // answers. (SASL listeners are the TLS/SASL suite's subject.)
+            BrokerKind::Crabka => assert_eq!(
+                (response.error_code, response.mechanisms.len()),
+                (34, 0),
+                "v{version}: {response:?}"
+            ),
+        }
     }
     for version in authenticate.iter() {
         let mut conn = Connection::connect(broker.addr()).expect("connect");
@@ -303,7 +321,20 @@ fn sasl_handshake_and_authenticate_at_every_common_version() {
 
 /// Joins `group` as a consumer subscribed to `topic`, following the
 /// member-id-required round trip where the version has it.
-fn join(conn: &mut Connection, group: &str, topic: &str, version: i16) -> JoinGroupResponse {
+fn join(
+    kind: BrokerKind,
+    conn: &mut Connection,
+    group: &str,
+    topic: &str,
+    version: i16,
+) -> JoinGroupResponse {
+    // tansu holds a join for max(1 s, session timeout / 2); crabka holds the
+    // first join for min(rebalance timeout, 3 s) and expires a session
+    // shorter than that wait during it (brokers.md).
+    let (session_timeout_ms, rebalance_timeout_ms) = match kind {
+        BrokerKind::Tansu => (2_000, 2_000),
+        BrokerKind::Crabka => (6_000, 500),
+    };
     let subscription = ConsumerProtocolSubscription {
         topics: vec![topic.into()],
         ..Default::default()
@@ -312,9 +343,8 @@ fn join(conn: &mut Connection, group: &str, topic: &str, version: i16) -> JoinGr
     .expect("encode subscription");
     let mut request = JoinGroupRequest {
         group_id: group.into(),
-        // tansu holds a join for max(1 s, session timeout / 2): keep it short.
-        session_timeout_ms: 2_000,
-        rebalance_timeout_ms: 2_000,
+        session_timeout_ms,
+        rebalance_timeout_ms,
         protocol_type: "consumer".into(),
         protocols: vec![JoinGroupRequestProtocol {
             name: "range".into(),
@@ -345,9 +375,8 @@ fn join(conn: &mut Connection, group: &str, topic: &str, version: i16) -> JoinGr
 /// One member's whole life in a group, with every group API at the version
 /// of its range nearest to `i`; `i` sweeps far enough to reach every
 /// version of every group API.
-#[test]
-fn group_apis_at_every_common_version() {
-    let (broker, mut conn) = start();
+fn group_apis_at_every_common_version(kind: BrokerKind) {
+    let (broker, mut conn) = start(kind);
     let topic = "conformance-group";
     broker.create_topic(topic, 2).expect("create topic");
     let join_versions = common::<JoinGroupRequest>(&conn);
@@ -407,7 +436,7 @@ fn group_apis_at_every_common_version() {
             "FindCoordinator v{version}"
         );
 
-        let joined = join(&mut conn, &group, topic, clamp(join_versions, i));
+        let joined = join(kind, &mut conn, &group, topic, clamp(join_versions, i));
         assert_eq!(joined.leader, joined.member_id, "a lone member leads");
         assert_eq!(joined.members.len(), 1, "{joined:?}");
 
@@ -586,3 +615,12 @@ fn group_apis_at_every_common_version() {
         assert_eq!(left.error_code, 0, "LeaveGroup v{version}: {left:?}");
     }
 }
+
+odradek_tests::for_each_broker!(
+    api_versions_at_every_common_version,
+    metadata_at_every_common_version,
+    create_and_delete_topics_at_every_common_version,
+    list_offsets_at_every_common_version,
+    sasl_handshake_and_authenticate_at_every_common_version,
+    group_apis_at_every_common_version,
+);

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use odradek_core::records::Compression;
 use odradek_core::{Error, TopicPartition};
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::suite::{
     HangGuard, OffsetTracker, TestConsumer, build, check_numbered, config, consume_to,
     expect_no_records, partitions, produce_numbered, timed, wait_connections_closed,
 };
+use odradek_tests::{Broker, BrokerKind};
 
 const TOPIC: &str = "adapter";
 
@@ -27,13 +27,13 @@ fn ends(all: &[TopicPartition], end: i64) -> BTreeMap<TopicPartition, i64> {
 /// produced (10 per batch, as fast as the broker takes them) while the
 /// consumer races each `recv`/`poll` against a 0–2 ms timer, so records
 /// arrive at every point of a wait's life.
-fn cancel_safety<C: TestConsumer>() {
+fn cancel_safety<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
         format!("consumer_adapter cancel [{rt}]"),
         Duration::from_secs(300),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker.create_topic(TOPIC, 2).expect("create topic");
     let all = partitions(TOPIC, 2);
     const PER_PARTITION: i64 = 1500;
@@ -88,13 +88,13 @@ fn cancel_safety<C: TestConsumer>() {
 
 /// The `Stream` / `Iterator` yields every record once, in order, and ends
 /// with `Closed` after `close`.
-fn stream_yields_everything<C: TestConsumer>() {
+fn stream_yields_everything<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
         format!("consumer_adapter stream [{rt}]"),
         Duration::from_secs(300),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker.create_topic(TOPIC, 2).expect("create topic");
     let all = partitions(TOPIC, 2);
     let mut conn = Connection::connect(broker.addr()).expect("driver");
@@ -130,13 +130,13 @@ fn stream_yields_everything<C: TestConsumer>() {
 /// `Drop` in the middle of consuming, and `close`, return promptly and
 /// close the connections although a fetch is parked at the broker
 /// (`fetch.max.wait.ms` 5 s at the end of the log).
-fn drop_and_close_are_prompt<C: TestConsumer>() {
+fn drop_and_close_are_prompt<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
         format!("consumer_adapter drop [{rt}]"),
         Duration::from_secs(300),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker.create_topic(TOPIC, 2).expect("create topic");
     let all = partitions(TOPIC, 2);
     let mut conn = Connection::connect(broker.addr()).expect("driver");

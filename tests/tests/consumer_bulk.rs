@@ -4,8 +4,8 @@
 //! record), value, headers (one null-valued), timestamp and offset. No
 //! record may be lost or repeated.
 //!
-//! The records are produced once per test binary into one broker held in a
-//! `static`, and the four runtime variants read them concurrently (reading
+//! The records are produced once per test binary and broker kind into one
+//! broker held in a `static`, and the four runtime variants read them concurrently (reading
 //! is read-only); the broker's watchdog kills it when the process exits.
 
 use std::collections::BTreeMap;
@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use odradek_core::records::TimestampType;
 use odradek_core::{ConsumerRecord, TopicPartition};
-use odradek_tests::Broker;
 use odradek_tests::produced::{Compression, ProduceSpec, produce};
 use odradek_tests::suite::{
     HangGuard, OffsetTracker, TestConsumer, build, config, expect_no_records, partitions,
     poll_until,
 };
+use odradek_tests::{Broker, BrokerKind};
 
 const PARTITIONS: u32 = 6;
 const PER_TOPIC: u64 = 20_000;
@@ -38,11 +38,17 @@ impl Bulk {
     }
 }
 
-fn bulk() -> &'static Bulk {
-    static BULK: OnceLock<Bulk> = OnceLock::new();
-    BULK.get_or_init(|| {
+/// The records, produced once per broker kind.
+fn bulk(kind: BrokerKind) -> &'static Bulk {
+    static TANSU: OnceLock<Bulk> = OnceLock::new();
+    static CRABKA: OnceLock<Bulk> = OnceLock::new();
+    let cell = match kind {
+        BrokerKind::Tansu => &TANSU,
+        BrokerKind::Crabka => &CRABKA,
+    };
+    cell.get_or_init(|| {
         let started = Instant::now();
-        let broker = Broker::start().expect("start tansu");
+        let broker = Broker::start(kind).expect("start broker");
         let mut specs = Vec::new();
         for (n, compression) in Compression::ALL.into_iter().enumerate() {
             let topic = format!("bulk-{}", compression.name());
@@ -71,7 +77,7 @@ fn bulk() -> &'static Bulk {
             specs.push(spec);
         }
         eprintln!(
-            "consumer_bulk: produced {} records in {:?}",
+            "consumer_bulk: produced {} records into {kind} in {:?}",
             PER_TOPIC * specs.len() as u64,
             started.elapsed()
         );
@@ -105,12 +111,12 @@ fn check(bulk: &Bulk, record: &ConsumerRecord) {
     assert_eq!(headers, want.headers, "{at}: headers");
 }
 
-fn every_record_of_every_codec<C: TestConsumer>() {
+fn every_record_of_every_codec<C: TestConsumer>(kind: BrokerKind) {
     let _guard = HangGuard::new(
-        format!("consumer_bulk [{}]", C::RUNTIME),
+        format!("consumer_bulk [{kind} {}]", C::RUNTIME),
         Duration::from_secs(600),
     );
-    let bulk = bulk();
+    let bulk = bulk(kind);
     let started = Instant::now();
     let all: Vec<TopicPartition> = bulk
         .specs

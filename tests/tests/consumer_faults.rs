@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use odradek_core::TopicPartition;
 use odradek_core::records::Compression;
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::suite::{
     HangGuard, OffsetTracker, TestConsumer, build, check_numbered, config, consume_to, partitions,
     produce_numbered, timed, wait_connections_closed,
 };
+use odradek_tests::{Broker, BrokerKind};
 
 const TOPIC: &str = "faults";
 
@@ -22,20 +22,22 @@ const TOPIC: &str = "faults";
 const POLL_SLACK: Duration = Duration::from_secs(2);
 const CLOSE_BOUND: Duration = Duration::from_secs(10);
 
-/// Creates the topic and writes `per_partition` numbered records (batches of
-/// 100) to each partition; the topic must be new.
-fn fill(broker: &Broker, per_partition: usize) {
-    broker.create_topic(TOPIC, 2).unwrap_or_else(|e| {
-        panic!("create {TOPIC}: {e}\n{}", broker.log_tail());
-    });
+/// Creates the topic (unless it exists) and writes numbered records
+/// (batches of 100) to each partition from offset `from` up to `to`.
+fn fill(broker: &Broker, create: bool, from: usize, to: usize) {
+    if create {
+        broker.create_topic(TOPIC, 2).unwrap_or_else(|e| {
+            panic!("create {TOPIC}: {e}\n{}", broker.log_tail());
+        });
+    }
     let mut conn = Connection::connect(broker.addr()).expect("driver");
     for p in 0..2 {
         produce_numbered(
             &mut conn,
             TOPIC,
             p,
-            0,
-            &vec![100; per_partition / 100],
+            from as i64,
+            &vec![100; (to - from) / 100],
             Compression::Lz4,
         );
     }
@@ -77,14 +79,14 @@ fn consume_through_errors<C: TestConsumer>(
     errors
 }
 
-fn broker_restart_mid_consumption<C: TestConsumer>() {
+fn broker_restart_mid_consumption<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
         format!("consumer_faults restart [{rt}]"),
         Duration::from_secs(300),
     );
-    let mut broker = Broker::start().expect("start tansu");
-    fill(&broker, 1000);
+    let mut broker = Broker::start(kind).expect("start broker");
+    fill(&broker, true, 0, 1000);
     let all = partitions(TOPIC, 2);
     let mut cfg = config(&broker);
     cfg.max_poll_records = 100;
@@ -102,12 +104,19 @@ fn broker_restart_mid_consumption<C: TestConsumer>() {
         &halfway,
         check_numbered,
     );
-    broker.restart().expect("restart tansu on the same port");
-    // Memory storage starts empty: recreate the topic with the same numbered
-    // records, and more of them, so the consumer's positions are inside the
-    // new log. Its records are identical at each offset, so the whole run
-    // must read as one stream without a gap or a repeat.
-    fill(&broker, 2000);
+    broker
+        .restart()
+        .expect("restart the broker on the same port");
+    if kind.persists() {
+        // crabka kept its log: append the rest.
+        fill(&broker, false, 1000, 2000);
+    } else {
+        // Memory storage starts empty: recreate the topic with the same
+        // numbered records, and more of them, so the consumer's positions
+        // are inside the new log. Its records are identical at each offset,
+        // so the whole run must read as one stream without a gap or a repeat.
+        fill(&broker, true, 0, 2000);
+    }
     let end: BTreeMap<TopicPartition, i64> = all.iter().map(|tp| (tp.clone(), 2000)).collect();
     let (errors, took) =
         timed(|| consume_through_errors(&consumer, &mut tracker, &end, Duration::from_secs(60)));
@@ -121,14 +130,14 @@ fn broker_restart_mid_consumption<C: TestConsumer>() {
     wait_connections_closed(&broker, "connections after close", Duration::from_secs(5));
 }
 
-fn broker_gone<C: TestConsumer>() {
+fn broker_gone<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
         format!("consumer_faults gone [{rt}]"),
         Duration::from_secs(300),
     );
-    let mut broker = Broker::start().expect("start tansu");
-    fill(&broker, 100);
+    let mut broker = Broker::start(kind).expect("start broker");
+    fill(&broker, true, 0, 100);
     let all = partitions(TOPIC, 2);
     let mut cfg = config(&broker);
     cfg.default_api_timeout = Duration::from_secs(3);

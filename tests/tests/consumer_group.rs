@@ -1,9 +1,11 @@
-//! Consumer groups on every adapter against tansu: joining, splitting
-//! partitions between members, commits that survive the member, auto-commit
-//! on close, and the rebalance listener.
+//! Consumer groups on every adapter and both brokers: joining, splitting
+//! partitions between members, commits (with metadata and leader epochs on
+//! crabka, which keeps them) that survive the member, auto-commit on close,
+//! and the rebalance listener.
 //!
-//! tansu holds each JoinGroup for about half the session timeout, so the
-//! members use a 3 s session (brokers.md); a join takes 1–3 s.
+//! tansu holds each JoinGroup for about half the session timeout, crabka
+//! the first join of an empty group for 3 s, so the members use a 3 s
+//! session (brokers.md); a join takes 1–3 s.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use odradek_tests::suite::{
     HangGuard, OffsetTracker, RebalanceLog, TestConsumer, build, check_numbered, consume_to,
     group_config, partitions, produce_numbered, wait_for,
 };
-use odradek_tests::{Broker, for_each_runtime};
+use odradek_tests::{Broker, BrokerKind, for_each_runtime};
 
 const JOIN_LIMIT: Duration = Duration::from_secs(30);
 
@@ -45,9 +47,16 @@ struct Setup {
     end: BTreeMap<TopicPartition, i64>,
 }
 
-fn setup(test: &str, limit: Duration, topic: &str, count: i32, n: usize) -> Setup {
+fn setup(
+    kind: BrokerKind,
+    test: &str,
+    limit: Duration,
+    topic: &str,
+    count: i32,
+    n: usize,
+) -> Setup {
     let guard = HangGuard::new(test, limit);
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("driver");
     broker
         .create_topic(topic, count as u32)
@@ -91,7 +100,7 @@ fn assigned_in(log: &RebalanceLog) -> BTreeSet<TopicPartition> {
 
 /// A member consumes everything, commits, and leaves; the next member of
 /// the group starts from the committed offsets and sees only new records.
-fn commits_survive_the_member<C: TestConsumer>() {
+fn commits_survive_the_member<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let Setup {
         broker,
@@ -100,6 +109,7 @@ fn commits_survive_the_member<C: TestConsumer>() {
         end,
         ..
     } = setup(
+        kind,
         &format!("commits_survive_the_member [{rt}]"),
         Duration::from_secs(180),
         "orders",
@@ -124,21 +134,40 @@ fn commits_survive_the_member<C: TestConsumer>() {
             Some(20),
             "[{rt}] committed offset of {tp}: {committed:?}"
         );
+        if kind == BrokerKind::Crabka {
+            // crabka stamps its leader epoch (0) into the batches it
+            // stores; the commit carries the epoch of the last record
+            // delivered and the broker returns it (tansu stamps none).
+            assert_eq!(
+                committed[tp].as_ref().and_then(|o| o.leader_epoch),
+                Some(0),
+                "[{rt}] committed leader epoch of {tp}: {committed:?}"
+            );
+        }
     }
     // Explicit offsets with metadata round-trip too (tansu drops the
-    // metadata, brokers.md: only the offset is asserted).
+    // metadata, brokers.md: there only the offset is asserted).
     let explicit: BTreeMap<TopicPartition, OffsetAndMetadata> = [(
         all[0].clone(),
         OffsetAndMetadata::new(15).with_metadata("replay"),
     )]
     .into();
     first.commit_offsets(&explicit).expect("commit_offsets");
-    let committed = first.committed(&all[..1]).expect("committed");
-    assert_eq!(
-        committed[&all[0]].as_ref().map(|o| o.offset),
-        Some(15),
-        "[{rt}]"
-    );
+    let reader: C = build(group_config(&broker, "billing", false));
+    for (who, committed) in [
+        ("the member", first.committed(&all[..1]).expect("committed")),
+        (
+            "another consumer",
+            reader.committed(&all[..1]).expect("committed"),
+        ),
+    ] {
+        let got = committed[&all[0]].clone().expect("an offset");
+        assert_eq!(got.offset, 15, "[{rt}] {who}: {got:?}");
+        if kind == BrokerKind::Crabka {
+            assert_eq!(got.metadata, "replay", "[{rt}] {who}: metadata {got:?}");
+        }
+    }
+    reader.close().expect("close");
     first
         .commit_offsets(&[(all[0].clone(), OffsetAndMetadata::new(20))].into())
         .expect("commit");
@@ -161,11 +190,12 @@ fn commits_survive_the_member<C: TestConsumer>() {
 }
 
 /// Auto-commit commits what was delivered, and does so on close.
-fn auto_commit_on_close<C: TestConsumer>() {
+fn auto_commit_on_close<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let Setup {
         broker, all, end, ..
     } = setup(
+        kind,
         &format!("auto_commit_on_close [{rt}]"),
         Duration::from_secs(120),
         "events",
@@ -194,11 +224,12 @@ fn auto_commit_on_close<C: TestConsumer>() {
 
 /// Two members split a topic: disjoint assignments covering every
 /// partition, and every record consumed at least once across the handover.
-fn two_members_split_the_partitions<C: TestConsumer>() {
+fn two_members_split_the_partitions<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let Setup {
         broker, all, end, ..
     } = setup(
+        kind,
         &format!("two_members [{rt}]"),
         Duration::from_secs(180),
         "jobs",
@@ -271,13 +302,13 @@ fn two_members_split_the_partitions<C: TestConsumer>() {
 /// A pattern subscription takes every matching topic, and a matching topic
 /// created later joins it at the next metadata refresh; the lone member
 /// leads its group.
-fn pattern_subscription_follows_new_topics<C: TestConsumer>() {
+fn pattern_subscription_follows_new_topics<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
         format!("pattern_subscription [{rt}]"),
         Duration::from_secs(180),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("driver");
     broker.create_topic("ledger-eu", 2).expect("create topic");
     broker.create_topic("ledgers", 1).expect("create topic");
@@ -338,11 +369,12 @@ fn pattern_subscription_follows_new_topics<C: TestConsumer>() {
 
 /// `commit_async` and `commit_offsets_async` reach the coordinator and
 /// report through their callbacks, with no poll needed in between.
-fn async_commits_call_back<C: TestConsumer>() {
+fn async_commits_call_back<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let Setup {
         broker, all, end, ..
     } = setup(
+        kind,
         &format!("async_commits_call_back [{rt}]"),
         Duration::from_secs(120),
         "payments",
@@ -386,7 +418,7 @@ fn async_commits_call_back<C: TestConsumer>() {
 /// `unsubscribe` revokes through the listener, leaves the group at once
 /// (LeaveGroup: the coordinator forgets the member well before its session
 /// would expire), and a later `subscribe` joins again from the commits.
-fn unsubscribe_leaves_and_subscribe_rejoins<C: TestConsumer>() {
+fn unsubscribe_leaves_and_subscribe_rejoins<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let Setup {
         broker,
@@ -395,6 +427,7 @@ fn unsubscribe_leaves_and_subscribe_rejoins<C: TestConsumer>() {
         end,
         ..
     } = setup(
+        kind,
         &format!("unsubscribe [{rt}]"),
         Duration::from_secs(120),
         "refunds",
@@ -496,10 +529,9 @@ mod listener_calling_its_own_consumer {
             .unwrap_or_default()
     }
 
-    #[test]
-    fn blocking() {
+    fn reentrant_blocking(kind: BrokerKind) {
         let _guard = HangGuard::new("reentrant listener [blocking]", Duration::from_secs(60));
-        let broker = Broker::start().expect("start tansu");
+        let broker = Broker::start(kind).expect("start broker");
         broker.create_topic("loops", 1).expect("create topic");
         let consumer = Arc::new(
             odradek_blocking::Consumer::new(group_config(&broker, "loopers", false))
@@ -532,10 +564,9 @@ mod listener_calling_its_own_consumer {
         consumer.close().expect("close");
     }
 
-    #[test]
-    fn tokio() {
+    fn reentrant_tokio(kind: BrokerKind) {
         let _guard = HangGuard::new("reentrant listener [tokio]", Duration::from_secs(60));
-        let broker = Broker::start().expect("start tansu");
+        let broker = Broker::start(kind).expect("start broker");
         broker.create_topic("loops", 1).expect("create topic");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _entered = runtime.enter();
@@ -568,4 +599,6 @@ mod listener_calling_its_own_consumer {
         assert_eq!(consumer.assignment(), vec![TopicPartition::new("loops", 0)]);
         runtime.block_on(consumer.close()).expect("close");
     }
+
+    odradek_tests::for_each_broker!(reentrant_blocking, reentrant_tokio);
 }

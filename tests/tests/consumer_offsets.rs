@@ -1,5 +1,6 @@
-//! Offset queries on every adapter: `beginning_offsets`, `end_offsets` and
-//! `offsets_for_times`, checked only where tansu answers like Apache Kafka.
+//! Offset queries on every adapter and both brokers: `beginning_offsets`,
+//! `end_offsets` and `offsets_for_times`. On crabka, which answers like
+//! Apache Kafka, exactly; on tansu only where it agrees with Kafka.
 //!
 //! tansu deviates in two ways that matter here (brokers.md):
 //! * ListOffsets LATEST answers "start of the last batch + 1" instead of
@@ -20,14 +21,14 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
-use odradek_core::{Error, IsolationLevel, Misuse, TopicPartition};
-use odradek_tests::Broker;
+use odradek_core::{Error, IsolationLevel, Misuse, OffsetReset, TopicPartition};
 use odradek_tests::driver::Connection;
 use odradek_tests::produced::{ProduceSpec, produce};
 use odradek_tests::suite::{
     HangGuard, OffsetTracker, Offsets, TestConsumer, build, check_numbered, config, consume_to,
-    partitions, produce_numbered, wait_connections_closed,
+    partitions, produce_numbered, wait_connections_closed, wait_for,
 };
+use odradek_tests::{Broker, BrokerKind};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -75,10 +76,10 @@ fn high_watermark(conn: &mut Connection, tp: &TopicPartition) -> i64 {
     .high_watermark
 }
 
-fn offset_queries<C: TestConsumer>() {
+fn offset_queries<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(format!("consumer_offsets [{rt}]"), Duration::from_secs(300));
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("driver");
 
     // "single": every batch holds one record. p0 stays empty.
@@ -134,10 +135,14 @@ fn offset_queries<C: TestConsumer>() {
         .end_offsets(std::slice::from_ref(&batched))
         .expect("end_offsets");
     let end = end[&batched];
-    assert!(
-        0 < end && end <= hw,
-        "[{rt}] end offset {end} of {batched}, high watermark {hw}"
-    );
+    if kind == BrokerKind::Tansu {
+        assert!(
+            0 < end && end <= hw,
+            "[{rt}] end offset {end} of {batched}, high watermark {hw}"
+        );
+    } else {
+        assert_eq!(end, hw, "[{rt}] end offset of {batched}");
+    }
 
     // After consuming a partition to its end, the position is its end offset.
     let p2 = single[2].clone();
@@ -176,15 +181,37 @@ fn offset_queries<C: TestConsumer>() {
         (b_ts..=asked).contains(&hit.timestamp),
         "[{rt}] timestamp of the record found for {between}: {hit:?}, written at {b_ts}"
     );
+    // Before everything: the first record. (Apache Kafka answers offset 0
+    // for timestamp 0 too; crabka answers none there, so the query uses a
+    // time just before the first record.)
+    let before = a_ts - 1000;
     let found = consumer
-        .offsets_for_times(&[(times.clone(), 0)])
+        .offsets_for_times(&[(times.clone(), before)])
         .expect("offsets_for_times");
-    let hit = found[&times].unwrap_or_else(|| panic!("[{rt}] nothing found for 0"));
-    assert_eq!(hit.offset, 0, "[{rt}] first record at or after 0: {hit:?}");
+    let hit = found[&times].unwrap_or_else(|| panic!("[{rt}] nothing found for {before}"));
+    assert_eq!(
+        hit.offset, 0,
+        "[{rt}] first record at or after {before}: {hit:?}"
+    );
     assert!(
         (a_ts..between).contains(&hit.timestamp),
-        "[{rt}] timestamp of the record found for 0: {hit:?}, written at {a_ts}"
+        "[{rt}] timestamp of the record found for {before}: {hit:?}, written at {a_ts}"
     );
+    if kind == BrokerKind::Crabka {
+        // After the last record: no match (tansu answers offset 0).
+        let later = now_ms() + 60_000;
+        let found = consumer
+            .offsets_for_times(&[(times.clone(), later)])
+            .expect("offsets_for_times");
+        assert_eq!(found[&times], None, "[{rt}] a time after every record");
+        // By record timestamp, not write time: batch B's own timestamp
+        // finds its first record exactly.
+        let found = consumer
+            .offsets_for_times(&[(times.clone(), b_ts)])
+            .expect("offsets_for_times");
+        let hit = found[&times].expect("batch B");
+        assert_eq!((hit.offset, hit.timestamp), (3, b_ts), "[{rt}] {hit:?}");
+    }
     // A negative timestamp is the caller's mistake.
     assert!(
         matches!(
@@ -204,13 +231,13 @@ fn offset_queries<C: TestConsumer>() {
 
 /// One query over partitions of several topics, none of which the consumer
 /// has asked about before: every partition gets its answer.
-fn several_topics_in_one_query<C: TestConsumer>() {
+fn several_topics_in_one_query<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
         format!("consumer_offsets several topics [{rt}]"),
         Duration::from_secs(300),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("driver");
     let topics = ["alpha", "beta", "gamma"];
     let mut all = Vec::new();
@@ -256,13 +283,13 @@ fn several_topics_in_one_query<C: TestConsumer>() {
 
 /// Two queries in flight at once, on different topics the consumer has not
 /// asked about before: each gets its answer.
-fn concurrent_queries<C: TestConsumer>() {
+fn concurrent_queries<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
         format!("consumer_offsets concurrent [{rt}]"),
         Duration::from_secs(300),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker.create_topic("left", 1).expect("create topic");
     broker.create_topic("right", 1).expect("create topic");
     let (left, right) = (
@@ -290,6 +317,122 @@ fn concurrent_queries<C: TestConsumer>() {
     }
     consumer.close().expect("close");
 }
+
+/// crabka only (tansu never answers OFFSET_OUT_OF_RANGE and drops the
+/// connection on DeleteRecords): records deleted below offset 50, a
+/// consumer positioned at 20 gets OFFSET_OUT_OF_RANGE and applies
+/// `auto.offset.reset`: `earliest` resumes at the new log start, `latest`
+/// at the end (and reads what comes next), `none` returns the typed error
+/// naming the partition and the position, and stays there until a seek.
+fn crabka_out_of_range_below_log_start<C: TestConsumer>(kind: BrokerKind) {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(
+        format!("consumer_offsets out of range [{kind} {rt}]"),
+        Duration::from_secs(120),
+    );
+    let broker = Broker::start(kind).expect("start broker");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker.create_topic("trimmed", 1).expect("create topic");
+    let tp = TopicPartition::new("trimmed", 0);
+    let all = std::slice::from_ref(&tp);
+    produce_numbered(&mut conn, "trimmed", 0, 0, &[10; 10], Compression::None);
+    assert_eq!(
+        broker
+            .delete_records("trimmed", 0, 50)
+            .expect("delete records"),
+        50
+    );
+
+    let build_with = |reset: OffsetReset| -> C {
+        let mut cfg = config(&broker);
+        cfg.auto_offset_reset = reset;
+        build(cfg)
+    };
+
+    // The log start moved: beginning_offsets says so.
+    let earliest = build_with(OffsetReset::Earliest);
+    assert_eq!(
+        earliest.beginning_offsets(all).expect("beginning_offsets")[&tp],
+        50,
+        "[{rt}] log start after DeleteRecords"
+    );
+    earliest.assign(all).expect("assign");
+    earliest.seek(&tp, 20).expect("seek");
+    let mut tracker = OffsetTracker::starting_at(all, 50);
+    let got = consume_to(
+        &earliest,
+        "earliest after out of range",
+        Duration::from_secs(30),
+        &mut tracker,
+        &[(tp.clone(), 100)].into(),
+        check_numbered,
+    );
+    assert_eq!(got.first().map(|r| r.offset()), Some(50), "[{rt}] earliest");
+    earliest.close().expect("close");
+
+    let latest = build_with(OffsetReset::Latest);
+    latest.assign(all).expect("assign");
+    latest.seek(&tp, 20).expect("seek");
+    wait_for("latest resets to the end", Duration::from_secs(30), || {
+        let _ = latest
+            .poll(Duration::from_millis(100))
+            .map_err(|e| e.to_string())?;
+        match latest.position(&tp) {
+            Ok(100) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    produce_numbered(&mut conn, "trimmed", 0, 100, &[5], Compression::None);
+    let mut tracker = OffsetTracker::starting_at(all, 100);
+    let got = consume_to(
+        &latest,
+        "latest after out of range",
+        Duration::from_secs(30),
+        &mut tracker,
+        &[(tp.clone(), 105)].into(),
+        check_numbered,
+    );
+    assert_eq!(got.first().map(|r| r.offset()), Some(100), "[{rt}] latest");
+    latest.close().expect("close");
+
+    let none = build_with(OffsetReset::None);
+    none.assign(all).expect("assign");
+    none.seek(&tp, 20).expect("seek");
+    let error = wait_for(
+        "the out-of-range error",
+        Duration::from_secs(30),
+        || match none.poll(Duration::from_millis(100)) {
+            Err(e) => Ok(e),
+            Ok(records) => Err(format!("{} records", records.len())),
+        },
+    );
+    match &error {
+        Error::OffsetOutOfRange { partitions } => {
+            assert_eq!(partitions, &vec![(tp.clone(), 20)], "[{rt}] {error}")
+        }
+        other => panic!("[{rt}] want OffsetOutOfRange, got {other:?}"),
+    }
+    // Nothing is skipped behind the application's back: the partition
+    // stays at 20, and asking for its position repeats the error.
+    assert_eq!(
+        none.position(&tp),
+        Err(error),
+        "[{rt}] position after the error"
+    );
+    none.seek(&tp, 60).expect("seek past the gap");
+    let mut tracker = OffsetTracker::starting_at(all, 60);
+    consume_to(
+        &none,
+        "after seeking past the gap",
+        Duration::from_secs(30),
+        &mut tracker,
+        &[(tp.clone(), 105)].into(),
+        check_numbered,
+    );
+    none.close().expect("close");
+}
+
+odradek_tests::for_each_runtime!(crabka: crabka_out_of_range_below_log_start);
 
 odradek_tests::for_each_runtime!(
     offset_queries,

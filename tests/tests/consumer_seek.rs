@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use odradek_core::records::Compression;
 use odradek_core::{Error, Misuse, TopicPartition};
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::suite::{
     HangGuard, OffsetTracker, TestConsumer, build, check_numbered, config, consume_to,
     expect_no_records, partitions, partitions_of, poll_until, produce_numbered,
     wait_connections_closed,
 };
+use odradek_tests::{Broker, BrokerKind};
 
 const TOPIC: &str = "seek";
 /// Batch sizes per partition: 800 records, the last batch a single record.
@@ -33,10 +33,10 @@ fn ends(tps: &[TopicPartition], end: i64) -> BTreeMap<TopicPartition, i64> {
     tps.iter().map(|tp| (tp.clone(), end)).collect()
 }
 
-fn seek_pause_resume<C: TestConsumer>() {
+fn seek_pause_resume<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(format!("consumer_seek [{rt}]"), Duration::from_secs(300));
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker.create_topic(TOPIC, 3).expect("create topic");
     let mut conn = Connection::connect(broker.addr()).expect("driver");
     let codecs = [Compression::None, Compression::Lz4, Compression::Zstd];

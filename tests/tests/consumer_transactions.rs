@@ -1,5 +1,5 @@
 //! `isolation.level` against confluent-kafka's transactional producer
-//! (`tests/python/transactional.py`), on every adapter.
+//! (`tests/python/transactional.py`), on every adapter and both brokers.
 //!
 //! The script commits one transaction, then writes a second and leaves it
 //! open until the test tells it to commit. A read_committed consumer must
@@ -14,10 +14,12 @@
 //! offset and the high watermark. The Fetch response's last stable offset
 //! and high watermark, which tansu gets right, are checked instead.
 //!
-//! Aborted records are not covered here: tansu never lists aborted
-//! transactions in Fetch responses (brokers.md), so a read_committed
-//! consumer cannot filter them on it. The core's deterministic tests cover
-//! that path with literal broker responses.
+//! Aborted records: tansu never lists aborted transactions in Fetch
+//! responses (brokers.md), so a read_committed consumer cannot filter them
+//! there; on crabka the second transaction is also aborted instead, and
+//! read_committed consumers (one waiting at the last stable offset, one
+//! reading from the start afterwards) must never return its records. The
+//! core's deterministic tests cover the path with literal responses too.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use odradek_tests::driver::Connection;
 use odradek_tests::suite::{
     HangGuard, TestConsumer, build, config, expect_no_records, partitions, poll_until, wait_for,
 };
-use odradek_tests::{Broker, Interactive, python_script};
+use odradek_tests::{Broker, BrokerKind, Interactive, python_script};
 
 const TOPIC: &str = "txn";
 const PARTITIONS: i32 = 2;
@@ -123,13 +125,29 @@ fn receive<C: TestConsumer>(
     );
 }
 
-fn read_committed_and_uncommitted<C: TestConsumer>() {
+/// How the second transaction ends.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Outcome {
+    Commit,
+    Abort,
+}
+
+fn read_committed_and_uncommitted<C: TestConsumer>(kind: BrokerKind) {
+    transaction::<C>(kind, Outcome::Commit);
+}
+
+/// crabka only: tansu never lists aborted transactions in Fetch responses.
+fn crabka_read_committed_skips_aborted<C: TestConsumer>(kind: BrokerKind) {
+    transaction::<C>(kind, Outcome::Abort);
+}
+
+fn transaction<C: TestConsumer>(kind: BrokerKind, outcome: Outcome) {
     let rt = C::RUNTIME;
     let _guard = HangGuard::new(
-        format!("consumer_transactions [{rt}]"),
+        format!("consumer_transactions {outcome:?} [{kind} {rt}]"),
         Duration::from_secs(300),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker
         .create_topic(TOPIC, PARTITIONS as u32)
         .expect("create topic");
@@ -267,22 +285,63 @@ fn read_committed_and_uncommitted<C: TestConsumer>() {
         );
     }
 
-    // Commit: read_committed continues with exactly the open records.
-    script
-        .send_line("commit")
-        .expect("tell the script to commit");
-    read_event(&mut script, "commit");
-    script
-        .finish(SCRIPT_TIMEOUT)
-        .expect("transactional.py exits");
-    receive(
-        &committed_reader,
-        "read_committed after the commit",
-        &offsets_of(&[&open]),
-        check,
-    );
-    // Each partition now ends with the second commit marker: positions
-    // step over it, and it is never returned.
+    match outcome {
+        // Commit: read_committed continues with exactly the open records.
+        Outcome::Commit => {
+            script
+                .send_line("commit")
+                .expect("tell the script to commit");
+            read_event(&mut script, "commit");
+            script
+                .finish(SCRIPT_TIMEOUT)
+                .expect("transactional.py exits");
+            receive(
+                &committed_reader,
+                "read_committed after the commit",
+                &offsets_of(&[&open]),
+                check,
+            );
+        }
+        // Abort: the records stay in the log, listed as aborted in Fetch
+        // responses; read_committed never returns them, neither the reader
+        // that waited at the LSO nor a new one reading from the start.
+        Outcome::Abort => {
+            script.send_line("abort").expect("tell the script to abort");
+            read_event(&mut script, "abort");
+            script
+                .finish(SCRIPT_TIMEOUT)
+                .expect("transactional.py exits");
+            let mut cfg = config(&broker);
+            cfg.isolation_level = IsolationLevel::ReadCommitted;
+            let late_reader: C = build(cfg);
+            late_reader.assign(&all).expect("assign");
+            receive(
+                &late_reader,
+                "a new read_committed consumer after the abort",
+                &offsets_of(&[&committed]),
+                check,
+            );
+            expect_no_records(
+                &late_reader,
+                "a new read_committed consumer after the abort",
+                Duration::from_millis(500),
+            );
+            for tp in &all {
+                let want = open_end[tp] + 1;
+                wait_for(
+                    &format!("[{rt}] new read_committed position of {tp} after the abort"),
+                    Duration::from_secs(10),
+                    || match late_reader.position(tp) {
+                        Ok(p) if p == want => Ok(()),
+                        other => Err(format!("{other:?}, want {want}")),
+                    },
+                );
+            }
+            late_reader.close().expect("close");
+        }
+    }
+    // Each partition now ends with the second marker: positions step over
+    // it, and it is never returned.
     expect_no_records(
         &committed_reader,
         "read_committed after everything",
@@ -314,3 +373,4 @@ fn read_committed_and_uncommitted<C: TestConsumer>() {
 }
 
 odradek_tests::for_each_runtime!(read_committed_and_uncommitted);
+odradek_tests::for_each_runtime!(crabka: crabka_read_committed_skips_aborted);

@@ -6,7 +6,7 @@
 //! eager `sticky` assignor, which librdkafka lacks, is tested the same way
 //! with Odradek and kafka-python only.
 //!
-//! Each test runs its own tansu broker. Records are numbered (value and
+//! Each test runs its own broker (tansu or crabka). Records are numbered (value and
 //! key name their offset) and produced before and while the group forms;
 //! once it has converged more are produced. The test then checks:
 //!
@@ -16,7 +16,8 @@
 //! * the split is the assignor's: range and roundrobin exactly as defined
 //!   over the sorted member ids (whoever computed it), the sticky ones
 //!   balanced within one;
-//! * Odradek leads exactly when it was the first member;
+//! * Odradek leads exactly when it was the first member (on crabka, which
+//!   makes the smallest member id lead, exactly when its id is smallest);
 //! * the group then stays stable, every record was consumed at least once
 //!   and without a gap, every record produced after convergence exactly
 //!   once and by the partition's owner, and the committed offsets (Odradek
@@ -32,7 +33,6 @@ use std::time::{Duration, Instant};
 use odradek_core::group::Assignors;
 use odradek_core::records::Compression;
 use odradek_core::{GroupMetadata, RebalanceEvent, TopicPartition};
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::interop::{
     Consumed, DescribedGroup, OdradekMember, PythonClient, describe_group, range_assignment,
@@ -43,6 +43,7 @@ use odradek_tests::suite::{
     AsyncStdConsumer, BlockingConsumer, HangGuard, SmolConsumer, TestConsumer, TokioConsumer,
     build, group_config, produce_numbered,
 };
+use odradek_tests::{Broker, BrokerKind};
 
 /// Two topics with different partition counts, so that range (per topic)
 /// and roundrobin (over all partitions) give visibly different splits
@@ -340,12 +341,12 @@ fn check_consumption(
     duplicates
 }
 
-fn interop<C: TestConsumer>(assignor: &str, first: First) {
+fn interop<C: TestConsumer>(kind: BrokerKind, assignor: &str, first: First) {
     let rt = C::RUNTIME;
-    let what = format!("group_interop {assignor}, {first} [{rt}]");
+    let what = format!("group_interop {assignor}, {first} [{kind} {rt}]");
     let _guard = HangGuard::new(what.clone(), Duration::from_secs(180));
     let started = Instant::now();
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     for (topic, partitions) in TOPICS {
         broker
             .create_topic(topic, partitions as u32)
@@ -486,10 +487,15 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
             );
         }
     }
-    let odradek_leads = matches!(first, First::Odradek);
+    // Apache Kafka (and tansu) keep the first member as the leader while it
+    // stays; crabka makes the smallest member id lead each generation.
+    let odradek_leads = match kind {
+        BrokerKind::Tansu => matches!(first, First::Odradek),
+        BrokerKind::Crabka => members.iter().min() == Some(&metadata.member_id),
+    };
     assert_eq!(
         metadata.leader, odradek_leads,
-        "{what}: Odradek's leader flag in the final generation {metadata:?}"
+        "{what}: Odradek's leader flag in the final generation {metadata:?}, members {members:?}"
     );
 
     // Records produced now go to the final owners, each exactly once.
@@ -613,7 +619,7 @@ fn interop<C: TestConsumer>(assignor: &str, first: First) {
     );
 }
 
-/// The full matrix for one runtime: every assignor, Odradek leading and
+/// The full matrix for one runtime, on each broker: every assignor, Odradek leading and
 /// following (the test names say which assignor and whether Odradek leads;
 /// the messages name the Python leader). The Python leader alternates between the clients (and
 /// between the runtimes) so each client leads Odradek under each assignor
@@ -622,12 +628,24 @@ macro_rules! matrix {
     ($runtime:ident, $consumer:ty, $($name:ident: $assignor:literal, $first:expr;)*) => {
         mod $runtime {
             use super::*;
-            $(
-                #[test]
-                fn $name() {
-                    interop::<$consumer>($assignor, $first);
-                }
-            )*
+            mod tansu {
+                use super::*;
+                $(
+                    #[test]
+                    fn $name() {
+                        interop::<$consumer>(BrokerKind::Tansu, $assignor, $first);
+                    }
+                )*
+            }
+            mod crabka {
+                use super::*;
+                $(
+                    #[test]
+                    fn $name() {
+                        interop::<$consumer>(BrokerKind::Crabka, $assignor, $first);
+                    }
+                )*
+            }
         }
     };
 }

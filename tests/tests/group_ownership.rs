@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use odradek_core::group::Assignors;
 use odradek_core::protocol::messages::DescribeGroupsRequest;
 use odradek_core::{ConsumerConfig, TopicPartition};
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::member::{
     InProcessMember, MemberEvent, MemberLog, MemberProcess, MemberSpec, NumberedProducer,
@@ -32,9 +31,9 @@ use odradek_tests::member::{
     records_outside_ownership, split_among, union_processed, unix_now,
 };
 use odradek_tests::suite::{
-    AsyncStdConsumer, BlockingConsumer, HangGuard, SmolConsumer, TestConsumer, TokioConsumer,
-    check_numbered, group_config, partitions, produce_numbered,
+    HangGuard, TestConsumer, check_numbered, group_config, partitions, produce_numbered,
 };
+use odradek_tests::{Broker, BrokerKind};
 
 /// A join or a rebalance, with room for a loaded machine: a cooperative
 /// rebalance into a busy group took 8–12 s in earlier measurements.
@@ -224,14 +223,14 @@ fn took_over_after(intervals: &[Ownership], killed: &str, logs: &[(&str, &Member
 /// produced to (cooperative-sticky, commits after processing); the second
 /// leaves cleanly, the third (a child process) is SIGKILLed, and a
 /// replacement child joins; then production stops and the survivors drain.
-fn three_members_share_a_busy_topic<C: TestConsumer>() {
+fn three_members_share_a_busy_topic<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let started = Instant::now();
     let _guard = HangGuard::new(
         format!("three_members_share_a_busy_topic [{rt}]"),
         Duration::from_secs(300),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker.create_topic("ledger", 12).expect("create topic");
     let all: BTreeSet<TopicPartition> = partitions("ledger", 12).into_iter().collect();
     let group = "ledger-readers";
@@ -427,14 +426,14 @@ fn three_members_share_a_busy_topic<C: TestConsumer>() {
 
 /// The smoke version for the other executors: an in-process member and a
 /// child that is SIGKILLed while records are produced.
-fn killed_member_smoke<C: TestConsumer>() {
+fn killed_member_smoke<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let started = Instant::now();
     let _guard = HangGuard::new(
         format!("killed_member_smoke [{rt}]"),
         Duration::from_secs(240),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker.create_topic("audit", 6).expect("create topic");
     let all: BTreeSet<TopicPartition> = partitions("audit", 6).into_iter().collect();
     let (group, assignor) = ("auditors", "cooperative-sticky");
@@ -554,14 +553,14 @@ fn described_members(
 /// instance id while it is away, it gets the same partitions back, the
 /// dynamic member never owns them, and it resumes from the committed
 /// offsets.
-fn static_member_restarts<C: TestConsumer>() {
+fn static_member_restarts<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
     let started = Instant::now();
     let _guard = HangGuard::new(
         format!("static_member_restarts [{rt}]"),
         Duration::from_secs(300),
     );
-    let broker = Broker::start().expect("start tansu");
+    let broker = Broker::start(kind).expect("start broker");
     broker.create_topic("profiles", 4).expect("create topic");
     let all: BTreeSet<TopicPartition> = partitions("profiles", 4).into_iter().collect();
     let mut conn = Connection::connect(broker.addr()).expect("driver");
@@ -788,44 +787,8 @@ fn static_member_restarts<C: TestConsumer>() {
     );
 }
 
-mod three_members_share_a_busy_topic {
-    use super::*;
-
-    #[test]
-    fn tokio() {
-        three_members_share_a_busy_topic::<TokioConsumer>();
-    }
-
-    #[test]
-    fn blocking() {
-        three_members_share_a_busy_topic::<BlockingConsumer>();
-    }
-}
-
-mod killed_member_smoke {
-    use super::*;
-
-    #[test]
-    fn async_std() {
-        killed_member_smoke::<AsyncStdConsumer>();
-    }
-
-    #[test]
-    fn smol() {
-        killed_member_smoke::<SmolConsumer>();
-    }
-}
-
-mod static_member_restarts {
-    use super::*;
-
-    #[test]
-    fn tokio() {
-        static_member_restarts::<TokioConsumer>();
-    }
-
-    #[test]
-    fn blocking() {
-        static_member_restarts::<BlockingConsumer>();
-    }
-}
+odradek_tests::for_each_runtime!(
+    three_members_share_a_busy_topic,
+    killed_member_smoke,
+    static_member_restarts
+);

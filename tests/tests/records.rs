@@ -1,4 +1,4 @@
-//! Records through the real broker: batches Odradek encodes come back
+//! Records through both real brokers: batches Odradek encodes come back
 //! byte for byte, Produce and Fetch work at every version both sides
 //! support, and batches confluent-kafka (librdkafka) writes in every
 //! compression decode to exactly the records it sent.
@@ -12,13 +12,13 @@ use odradek_core::protocol::messages::{
 };
 use odradek_core::protocol::{Request, Uuid, VersionRange};
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder, RecordBatchReader};
-use odradek_tests::Broker;
 use odradek_tests::driver::Connection;
 use odradek_tests::produced::{ProduceSpec, produce};
+use odradek_tests::{Broker, BrokerKind};
 
 fn common<R: Request>(conn: &Connection) -> VersionRange {
     conn.common_versions(R::API_KEY)
-        .unwrap_or_else(|| panic!("tansu does not offer {}", R::API_KEY))
+        .unwrap_or_else(|| panic!("the broker does not offer {}", R::API_KEY))
 }
 
 /// The topic's id, from Metadata (needed for Fetch v13+).
@@ -34,7 +34,7 @@ fn topic_id(conn: &mut Connection, topic: &str) -> Uuid {
         })
         .expect("metadata");
     let id = response.topics[0].topic_id;
-    assert_ne!(id, Uuid::NIL, "tansu gives topics ids: {response:?}");
+    assert_ne!(id, Uuid::NIL, "the broker gives topics ids: {response:?}");
     id
 }
 
@@ -141,15 +141,15 @@ fn sample_records(batch: usize, count: usize) -> Vec<NewRecord> {
         .collect()
 }
 
-#[test]
-fn our_batches_round_trip_byte_for_byte_in_every_compression() {
-    let broker = Broker::start().expect("start tansu");
+fn our_batches_round_trip_byte_for_byte_in_every_compression(kind: BrokerKind) {
+    let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("connect");
     let produce_versions = common::<ProduceRequest>(&conn);
     let fetch_version = conn.negotiated::<FetchRequest>().expect("fetch");
     for compression in Compression::ALL {
         let topic = format!("round-trip-{compression}");
         broker.create_topic(&topic, 1).expect("create topic");
+        let id = topic_id(&mut conn, &topic);
         let mut sent = Vec::new();
         let mut next_offset = 0;
         // One batch per Produce version, so every version writes records.
@@ -166,11 +166,12 @@ fn our_batches_round_trip_byte_for_byte_in_every_compression() {
                 timeout_ms: 10_000,
                 topic_data: vec![TopicProduceData {
                     name: topic.clone(),
+                    // v13+ names the topic by id only.
+                    topic_id: if version >= 13 { id } else { Uuid::NIL },
                     partition_data: vec![PartitionProduceData {
                         index: 0,
                         records: Some(bytes.clone()),
                     }],
-                    ..Default::default()
                 }],
                 ..Default::default()
             };
@@ -190,12 +191,17 @@ fn our_batches_round_trip_byte_for_byte_in_every_compression() {
             .collect();
         assert_eq!(fetched.len(), sent.len(), "{compression}: batch count");
         for ((base_offset, sent), fetched) in sent.iter().zip(&fetched) {
-            // The broker assigns the base offset (bytes 0..8); everything
-            // else, CRC included, comes back exactly as we wrote it.
+            // The broker assigns the base offset (bytes 0..8) and, as
+            // Apache Kafka's leader does, may stamp its leader epoch (bytes
+            // 12..16, outside the CRC: crabka writes 0, tansu keeps our -1);
+            // everything else, CRC included, comes back exactly as we wrote it.
             assert_eq!(&fetched[..8], &base_offset.to_be_bytes(), "{compression}");
+            assert_eq!(&fetched[8..12], &sent[8..12], "{compression}: length");
+            let epoch = i32::from_be_bytes(fetched[12..16].try_into().expect("4 bytes"));
+            assert!(epoch >= -1, "{compression}: leader epoch {epoch}");
             assert_eq!(
-                &fetched[8..],
-                &sent[8..],
+                &fetched[16..],
+                &sent[16..],
                 "{compression}: batch at {base_offset} changed"
             );
             let batch = RecordBatchReader::new(Some(fetched.clone()))
@@ -208,9 +214,8 @@ fn our_batches_round_trip_byte_for_byte_in_every_compression() {
     }
 }
 
-#[test]
-fn fetch_at_every_common_version() {
-    let broker = Broker::start().expect("start tansu");
+fn fetch_at_every_common_version(kind: BrokerKind) {
+    let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("connect");
     let topic = "fetch-versions";
     broker.create_topic(topic, 1).expect("create topic");
@@ -229,22 +234,7 @@ fn fetch_at_every_common_version() {
         .records(records)
         .encode()
         .expect("encode");
-    let response = conn
-        .send_negotiated(&ProduceRequest {
-            acks: -1,
-            timeout_ms: 10_000,
-            topic_data: vec![TopicProduceData {
-                name: topic.into(),
-                partition_data: vec![PartitionProduceData {
-                    index: 0,
-                    records: Some(bytes),
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .expect("produce");
-    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    assert_eq!(conn.produce(topic, 0, bytes).expect("produce"), 0);
 
     let id = topic_id(&mut conn, topic);
     for version in common::<FetchRequest>(&conn).iter() {
@@ -264,9 +254,8 @@ fn fetch_at_every_common_version() {
     }
 }
 
-#[test]
-fn confluent_kafka_batches_decode_exactly_in_every_compression() {
-    let broker = Broker::start().expect("start tansu");
+fn confluent_kafka_batches_decode_exactly_in_every_compression(kind: BrokerKind) {
+    let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("connect");
     let fetch_version = conn.negotiated::<FetchRequest>().expect("fetch");
     for compression in Compression::ALL {
@@ -329,3 +318,9 @@ fn confluent_kafka_batches_decode_exactly_in_every_compression() {
         }
     }
 }
+
+odradek_tests::for_each_broker!(
+    our_batches_round_trip_byte_for_byte_in_every_compression,
+    fetch_at_every_common_version,
+    confluent_kafka_batches_decode_exactly_in_every_compression,
+);

@@ -172,6 +172,12 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         self.shared.lock().core.paused()
     }
 
+    /// Fetched records held for the application, in decompressed bytes:
+    /// what `fetch_buffer_max_bytes` bounds.
+    pub fn buffered_bytes(&self) -> usize {
+        self.shared.lock().core.buffered_bytes()
+    }
+
     /// Joins the consumer group (`group.id`) for `topics`, replacing any
     /// earlier subscription (and listener). Partitions are assigned during
     /// `poll`.
