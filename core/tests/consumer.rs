@@ -505,6 +505,109 @@ fn pause_during_an_in_flight_fetch_drops_its_records_and_resume_refetches() {
 
 // ---- the buffer bound, max.poll.records, fairness --------------------------
 
+/// A broker that ignores the request-level `fetch.max.bytes` (crabka fills
+/// every partition up to its own limit): the consumer asks for no more
+/// partitions than fit, so the buffer still overshoots its bound by at most
+/// one partition's limit, and every partition keeps being fetched.
+#[test]
+fn buffer_bound_holds_when_the_broker_ignores_fetch_max_bytes() {
+    let (bound, partition_max, fetch_max) = (3_000, 1_000, 2_000);
+    let mut cluster = Cluster::new(
+        with(|c| {
+            c.fetch_buffer_max_bytes = bound;
+            c.max_partition_fetch_bytes = partition_max as i32;
+            c.fetch_max_bytes = fetch_max;
+            c.max_poll_records = 3;
+        }),
+        1,
+    );
+    cluster.broker(1).ignores_fetch_max_bytes = true;
+    cluster.topic("t", 6);
+    for p in 0..6 {
+        for _ in 0..20 {
+            cluster.log("t", p).append_values(5);
+        }
+    }
+    let all: Vec<_> = (0..6).map(|p| tp("t", p)).collect();
+    cluster.consumer.assign(all, cluster.now).unwrap();
+    let mut records = Vec::new();
+    let mut peak = 0;
+    let deadline = cluster.now + Duration::from_secs(120);
+    while records.len() < 600 {
+        assert!(cluster.now < deadline, "{} records", records.len());
+        cluster.advance(Duration::from_millis(5));
+        peak = peak.max(cluster.consumer.buffered_bytes());
+        records.extend(cluster.poll().unwrap());
+        peak = peak.max(cluster.consumer.buffered_bytes());
+    }
+    assert!(
+        peak <= bound + partition_max,
+        "peak {peak} over the bound {bound} + one partition {partition_max}"
+    );
+    for fetch in cluster.broker(1).fetches() {
+        let asked: i32 = fetch
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.partition_max_bytes)
+            .sum();
+        assert!(
+            asked <= fetch.max_bytes.max(partition_max as i32),
+            "asked for {asked} bytes of partitions with max_bytes {}",
+            fetch.max_bytes
+        );
+    }
+    for p in 0..6 {
+        let mut got: Vec<i64> = records
+            .iter()
+            .filter(|r| r.partition() == p)
+            .map(|r| r.offset())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..100).collect::<Vec<_>>(), "partition {p}");
+    }
+}
+
+/// When fewer partitions fit in a Fetch than are assigned, those known to
+/// have records go first: a request of caught-up partitions would wait out
+/// `fetch.max.wait` while another partition has a backlog.
+#[test]
+fn partitions_with_records_go_first_when_not_all_fit() {
+    let mut cluster = Cluster::new(
+        with(|c| {
+            c.fetch_max_wait = Duration::from_millis(500);
+            c.max_partition_fetch_bytes = 1;
+            c.fetch_max_bytes = 1;
+        }),
+        1,
+    );
+    cluster.topic("t", 4);
+    for _ in 0..10 {
+        cluster.log("t", 3).append_values(10);
+    }
+    let all: Vec<_> = (0..4).map(|p| tp("t", p)).collect();
+    cluster.consumer.assign(all, cluster.now).unwrap();
+    // One partition per Fetch: the three empty ones are each found caught
+    // up once (waiting 500 ms), then every request goes to the backlog.
+    let started = cluster.now;
+    let records = cluster.poll_n(100, Duration::from_secs(30));
+    assert_eq!(offsets(&records), (0..100).collect::<Vec<_>>());
+    let took = cluster.now - started;
+    assert!(
+        took < Duration::from_secs(4),
+        "100 records in 10 batches took {took:?}"
+    );
+    assert!(
+        cluster.broker(1).fetches().iter().all(|f| f
+            .topics
+            .iter()
+            .map(|t| t.partitions.len())
+            .sum::<usize>()
+            == 1),
+        "one partition per request"
+    );
+}
+
 #[test]
 fn no_fetch_goes_out_while_the_buffer_is_full() {
     let bound = 4_000;

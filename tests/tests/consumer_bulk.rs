@@ -12,8 +12,11 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use odradek_core::records::TimestampType;
+use odradek_core::records::{
+    Compression as RecordCompression, NewRecord, RecordBatchBuilder, TimestampType,
+};
 use odradek_core::{ConsumerRecord, TopicPartition};
+use odradek_tests::driver::Connection;
 use odradek_tests::produced::{Compression, ProduceSpec, produce};
 use odradek_tests::suite::{
     HangGuard, OffsetTracker, TestConsumer, build, config, expect_no_records, partitions,
@@ -175,4 +178,88 @@ fn every_record_of_every_codec<C: TestConsumer>(kind: BrokerKind) {
     );
 }
 
+/// crabka fills every partition of a Fetch up to the partition's limit and
+/// ignores the response-level `fetch.max.bytes`; tansu fills one partition
+/// and ignores the partition limit. With a buffer bound well below "every
+/// partition at its limit", the buffered bytes (sampled at every poll while
+/// the application reads slowly) never exceed the bound by more than one
+/// partition's limit, and every record arrives in order.
+fn buffer_bound_holds_however_the_broker_fills_a_fetch<C: TestConsumer>(kind: BrokerKind) {
+    const PARTS: i32 = 6;
+    const VALUE: usize = 2048;
+    const PER_PARTITION: i64 = 200;
+    let (bound, partition_max, fetch_max) = (256 << 10, 64 << 10, 128 << 10);
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(
+        format!("consumer_bulk buffer bound [{kind} {rt}]"),
+        Duration::from_secs(180),
+    );
+    let broker = Broker::start(kind).expect("start broker");
+    broker
+        .create_topic("wide", PARTS as u32)
+        .expect("create topic");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    let value = |p: i32, offset: i64| {
+        let mut v = format!("{p}:{offset}:").into_bytes();
+        v.resize(VALUE, b'x');
+        v
+    };
+    for p in 0..PARTS {
+        for first in (0..PER_PARTITION).step_by(10) {
+            let batch = RecordBatchBuilder::new(0)
+                .compression(RecordCompression::None)
+                .records(
+                    (first..first + 10)
+                        .map(|o| NewRecord::new().with_value(value(p, o)))
+                        .collect::<Vec<_>>(),
+                )
+                .encode()
+                .expect("encode");
+            assert_eq!(conn.produce("wide", p, batch).expect("produce"), first);
+        }
+    }
+    let all = partitions("wide", PARTS);
+
+    let mut cfg = config(&broker);
+    cfg.fetch_buffer_max_bytes = bound;
+    cfg.max_partition_fetch_bytes = partition_max;
+    cfg.fetch_max_bytes = fetch_max;
+    cfg.max_poll_records = 10;
+    let consumer: C = build(cfg);
+    consumer.assign(&all).expect("assign");
+    let mut seen: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.values().sum::<i64>() < PER_PARTITION * i64::from(PARTS) {
+        assert!(
+            Instant::now() < deadline,
+            "[{rt}] read {seen:?}, buffered {}",
+            consumer.buffered_bytes()
+        );
+        // A slow application: the consumer fetches while it waits.
+        std::thread::sleep(Duration::from_millis(2));
+        peak = peak.max(consumer.buffered_bytes());
+        for record in &consumer.poll(Duration::from_millis(100)).expect("poll") {
+            let next = seen.entry(record.partition()).or_default();
+            assert_eq!(
+                record.offset(),
+                *next,
+                "[{rt}] {}",
+                record.topic_partition()
+            );
+            assert_eq!(record.value(), Some(&value(record.partition(), *next)[..]));
+            *next += 1;
+        }
+        peak = peak.max(consumer.buffered_bytes());
+    }
+    let limit = bound + partition_max as usize;
+    assert!(
+        peak <= limit,
+        "[{rt}] peak buffered {peak} bytes, over the bound {bound} + one partition {partition_max}"
+    );
+    eprintln!("[{kind} {rt}] peak buffered {peak} bytes (bound {bound}, limit {limit})");
+    consumer.close().expect("close");
+}
+
 odradek_tests::for_each_runtime!(every_record_of_every_codec);
+odradek_tests::for_each_runtime!(buffer_bound_holds_however_the_broker_fills_a_fetch);

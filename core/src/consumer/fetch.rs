@@ -301,7 +301,30 @@ impl Consumer {
                 .push((tp.clone(), leader.epoch));
         }
         let room = self.config.fetch_buffer_max_bytes - self.buffered_bytes;
-        for (broker, partitions) in by_leader {
+        let max_bytes = self
+            .config
+            .fetch_max_bytes
+            .min(i32::try_from(room).unwrap_or(i32::MAX))
+            .max(1);
+        // Ask for no more partitions than their limits fit in `max_bytes`
+        // (at least one): a broker that ignores the response-level limit
+        // (crabka) then still cannot overfill the buffer by more than one
+        // partition's worth. The rotation brings the others next time.
+        let per_request = usize::try_from(max_bytes / self.config.max_partition_fetch_bytes.max(1))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        for (broker, mut partitions) in by_leader {
+            if partitions.len() > per_request {
+                // Partitions known to have records first: a request full of
+                // caught-up partitions would wait out `fetch.max.wait` while
+                // the rest have data.
+                partitions.sort_by_key(|(tp, _)| {
+                    self.partitions
+                        .get(tp)
+                        .is_some_and(PartitionState::caught_up)
+                });
+                partitions.truncate(per_request);
+            }
             let Some(address) = self.metadata.broker(broker).cloned() else {
                 continue;
             };
@@ -356,11 +379,6 @@ impl Consumer {
                     fetch_offset: state.fetch_offset,
                 });
             }
-            let max_bytes = self
-                .config
-                .fetch_max_bytes
-                .min(i32::try_from(room).unwrap_or(i32::MAX))
-                .max(1);
             let request = FetchRequest {
                 replica_id: -1,
                 max_wait_ms: i32::try_from(self.config.fetch_max_wait.as_millis())

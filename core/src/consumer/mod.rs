@@ -171,6 +171,12 @@ struct PartitionState {
 }
 
 impl PartitionState {
+    /// Whether the last fetch found nothing after `fetch_offset` (the high
+    /// watermark is known and reached).
+    fn caught_up(&self) -> bool {
+        self.high_watermark >= 0 && self.fetch_offset >= self.high_watermark
+    }
+
     fn new(tp: &TopicPartition, reset: OffsetReset) -> Self {
         Self {
             phase: reset_phase(reset),

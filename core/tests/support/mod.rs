@@ -281,6 +281,9 @@ pub struct Broker {
     pub address: BrokerAddress,
     pub up: bool,
     pub api_versions: Vec<ApiVersion>,
+    /// Answers a Fetch ignoring the request-level `max_bytes` (but keeping
+    /// each partition's limit), as crabka does.
+    pub ignores_fetch_max_bytes: bool,
     /// Scripted reactions, tried in order before the default behaviour.
     pub script: Vec<Script>,
     /// Requests received, in order.
@@ -301,6 +304,7 @@ impl Broker {
                     max_version: api.versions().max,
                 })
                 .collect(),
+            ignores_fetch_max_bytes: false,
             script: Vec::new(),
             received: Vec::new(),
         }
@@ -1083,7 +1087,15 @@ impl Cluster {
     }
 
     fn fetch(&self, broker: i32, request: &FetchRequest) -> FetchResponse {
-        let mut budget = request.max_bytes.max(0) as usize;
+        let ignores_max_bytes = self
+            .brokers
+            .get(&broker)
+            .is_some_and(|b| b.ignores_fetch_max_bytes);
+        let mut budget = if ignores_max_bytes {
+            usize::MAX
+        } else {
+            request.max_bytes.max(0) as usize
+        };
         FetchResponse {
             responses: request
                 .topics
