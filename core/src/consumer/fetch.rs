@@ -533,24 +533,20 @@ impl Consumer {
             return;
         }
         // Delivered records are still in the leader's log, as far as the
-        // epoch asked about tells. If that was the position's own epoch,
-        // the answer validates the position; if it was the epoch of records
-        // buffered past it, the position's epoch is asked about next.
-        let about_position = state.position_epoch.unwrap_or(-1) == fetched.last_fetched_epoch;
-        let phase = if about_position || state.position_epoch.is_none() {
-            Phase::Fetching
-        } else {
-            Phase::Validating
-        };
-        let freed = Self::restart(state, phase, &mut self.timers);
+        // epoch asked about tells; what was fetched past them may not be.
+        let freed = Self::restart(state, Phase::Fetching, &mut self.timers);
         self.buffered_bytes -= freed;
         state.fetch_offset = position;
-        if about_position {
-            // Naming the epoch the leader matched, the next fetch does not
-            // get the same divergence back.
+        if state.position_epoch.unwrap_or(-1) == fetched.last_fetched_epoch {
+            // The answer was about the position's own epoch, so it validates
+            // the position under this leader. Naming the epoch the leader
+            // matched, the next fetch does not get the same divergence back.
             state.last_fetched_epoch = Some(end.epoch);
             state.position_leader = Some(fetched.leader);
         }
+        // Otherwise it was about records buffered past the position: the
+        // restarted position is known good under no leader, so
+        // `check_leaders` validates its own epoch before the next fetch.
     }
 
     pub(super) fn partition_fetch_error(
