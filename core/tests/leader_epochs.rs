@@ -432,9 +432,15 @@ fn list_offsets_fenced_by_epoch_or_leadership_refreshes_metadata_and_retries() {
         ErrorCode::UNKNOWN_LEADER_EPOCH,
         ErrorCode::NOT_LEADER_OR_FOLLOWER,
     ] {
-        let mut cluster = Cluster::new(with_reset(OffsetReset::Latest), 1);
+        let mut cluster = Cluster::new(with_reset(OffsetReset::Earliest), 1);
         cluster.topic("t", 1);
         cluster.log("t", 0).append_values(10);
+        cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+        assert_eq!(cluster.poll_n(10, Duration::from_secs(5)).len(), 10);
+        cluster.advance(Duration::from_secs(1));
+        let metadata = cluster.count(ApiKey::Metadata);
+        let listed = cluster.count(ApiKey::ListOffsets);
+
         answer_once(
             &mut cluster,
             1,
@@ -454,25 +460,33 @@ fn list_offsets_fenced_by_epoch_or_leadership_refreshes_metadata_and_retries() {
                 })
             },
         );
-        cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+        cluster.log("t", 0).append_values(2);
+        cluster
+            .consumer
+            .seek_to_end(&[tp("t", 0)], cluster.now)
+            .unwrap();
         cluster.run_until(Duration::from_secs(5), |c| {
             c.consumer.position(&tp("t", 0), c.now).unwrap().is_some()
         });
         assert_eq!(
             cluster.consumer.position(&tp("t", 0), cluster.now).unwrap(),
-            Some(10),
+            Some(12),
             "{code}"
         );
         let list = cluster.requests(ApiKey::ListOffsets);
-        assert_eq!(list.len(), 2, "{code}: retried once");
-        assert!(list[1].at > list[0].at, "{code}: after a backoff");
-        cluster.log("t", 0).append_values(3);
-        let records = cluster.poll_n(3, Duration::from_secs(5));
-        assert_eq!(offsets(&records), vec![10, 11, 12], "{code}");
+        assert_eq!(list.len(), listed + 2, "{code}: retried once");
         assert!(
-            refreshed_after_first(&cluster, ApiKey::ListOffsets),
+            list[listed + 1].at > list[listed].at,
+            "{code}: after a backoff"
+        );
+        cluster.advance(Duration::from_secs(1));
+        assert!(
+            cluster.count(ApiKey::Metadata) > metadata,
             "{code}: metadata refreshed"
         );
+        cluster.log("t", 0).append_values(3);
+        let records = cluster.poll_n(3, Duration::from_secs(5));
+        assert_eq!(offsets(&records), vec![12, 13, 14], "{code}");
     }
 }
 
@@ -643,6 +657,29 @@ fn a_leader_that_matches_an_older_epoch_is_named_by_the_next_fetch() {
     // Naming epoch 1, the fetch would only get the same answer back as a
     // diverging epoch; it names the epoch the leader matched.
     assert_eq!(fetches_of_p0(&mut cluster, 2)[0], (10, 2, 0));
+}
+
+#[test]
+fn a_leader_change_drops_records_buffered_from_the_old_leader_even_without_an_epoch() {
+    let mut cluster = Cluster::new(with_reset(OffsetReset::Earliest), 2);
+    cluster.topic("t", 1);
+    cluster.log("t", 0).append_values(5).append_values(5);
+    cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+    // A seek gives a position without an epoch: nothing to validate.
+    cluster.consumer.seek(&tp("t", 0), 0, cluster.now).unwrap();
+    cluster.run_until(Duration::from_secs(5), |c| c.consumer.buffered_bytes() > 0);
+    unclean_election(&mut cluster, 5, 3);
+    cluster.run_until(Duration::from_secs(5), |c| {
+        c.broker(2).count(ApiKey::Fetch) > 0
+    });
+    let records = cluster.poll_n(8, Duration::from_secs(5));
+    assert_eq!(offsets(&records), (0..8).collect::<Vec<_>>());
+    assert_eq!(
+        values(&records[5..]),
+        vec!["new5", "new6", "new7"],
+        "nothing buffered from the old leader was delivered"
+    );
+    assert_eq!(cluster.count(ApiKey::OffsetForLeaderEpoch), 0);
 }
 
 // ---- 5. a broker without OffsetForLeaderEpoch ---------------------------------
