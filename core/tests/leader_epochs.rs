@@ -22,8 +22,26 @@ use odradek_core::protocol::messages::{
 };
 use odradek_core::protocol::{ApiKey, ErrorCode, RequestBody};
 use odradek_core::records::{NewRecord, RecordBatchBuilder};
-use odradek_core::{ConsumerConfig, ConsumerRecord, Error, OffsetReset, RebalanceEvent};
+use odradek_core::{ConsumerConfig, ConsumerRecord, Error, Event, OffsetReset, RebalanceEvent};
 use support::*;
+
+/// A cluster whose brokers answer each connection's requests in order, as
+/// Kafka does (a held fetch holds back what follows it).
+fn cluster(config: ConsumerConfig, brokers: i32) -> Cluster {
+    let mut cluster = Cluster::new(config, brokers);
+    cluster.in_order = true;
+    cluster
+}
+
+/// No connection broke or sent garbage.
+fn assert_no_connection_errors(cluster: &Cluster) {
+    let errors: Vec<&Event> = cluster
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ConnectionError { .. }))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
 
 fn with_reset(reset: OffsetReset) -> ConsumerConfig {
     let mut c = config();
@@ -241,7 +259,7 @@ fn truncation(position: i64, divergent_offset: Option<i64>) -> Error {
 
 #[test]
 fn unclean_election_with_a_reset_policy_moves_to_the_first_divergent_offset() {
-    let mut cluster = Cluster::new(with_reset(OffsetReset::Earliest), 2);
+    let mut cluster = cluster(with_reset(OffsetReset::Earliest), 2);
     two_epochs(&mut cluster);
     cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
     let first = cluster.poll_n(10, Duration::from_secs(5));
@@ -283,11 +301,12 @@ fn unclean_election_with_a_reset_policy_moves_to_the_first_divergent_offset() {
     let validated = first_index(&cluster, 2, ApiKey::OffsetForLeaderEpoch).unwrap();
     assert!(first_index(&cluster, 2, ApiKey::Fetch).unwrap() > validated);
     assert_eq!(fetches_of_p0(&mut cluster, 2)[0], (5, 2, 0));
+    assert_no_connection_errors(&cluster);
 }
 
 #[test]
 fn unclean_election_with_reset_none_is_reported_once_and_stops_the_partition() {
-    let mut cluster = Cluster::new(with_reset(OffsetReset::None), 2);
+    let mut cluster = cluster(with_reset(OffsetReset::None), 2);
     two_epochs(&mut cluster);
     cluster
         .consumer
@@ -331,12 +350,13 @@ fn unclean_election_with_reset_none_is_reported_once_and_stops_the_partition() {
     let resumed = cluster.poll_n(3, Duration::from_secs(5));
     assert_eq!(offsets(&resumed), vec![5, 6, 7]);
     assert_eq!(values(&resumed), vec!["new5", "new6", "new7"]);
+    assert_no_connection_errors(&cluster);
 }
 
 #[test]
 fn a_leader_that_no_longer_knows_the_epoch_resets_by_policy_or_reports_an_unknown_offset() {
     for reset in [OffsetReset::Earliest, OffsetReset::None] {
-        let mut cluster = Cluster::new(with_reset(reset), 2);
+        let mut cluster = cluster(with_reset(reset), 2);
         two_epochs(&mut cluster);
         cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
         cluster.consumer.seek(&tp("t", 0), 0, cluster.now).unwrap();
@@ -353,6 +373,7 @@ fn a_leader_that_no_longer_knows_the_epoch_resets_by_policy_or_reports_an_unknow
             assert_eq!(offsets(&records), (0..8).collect::<Vec<_>>());
             assert!(cluster.count(ApiKey::ListOffsets) >= 1);
         }
+        assert_no_connection_errors(&cluster);
     }
 }
 
@@ -365,7 +386,7 @@ fn a_fetch_fenced_by_epoch_or_leadership_refreshes_metadata_and_retries_at_the_s
         ErrorCode::UNKNOWN_LEADER_EPOCH,
         ErrorCode::NOT_LEADER_OR_FOLLOWER,
     ] {
-        let mut cluster = Cluster::new(with_reset(OffsetReset::Earliest), 1);
+        let mut cluster = cluster(with_reset(OffsetReset::Earliest), 1);
         cluster.topic("t", 1);
         cluster.log("t", 0).append_values(10);
         cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
@@ -398,12 +419,13 @@ fn a_fetch_fenced_by_epoch_or_leadership_refreshes_metadata_and_retries_at_the_s
         );
         cluster.advance(Duration::from_secs(1));
         assert!(cluster.poll().unwrap().is_empty(), "{code}: no duplicates");
+        assert_no_connection_errors(&cluster);
     }
 }
 
 #[test]
 fn a_fetch_fenced_by_a_newer_leader_epoch_retries_with_that_epoch() {
-    let mut cluster = Cluster::new(with_reset(OffsetReset::Earliest), 1);
+    let mut cluster = cluster(with_reset(OffsetReset::Earliest), 1);
     cluster.topic("t", 1);
     cluster.log("t", 0).append_values(10);
     cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
@@ -423,6 +445,7 @@ fn a_fetch_fenced_by_a_newer_leader_epoch_retries_with_that_epoch() {
     );
     cluster.advance(Duration::from_secs(1));
     assert!(cluster.poll().unwrap().is_empty(), "no duplicates");
+    assert_no_connection_errors(&cluster);
 }
 
 #[test]
@@ -432,7 +455,7 @@ fn list_offsets_fenced_by_epoch_or_leadership_refreshes_metadata_and_retries() {
         ErrorCode::UNKNOWN_LEADER_EPOCH,
         ErrorCode::NOT_LEADER_OR_FOLLOWER,
     ] {
-        let mut cluster = Cluster::new(with_reset(OffsetReset::Earliest), 1);
+        let mut cluster = cluster(with_reset(OffsetReset::Earliest), 1);
         cluster.topic("t", 1);
         cluster.log("t", 0).append_values(10);
         cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
@@ -487,6 +510,7 @@ fn list_offsets_fenced_by_epoch_or_leadership_refreshes_metadata_and_retries() {
         cluster.log("t", 0).append_values(3);
         let records = cluster.poll_n(3, Duration::from_secs(5));
         assert_eq!(offsets(&records), vec![12, 13, 14], "{code}");
+        assert_no_connection_errors(&cluster);
     }
 }
 
@@ -531,7 +555,7 @@ fn join_with_committed(cluster: &mut Cluster) {
 
 #[test]
 fn a_committed_offset_from_an_old_epoch_is_validated_before_fetching() {
-    let mut cluster = Cluster::new(group_config(OffsetReset::Earliest), 1);
+    let mut cluster = cluster(group_config(OffsetReset::Earliest), 1);
     cluster.topic("t", 1);
     // Epoch 0 wrote 0..5, epoch 1 wrote 5..12; the leader is in epoch 3 now.
     let log = cluster.log("t", 0);
@@ -557,12 +581,13 @@ fn a_committed_offset_from_an_old_epoch_is_validated_before_fetching() {
     let validated = first_index(&cluster, 1, ApiKey::OffsetForLeaderEpoch).unwrap();
     assert!(first_index(&cluster, 1, ApiKey::Fetch).unwrap() > validated);
     assert_eq!(fetches_of_p0(&mut cluster, 1)[0].0, 10);
+    assert_no_connection_errors(&cluster);
 }
 
 #[test]
 fn a_committed_offset_past_a_truncation_moves_to_the_divergent_offset_or_is_reported() {
     for reset in [OffsetReset::Earliest, OffsetReset::None] {
-        let mut cluster = Cluster::new(group_config(reset), 1);
+        let mut cluster = cluster(group_config(reset), 1);
         cluster.topic("t", 1);
         // Epoch 1, which the commit came from, was lost: epoch 0 wrote
         // 0..5, then a leader in epoch 2 wrote 5..12 anew.
@@ -584,6 +609,7 @@ fn a_committed_offset_past_a_truncation_moves_to_the_divergent_offset_or_is_repo
         }
         let request = &cluster.offset_for_leader_epochs()[0];
         assert_eq!(request.topics[0].partitions[0].leader_epoch, 1);
+        assert_no_connection_errors(&cluster);
     }
 }
 
@@ -609,7 +635,7 @@ fn clean_leader_change(cluster: &mut Cluster) -> Vec<ConsumerRecord> {
 fn a_validation_without_truncation_resumes_fetching_at_the_same_position() {
     let mut config = with_reset(OffsetReset::Earliest);
     config.max_poll_records = 5;
-    let mut cluster = Cluster::new(config, 2);
+    let mut cluster = cluster(config, 2);
     let first = clean_leader_change(&mut cluster);
     answer_once(&mut cluster, 2, armed(), is_ofle, |_| epoch_end(0, 0, 10));
     cluster.run_until(Duration::from_secs(5), |c| {
@@ -635,11 +661,12 @@ fn a_validation_without_truncation_resumes_fetching_at_the_same_position() {
         }
     );
     assert_eq!(fetches_of_p0(&mut cluster, 2)[0], (5, 1, 0));
+    assert_no_connection_errors(&cluster);
 }
 
 #[test]
 fn a_leader_that_matches_an_older_epoch_is_named_by_the_next_fetch() {
-    let mut cluster = Cluster::new(with_reset(OffsetReset::Earliest), 2);
+    let mut cluster = cluster(with_reset(OffsetReset::Earliest), 2);
     two_epochs(&mut cluster);
     cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
     assert_eq!(cluster.poll_n(10, Duration::from_secs(5)).len(), 10);
@@ -657,11 +684,12 @@ fn a_leader_that_matches_an_older_epoch_is_named_by_the_next_fetch() {
     // Naming epoch 1, the fetch would only get the same answer back as a
     // diverging epoch; it names the epoch the leader matched.
     assert_eq!(fetches_of_p0(&mut cluster, 2)[0], (10, 2, 0));
+    assert_no_connection_errors(&cluster);
 }
 
 #[test]
 fn a_leader_change_drops_records_buffered_from_the_old_leader_even_without_an_epoch() {
-    let mut cluster = Cluster::new(with_reset(OffsetReset::Earliest), 2);
+    let mut cluster = cluster(with_reset(OffsetReset::Earliest), 2);
     cluster.topic("t", 1);
     cluster.log("t", 0).append_values(5).append_values(5);
     cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
@@ -680,6 +708,7 @@ fn a_leader_change_drops_records_buffered_from_the_old_leader_even_without_an_ep
         "nothing buffered from the old leader was delivered"
     );
     assert_eq!(cluster.count(ApiKey::OffsetForLeaderEpoch), 0);
+    assert_no_connection_errors(&cluster);
 }
 
 // ---- 5. a broker without OffsetForLeaderEpoch ---------------------------------
@@ -689,7 +718,7 @@ fn a_leader_without_offset_for_leader_epoch_v3_is_not_asked() {
     for max_version in [None, Some(2)] {
         let mut config = with_reset(OffsetReset::Earliest);
         config.max_poll_records = 5;
-        let mut cluster = Cluster::new(config, 2);
+        let mut cluster = cluster(config, 2);
         let versions = &mut cluster.broker(2).api_versions;
         let ofle = ApiKey::OffsetForLeaderEpoch.code();
         match max_version {
@@ -721,6 +750,7 @@ fn a_leader_without_offset_for_leader_epoch_v3_is_not_asked() {
             0,
             "{max_version:?}"
         );
+        assert_no_connection_errors(&cluster);
     }
 }
 
@@ -729,7 +759,7 @@ fn a_leader_without_offset_for_leader_epoch_v3_is_not_asked() {
 #[test]
 fn a_diverging_epoch_below_the_position_is_a_truncation() {
     for reset in [OffsetReset::Earliest, OffsetReset::None] {
-        let mut cluster = Cluster::new(with_reset(reset), 1);
+        let mut cluster = cluster(with_reset(reset), 1);
         two_epochs(&mut cluster);
         cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
         cluster.consumer.seek(&tp("t", 0), 0, cluster.now).unwrap();
@@ -761,6 +791,7 @@ fn a_diverging_epoch_below_the_position_is_a_truncation() {
             assert_eq!(fetches[diverged + 1], (5, 1, 0));
         }
         assert_eq!(cluster.count(ApiKey::OffsetForLeaderEpoch), 0);
+        assert_no_connection_errors(&cluster);
     }
 }
 
@@ -768,7 +799,7 @@ fn a_diverging_epoch_below_the_position_is_a_truncation() {
 fn a_diverging_epoch_past_the_position_drops_what_was_fetched_beyond_it() {
     let mut config = with_reset(OffsetReset::Earliest);
     config.max_poll_records = 5;
-    let mut cluster = Cluster::new(config, 1);
+    let mut cluster = cluster(config, 1);
     cluster.topic("t", 1);
     let log = cluster.log("t", 0);
     log.append_values(5);
@@ -806,6 +837,36 @@ fn a_diverging_epoch_past_the_position_drops_what_was_fetched_beyond_it() {
         cluster.offset_for_leader_epochs()[0].topics[0].partitions[0].leader_epoch,
         0
     );
+    assert_no_connection_errors(&cluster);
+}
+
+#[test]
+fn a_diverging_epoch_that_still_holds_the_position_is_named_by_the_next_fetch() {
+    let mut cluster = cluster(with_reset(OffsetReset::Earliest), 1);
+    two_epochs(&mut cluster);
+    cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+    assert_eq!(cluster.poll_n(10, Duration::from_secs(5)).len(), 10);
+    // The leader answers the fetch at 10, which names the position's epoch
+    // 1: the largest epoch it has below that, 0, runs to 12, past the
+    // position, so nothing delivered was lost (the Java client's rule).
+    let arm = Rc::new(Cell::new(false));
+    answer_once(&mut cluster, 1, arm.clone(), fetch_at(10), |r| {
+        fetch_answer(r, diverging(0, 12, 12))
+    });
+    arm.set(true);
+    let log = cluster.log("t", 0);
+    log.truncate_to(5);
+    log.leader_epoch = 0;
+    append_named(log, 7, "other");
+    log.leader_epoch = 1;
+    let records = cluster.poll_n(2, Duration::from_secs(5));
+    assert_eq!(values(&records), vec!["other10", "other11"]);
+    // Naming epoch 1 again would only get the same answer back.
+    let fetches = fetches_of_p0(&mut cluster, 1);
+    let diverged = fetches.iter().rposition(|f| *f == (10, 1, 1)).unwrap();
+    assert_eq!(fetches[diverged + 1], (10, 1, 0), "{fetches:?}");
+    assert_eq!(cluster.count(ApiKey::OffsetForLeaderEpoch), 0);
+    assert_no_connection_errors(&cluster);
 }
 
 // ---- errors in the validation itself ------------------------------------------
@@ -820,7 +881,7 @@ fn a_failed_validation_is_retried_after_a_backoff_with_fresh_metadata() {
     ] {
         let mut config = with_reset(OffsetReset::Earliest);
         config.max_poll_records = 5;
-        let mut cluster = Cluster::new(config, 2);
+        let mut cluster = cluster(config, 2);
         let first = clean_leader_change(&mut cluster);
         let mut failed = false;
         cluster.broker(2).script.push(Box::new(move |_, body| {
@@ -846,6 +907,9 @@ fn a_failed_validation_is_retried_after_a_backoff_with_fresh_metadata() {
             refreshed_after_first(&cluster, ApiKey::OffsetForLeaderEpoch),
             "{code:?}: metadata refreshed"
         );
+        if code.is_some() {
+            assert_no_connection_errors(&cluster);
+        }
     }
 }
 
@@ -853,7 +917,7 @@ fn a_failed_validation_is_retried_after_a_backoff_with_fresh_metadata() {
 fn a_validation_refused_for_good_is_reported_once_and_retried() {
     let mut config = with_reset(OffsetReset::Earliest);
     config.max_poll_records = 5;
-    let mut cluster = Cluster::new(config, 2);
+    let mut cluster = cluster(config, 2);
     let first = clean_leader_change(&mut cluster);
     answer_once(&mut cluster, 2, armed(), is_ofle, |_| {
         epoch_end(ErrorCode::TOPIC_AUTHORIZATION_FAILED.0, -1, -1)
@@ -873,4 +937,5 @@ fn a_validation_refused_for_good_is_reported_once_and_retried() {
     all.extend(cluster.poll_n(more, Duration::from_secs(10)));
     assert_eq!(offsets(&all), (0..13).collect::<Vec<_>>());
     assert_eq!(cluster.count(ApiKey::OffsetForLeaderEpoch), 2);
+    assert_no_connection_errors(&cluster);
 }
