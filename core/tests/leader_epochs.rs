@@ -457,6 +457,7 @@ fn list_offsets_fenced_by_epoch_or_leadership_refreshes_metadata_and_retries() {
     ] {
         let mut cluster = cluster(with_reset(OffsetReset::Earliest), 1);
         cluster.topic("t", 1);
+        cluster.log("t", 0).leader_epoch = 4;
         cluster.log("t", 0).append_values(10);
         cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
         assert_eq!(cluster.poll_n(10, Duration::from_secs(5)).len(), 10);
@@ -502,6 +503,10 @@ fn list_offsets_fenced_by_epoch_or_leadership_refreshes_metadata_and_retries() {
             list[listed + 1].at > list[listed].at,
             "{code}: after a backoff"
         );
+        for request in &cluster.list_offsets_requests()[listed..] {
+            let p = &request.topics[0].partitions[0];
+            assert_eq!(p.current_leader_epoch, 4, "{code}: names the leader epoch");
+        }
         cluster.advance(Duration::from_secs(1));
         assert!(
             cluster.count(ApiKey::Metadata) > metadata,
