@@ -49,16 +49,26 @@ pub enum Error {
         /// What was wrong with the batch.
         source: RecordsError,
     },
-    /// The log was truncated below the position (after an unclean leader
-    /// election) and `auto.offset.reset` is `none`.
-    #[error("log truncation in {partition}: position {offset}, the log now ends at {end_offset}")]
+    /// The partition's log was truncated below the position (an unclean
+    /// leader election lost records the consumer had read) and
+    /// `auto.offset.reset` is `none`. Each truncation is returned by one
+    /// poll; the partition then stays stopped until the application seeks
+    /// (typically to `divergent_offset`, after deciding what to do about
+    /// the records it read past it).
+    #[error(
+        "log truncation in {partition}: position {position}, {}",
+        divergent(.divergent_offset)
+    )]
     LogTruncation {
         /// The partition.
         partition: TopicPartition,
-        /// The position the consumer had.
-        offset: i64,
-        /// The end of the log's matching epoch on the new leader.
-        end_offset: i64,
+        /// The position the consumer had (the next offset it would read).
+        position: i64,
+        /// The first divergent offset: the first offset known to diverge
+        /// from what the consumer read, where the leader's copy of the
+        /// position's epoch ends. `None` when the leader no longer knows
+        /// that epoch at all.
+        divergent_offset: Option<i64>,
     },
     /// A broker refused a request for a partition with a non-retriable error
     /// (e.g. `TOPIC_AUTHORIZATION_FAILED`).
@@ -234,6 +244,13 @@ fn list(partitions: &[TopicPartition]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn divergent(offset: &Option<i64>) -> String {
+    match offset {
+        Some(offset) => format!("first divergent offset {offset}"),
+        None => "first divergent offset unknown (the leader no longer has its epoch)".into(),
+    }
 }
 
 fn list_offsets(partitions: &[(TopicPartition, i64)]) -> String {

@@ -15,6 +15,7 @@ use crate::records::{
 };
 use crate::types::{ConsumerRecord, TopicPartition};
 
+use super::validation::{EpochEnd, Verdict, judge};
 use super::*;
 
 /// One decoded batch waiting to be delivered. Batches that must not reach
@@ -273,7 +274,7 @@ impl Consumer {
         if self.buffered_bytes >= self.config.fetch_buffer_max_bytes {
             return;
         }
-        let mut by_leader: BTreeMap<BrokerId, Vec<(TopicPartition, Option<i32>)>> = BTreeMap::new();
+        let mut by_leader: BTreeMap<BrokerId, Vec<(TopicPartition, Leader)>> = BTreeMap::new();
         let n = self.partitions.len();
         if n == 0 {
             return;
@@ -298,7 +299,7 @@ impl Consumer {
             by_leader
                 .entry(leader.broker)
                 .or_default()
-                .push((tp.clone(), leader.epoch));
+                .push((tp.clone(), leader));
         }
         let room = self.config.fetch_buffer_max_bytes - self.buffered_bytes;
         let max_bytes = self
@@ -349,18 +350,19 @@ impl Consumer {
             }
             let mut topics: Vec<FetchTopic> = Vec::new();
             let mut fetched = Vec::new();
-            for (tp, leader_epoch) in &partitions {
+            for (tp, leader) in &partitions {
                 let Some(state) = self.partitions.get(tp) else {
                     continue;
                 };
+                let last_fetched_epoch = state
+                    .last_fetched_epoch
+                    .or(state.position_epoch)
+                    .unwrap_or(-1);
                 let partition = FetchPartition {
                     partition: tp.partition(),
-                    current_leader_epoch: leader_epoch.unwrap_or(-1),
+                    current_leader_epoch: leader.epoch.unwrap_or(-1),
                     fetch_offset: state.fetch_offset,
-                    last_fetched_epoch: state
-                        .last_fetched_epoch
-                        .or(state.position_epoch)
-                        .unwrap_or(-1),
+                    last_fetched_epoch,
                     log_start_offset: -1,
                     partition_max_bytes: self.config.max_partition_fetch_bytes,
                     ..Default::default()
@@ -377,6 +379,8 @@ impl Consumer {
                     tp: tp.clone(),
                     fence: state.fence,
                     fetch_offset: state.fetch_offset,
+                    last_fetched_epoch,
+                    leader: *leader,
                 });
             }
             let request = FetchRequest {
@@ -500,7 +504,11 @@ impl Consumer {
             return;
         }
         if partition.diverging_epoch.epoch >= 0 {
-            self.on_diverging_epoch(tp, partition.diverging_epoch.end_offset, now);
+            let end = EpochEnd {
+                epoch: partition.diverging_epoch.epoch,
+                end_offset: partition.diverging_epoch.end_offset,
+            };
+            self.on_diverging_epoch(fetched, end);
             return;
         }
         let decoded = fetch::decode(
@@ -529,41 +537,34 @@ impl Consumer {
         }
     }
 
-    pub(super) fn on_diverging_epoch(
-        &mut self,
-        tp: &TopicPartition,
-        end_offset: i64,
-        _now: Instant,
-    ) {
-        let reset = self.config.auto_offset_reset;
-        let Some(state) = self.partitions.get_mut(tp) else {
+    /// The leader says the log diverges from what was fetched: the epoch
+    /// named as `last_fetched_epoch` ends at `end` in its log. Judged like
+    /// an OffsetForLeaderEpoch answer for the position; either way nothing
+    /// fetched past the position is kept.
+    pub(super) fn on_diverging_epoch(&mut self, fetched: &FetchedPartition, end: EpochEnd) {
+        let Some(state) = self.partitions.get_mut(&fetched.tp) else {
             return;
         };
-        if !state.buffer.is_empty() || end_offset >= state.position {
-            // Only what was already delivered can have been truncated; the
-            // next fetch starts from the end of the matching epoch.
-            state.fetch_offset = state.fetch_offset.min(end_offset.max(state.position));
-            state.last_fetched_epoch = None;
+        let position = state.position;
+        if let Verdict::Truncated { divergent } = judge(position, end) {
+            self.truncated(&fetched.tp, divergent, fetched.leader);
             return;
         }
-        let position = state.position;
-        if reset == OffsetReset::None {
-            let freed = Self::restart(
-                state,
-                Phase::Truncated {
-                    offset: position,
-                    end_offset,
-                },
-                &mut self.timers,
-            );
-            self.buffered_bytes -= freed;
-        } else {
-            let freed = Self::restart(state, Phase::Fetching, &mut self.timers);
-            state.position = end_offset.max(0);
-            state.fetch_offset = state.position;
-            self.buffered_bytes -= freed;
+        // Delivered records are still in the leader's log, as far as the
+        // epoch asked about tells; what was fetched past them may not be.
+        let freed = Self::restart(state, Phase::Fetching, &mut self.timers);
+        self.buffered_bytes -= freed;
+        state.fetch_offset = position;
+        if state.position_epoch.unwrap_or(-1) == fetched.last_fetched_epoch {
+            // The answer was about the position's own epoch, so it validates
+            // the position under this leader. Naming the epoch the leader
+            // matched, the next fetch does not get the same divergence back.
+            state.last_fetched_epoch = Some(end.epoch);
+            state.position_leader = Some(fetched.leader);
         }
-        self.events.push_back(Event::PositionsChanged);
+        // Otherwise it was about records buffered past the position: the
+        // restarted position is known good under no leader, so
+        // `check_leaders` validates its own epoch before the next fetch.
     }
 
     pub(super) fn partition_fetch_error(

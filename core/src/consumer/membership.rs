@@ -118,6 +118,10 @@ impl Consumer {
                                 state.position = offset;
                                 state.fetch_offset = offset;
                                 state.position_epoch = epoch;
+                                // Committed under some earlier leader: with
+                                // an epoch, it is validated before fetching
+                                // (`check_leaders`).
+                                state.position_leader = None;
                             }
                             None => state.phase = reset_phase(self.config.auto_offset_reset),
                         }

@@ -1,9 +1,11 @@
 //! The consumer state machine: its public contract, commands and the
-//! progress loop; fetching and offset lookups live in submodules.
+//! progress loop; fetching, offset lookups and position validation live in
+//! submodules.
 
 mod fetch;
 mod membership;
 mod offsets;
+mod validation;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -14,10 +16,10 @@ use crate::config::{ConsumerConfig, OffsetReset};
 use crate::conn::{ConnConfig, ConnectionProblem, Connections, InFlight, Io, Node, Outcome};
 use crate::error::{Error, Misuse, Operation};
 use crate::group::consumer_group::{ConsumerGroup, GroupPurpose};
-use crate::metadata::Metadata;
+use crate::metadata::{Leader, Metadata};
 use crate::protocol::messages::{
     FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse,
+    MetadataResponse, OffsetForLeaderEpochRequest,
     fetch::{FetchPartition, FetchPartitionData, FetchTopic},
     list_offsets::{ListOffsetsPartition, ListOffsetsTopic},
 };
@@ -31,6 +33,7 @@ use crate::types::{
 };
 use fetch::PartitionBuffer;
 use offsets::{OffsetsTarget, Query};
+use validation::ValidatedPartition;
 
 /// The jitter seed when the configuration fixes none (adapters normally
 /// provide one from entropy).
@@ -111,6 +114,10 @@ pub(crate) enum Purpose {
     ListOffsets {
         partitions: Vec<(TopicPartition, OffsetsTarget)>,
     },
+    /// OffsetForLeaderEpoch, validating positions after a leader change.
+    Validation {
+        partitions: Vec<ValidatedPartition>,
+    },
     /// A request of the consumer group.
     Group(GroupPurpose),
 }
@@ -121,6 +128,11 @@ pub(crate) struct FetchedPartition {
     /// The partition's fence when the fetch went out.
     fence: u64,
     fetch_offset: i64,
+    /// The `last_fetched_epoch` sent (-1 for none): a diverging epoch in
+    /// the answer is about this epoch.
+    last_fetched_epoch: i32,
+    /// The leader the fetch went to.
+    leader: Leader,
 }
 
 /// Where a partition stands.
@@ -132,12 +144,24 @@ enum Phase {
     AwaitingCommitted,
     /// Waiting for a ListOffsets to set the position.
     Resetting { strategy: OffsetReset },
+    /// The position is known, but the partition's leader changed (or the
+    /// position came with an epoch from elsewhere, a committed offset):
+    /// an OffsetForLeaderEpoch must confirm the new leader's log still
+    /// holds it before fetching resumes (KIP-320).
+    Validating,
     /// No position and `auto.offset.reset` is `none`: the application must seek.
     NeedsSeek,
     /// The position fell outside the log and the policy is `none`.
     OutOfRange { offset: i64 },
-    /// The log was truncated below the position and the policy is `none`.
-    Truncated { offset: i64, end_offset: i64 },
+    /// The log was truncated below `position` and the policy is `none`;
+    /// the partition stays stopped until the application seeks.
+    Truncated {
+        position: i64,
+        /// The first offset known to diverge, if the leader could say.
+        divergent_offset: Option<i64>,
+        /// Whether a poll has returned the error (it is returned once).
+        reported: bool,
+    },
     /// A batch at `offset` could not be decoded.
     Corrupt {
         offset: i64,
@@ -150,8 +174,13 @@ struct PartitionState {
     phase: Phase,
     /// The next offset to hand the application.
     position: i64,
-    /// Leader epoch of the last record handed out (or found by a reset).
+    /// Leader epoch of the last record handed out (or found by a reset,
+    /// or committed with the position).
     position_epoch: Option<i32>,
+    /// The leader (and its epoch) under which the position is known to be
+    /// good; metadata naming another means the position must be validated
+    /// again. `None` until a leader was seen since the position was set.
+    position_leader: Option<Leader>,
     paused: bool,
     /// Bumped by every seek, pause, reset or reassignment: fetched data or
     /// offsets from before it are stale and dropped when they arrive.
@@ -159,11 +188,13 @@ struct PartitionState {
     buffer: PartitionBuffer,
     /// Where the next fetch starts (after the buffered data).
     fetch_offset: i64,
+    /// The epoch the next fetch names as `last_fetched_epoch` (the
+    /// position's epoch when `None`).
     last_fetched_epoch: Option<i32>,
     /// A decode error waiting at the end of the buffered data.
     pending_corruption: Option<(i64, crate::records::RecordsError)>,
-    /// The partition's Fetch or ListOffsets (one at a time): in flight, and
-    /// its backoff after a failure.
+    /// The partition's Fetch, ListOffsets or OffsetForLeaderEpoch (one at a
+    /// time): in flight, and its backoff after a failure.
     retry: Retry,
     high_watermark: i64,
     last_stable_offset: i64,
@@ -182,6 +213,7 @@ impl PartitionState {
             phase: reset_phase(reset),
             position: -1,
             position_epoch: None,
+            position_leader: None,
             paused: false,
             fence: 0,
             buffer: PartitionBuffer::default(),
@@ -314,6 +346,17 @@ fn reset_phase(strategy: OffsetReset) -> Phase {
 /// [`ConsumerConfig::fetch_buffer_max_bytes`] in decompressed bytes. A seek,
 /// pause or unassignment drops that partition's buffered and in-flight
 /// records at once: no record from before it is ever returned.
+///
+/// Positions carry the leader epoch of the record before them (KIP-320).
+/// When a partition's leader changes, or a committed offset with an epoch
+/// becomes its position, fetching waits until an OffsetForLeaderEpoch
+/// confirms the leader still has the log up to the position (leaders
+/// without OffsetForLeaderEpoch v3 are trusted instead). If the log was
+/// truncated below it (an unclean leader election), the position moves to
+/// the first divergent offset, or, with `auto.offset.reset` none, one
+/// [`take_records`](Self::take_records) returns [`Error::LogTruncation`]
+/// and the partition stays stopped until the application seeks. A Fetch
+/// that reports a diverging epoch is judged the same way.
 #[derive(Debug)]
 pub struct Consumer {
     config: ConsumerConfig,
@@ -605,17 +648,22 @@ impl Consumer {
                 self.buffered_bytes -= freed;
                 Ok(Some(state.position))
             }
-            Phase::Resetting { .. } | Phase::AwaitingCommitted => Ok(None),
+            // A position being validated may still move (truncation).
+            Phase::Resetting { .. } | Phase::AwaitingCommitted | Phase::Validating => Ok(None),
             Phase::NeedsSeek => Err(Error::NoOffsetForPartition {
                 partitions: vec![tp.clone()],
             }),
             Phase::OutOfRange { offset } => Err(Error::OffsetOutOfRange {
                 partitions: vec![(tp.clone(), *offset)],
             }),
-            Phase::Truncated { offset, end_offset } => Err(Error::LogTruncation {
+            Phase::Truncated {
+                position,
+                divergent_offset,
+                ..
+            } => Err(Error::LogTruncation {
                 partition: tp.clone(),
-                offset: *offset,
-                end_offset: *end_offset,
+                position: *position,
+                divergent_offset: *divergent_offset,
             }),
             Phase::Corrupt { offset, error } => Err(Error::CorruptRecord {
                 partition: tp.clone(),
@@ -749,6 +797,10 @@ impl Consumer {
             self.progress(now);
             return Err(e);
         }
+        if let Some(e) = self.take_truncation() {
+            self.progress(now);
+            return Err(e);
+        }
         if let Some(e) = self.blocking_error() {
             return Err(e);
         }
@@ -804,10 +856,44 @@ impl Consumer {
             || self.stopped.is_some()
             || self.group.as_ref().is_some_and(ConsumerGroup::wants_poll)
             || self.blocking_error().is_some()
+            || self.partitions.values().any(|s| {
+                matches!(
+                    s.phase,
+                    Phase::Truncated {
+                        reported: false,
+                        ..
+                    }
+                )
+            })
             || self
                 .partitions
                 .values()
                 .any(|s| !s.paused && matches!(s.phase, Phase::Fetching) && s.buffer.has_records())
+    }
+
+    /// The first log truncation no poll has reported yet, marked reported:
+    /// each is returned once, while its partition stays stopped until the
+    /// application seeks.
+    fn take_truncation(&mut self) -> Option<Error> {
+        self.partitions.iter_mut().find_map(|(tp, state)| {
+            let Phase::Truncated {
+                position,
+                divergent_offset,
+                reported,
+            } = &mut state.phase
+            else {
+                return None;
+            };
+            if *reported {
+                return None;
+            }
+            *reported = true;
+            Some(Error::LogTruncation {
+                partition: tp.clone(),
+                position: *position,
+                divergent_offset: *divergent_offset,
+            })
+        })
     }
 
     /// An error that holds back every poll until the application acts.
@@ -818,13 +904,6 @@ impl Consumer {
             match &state.phase {
                 Phase::NeedsSeek => needs_seek.push(tp.clone()),
                 Phase::OutOfRange { offset } => out_of_range.push((tp.clone(), *offset)),
-                Phase::Truncated { offset, end_offset } => {
-                    return Some(Error::LogTruncation {
-                        partition: tp.clone(),
-                        offset: *offset,
-                        end_offset: *end_offset,
-                    });
-                }
                 Phase::Corrupt { offset, error } => {
                     return Some(Error::CorruptRecord {
                         partition: tp.clone(),
@@ -832,7 +911,13 @@ impl Consumer {
                         source: error.clone(),
                     });
                 }
-                Phase::Fetching | Phase::Resetting { .. } | Phase::AwaitingCommitted => {}
+                // A truncation is reported once (`take_truncation`), then
+                // only its partition stays stopped.
+                Phase::Truncated { .. }
+                | Phase::Fetching
+                | Phase::Resetting { .. }
+                | Phase::AwaitingCommitted
+                | Phase::Validating => {}
             }
         }
         if !out_of_range.is_empty() {
@@ -944,6 +1029,8 @@ impl Consumer {
         state.pending_corruption = None;
         state.retry.reset(timers);
         state.last_fetched_epoch = None;
+        // Whatever position comes next has not been seen under any leader.
+        state.position_leader = None;
         state.buffer.clear()
     }
 
@@ -996,6 +1083,8 @@ impl Consumer {
             return;
         }
         self.send_list_offsets(now);
+        self.check_leaders();
+        self.send_validations(now);
         self.send_fetches(now);
         // Sending can fail synchronously (a connection vanished): react.
         while let Some(outcome) = self.conns.poll_outcome() {
@@ -1081,6 +1170,11 @@ impl Consumer {
                 }
                 self.metadata.request_update();
             }
+            Purpose::Validation { partitions } => {
+                for p in &partitions {
+                    self.validation_failed(p, ErrorCode::NETWORK_EXCEPTION, now);
+                }
+            }
         }
     }
 
@@ -1120,6 +1214,15 @@ impl Consumer {
                     Err(e) => {
                         self.protocol_error(node, e);
                         self.on_failed(node, Purpose::ListOffsets { partitions }, now);
+                    }
+                }
+            }
+            Purpose::Validation { partitions } => {
+                match decode_response::<OffsetForLeaderEpochRequest>(frame, version) {
+                    Ok((_, response)) => self.on_validation(&response, partitions, now),
+                    Err(e) => {
+                        self.protocol_error(node, e);
+                        self.on_failed(node, Purpose::Validation { partitions }, now);
                     }
                 }
             }

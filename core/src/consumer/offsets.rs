@@ -11,8 +11,15 @@ pub(super) type OffsetsEntry = (TopicPartition, i64, Option<i32>, OffsetsTarget)
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum OffsetsTarget {
-    Reset { fence: u64 },
-    Query { id: QueryId },
+    /// A partition's reset; the offset found is good under `leader`, the
+    /// leader asked.
+    Reset {
+        fence: u64,
+        leader: Leader,
+    },
+    Query {
+        id: QueryId,
+    },
 }
 
 /// An offsets query; its deadline is [`Timer::QueryDeadline`].
@@ -91,7 +98,10 @@ impl Consumer {
                 tp.clone(),
                 timestamp,
                 leader.epoch,
-                OffsetsTarget::Reset { fence: state.fence },
+                OffsetsTarget::Reset {
+                    fence: state.fence,
+                    leader,
+                },
             ));
         }
         for (&id, query) in &self.queries {
@@ -189,7 +199,7 @@ impl Consumer {
         value: bool,
     ) {
         match target {
-            OffsetsTarget::Reset { fence } => {
+            OffsetsTarget::Reset { fence, .. } => {
                 if let Some(state) = self.partitions.get_mut(tp) {
                     if state.fence == fence && matches!(state.phase, Phase::Resetting { .. }) {
                         if value {
@@ -243,7 +253,7 @@ impl Consumer {
             }
             let epoch = (answer.leader_epoch >= 0).then_some(answer.leader_epoch);
             match *target {
-                OffsetsTarget::Reset { fence } => {
+                OffsetsTarget::Reset { fence, leader } => {
                     let Some(state) = self.partitions.get_mut(tp) else {
                         continue;
                     };
@@ -253,6 +263,9 @@ impl Consumer {
                     state.phase = Phase::Fetching;
                     state.position = answer.offset.max(0);
                     state.position_epoch = epoch;
+                    // The leader asked found the offset in its own log: no
+                    // need to validate it unless the leader changes.
+                    state.position_leader = Some(leader);
                     state.fetch_offset = state.position;
                     state.retry.succeeded(&mut self.timers);
                     self.events.push_back(Event::PositionsChanged);
@@ -288,7 +301,7 @@ impl Consumer {
             self.metadata.request_update();
         }
         match target {
-            OffsetsTarget::Reset { fence } => {
+            OffsetsTarget::Reset { fence, .. } => {
                 let Some(state) = self.partitions.get_mut(tp) else {
                     return;
                 };

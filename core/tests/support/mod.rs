@@ -14,10 +14,12 @@ use odradek_core::protocol::messages::{
     FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, SyncGroupRequest, SyncGroupResponse,
     api_versions::ApiVersion,
-    fetch::{FetchAbortedTransaction, FetchPartitionData, FetchableTopicResponse},
+    fetch::{
+        FetchAbortedTransaction, FetchEpochEndOffset, FetchPartitionData, FetchableTopicResponse,
+    },
     find_coordinator::FindCoordinatorResponseCoordinator,
     join_group::JoinGroupResponseMember,
     leave_group::LeaveGroupResponseMember,
@@ -28,6 +30,7 @@ use odradek_core::protocol::messages::{
         OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
         OffsetFetchResponseTopic, OffsetFetchResponseTopics,
     },
+    offset_for_leader_epoch::{OffsetForLeaderEpochEndOffset, OffsetForLeaderTopicResult},
 };
 use odradek_core::protocol::{
     ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, EmbeddedProtocol, ErrorCode,
@@ -78,6 +81,7 @@ pub enum RequestBodyReply {
     LeaveGroup(LeaveGroupResponse),
     OffsetCommit(OffsetCommitResponse),
     OffsetFetch(OffsetFetchResponse),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochResponse),
 }
 
 /// One partition's log as a broker holds it.
@@ -119,6 +123,75 @@ impl PartitionLog {
         self.batches.push((base, next, bytes));
         self.high_watermark = self.high_watermark.max(next);
         self
+    }
+
+    /// Cuts the log back to `offset` (a batch boundary), as a replica that
+    /// had not replicated past it and becomes leader leaves it.
+    pub fn truncate_to(&mut self, offset: i64) -> &mut Self {
+        assert!(
+            self.batches
+                .iter()
+                .all(|(base, next, _)| *next <= offset || *base >= offset),
+            "truncate_to({offset}) must cut between batches"
+        );
+        self.batches.retain(|(_, next, _)| *next <= offset);
+        self.high_watermark = offset;
+        self.last_stable = None;
+        self
+    }
+
+    /// The leader epoch cache, as a broker keeps it: each epoch (ascending)
+    /// with its first offset, from the batches' partition leader epochs;
+    /// the current leader epoch starts where the log ended when it began.
+    pub fn epochs(&self) -> Vec<(i32, i64)> {
+        let mut out: Vec<(i32, i64)> = Vec::new();
+        for (base, _, bytes) in &self.batches {
+            // A v2 batch: base offset (8), length (4), leader epoch (4), magic (1).
+            if bytes.len() < 17 || bytes[16] != 2 {
+                continue;
+            }
+            let epoch = i32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+            if epoch >= 0 && out.last().is_none_or(|(e, _)| epoch > *e) {
+                out.push((epoch, *base));
+            }
+        }
+        if self.leader_epoch >= 0 && out.last().is_none_or(|(e, _)| self.leader_epoch > *e) {
+            out.push((self.leader_epoch, self.high_watermark.max(self.log_start)));
+        }
+        out
+    }
+
+    /// Where `epoch` ends, as Kafka's leader epoch cache answers: the
+    /// largest epoch at or below it and the first offset of the next one
+    /// (the log end for the latest epoch); (-1, -1) if it cannot say.
+    pub fn end_offset_for(&self, epoch: i32) -> (i32, i64) {
+        let epochs = self.epochs();
+        if epoch < 0 {
+            return (-1, -1);
+        }
+        if epochs.last().is_some_and(|(e, _)| *e == epoch) {
+            return (epoch, self.high_watermark.max(self.log_start));
+        }
+        let Some(&(_, next_start)) = epochs.iter().find(|(e, _)| *e > epoch) else {
+            return (-1, -1);
+        };
+        match epochs.iter().rev().find(|(e, _)| *e <= epoch) {
+            Some(&(floor, _)) => (floor, next_start),
+            None => (epoch, next_start),
+        }
+    }
+
+    /// The error a leader gives a request naming `current_leader_epoch`:
+    /// FENCED_LEADER_EPOCH for an older one, UNKNOWN_LEADER_EPOCH for a
+    /// newer one (0 when it matches or is not given).
+    pub fn epoch_error(&self, current_leader_epoch: i32) -> i16 {
+        if current_leader_epoch < 0 || current_leader_epoch == self.leader_epoch {
+            0
+        } else if current_leader_epoch < self.leader_epoch {
+            ErrorCode::FENCED_LEADER_EPOCH.0
+        } else {
+            ErrorCode::UNKNOWN_LEADER_EPOCH.0
+        }
     }
 
     fn end_for(&self, isolation: i8) -> i64 {
@@ -736,6 +809,9 @@ impl Cluster {
             RequestBodyReply::OffsetFetch(r) => {
                 encode_response(&mut out, ApiKey::OffsetFetch, id, &r, version)
             }
+            RequestBodyReply::OffsetForLeaderEpoch(r) => {
+                encode_response(&mut out, ApiKey::OffsetForLeaderEpoch, id, &r, version)
+            }
         };
         result.expect("encode reply");
         out.freeze()
@@ -957,6 +1033,12 @@ impl Cluster {
                 Duration::ZERO,
                 RequestBodyReply::ListOffsets(self.list_offsets(broker_id, request)),
             ),
+            RequestBody::OffsetForLeaderEpoch(request) => (
+                Duration::ZERO,
+                RequestBodyReply::OffsetForLeaderEpoch(
+                    self.offset_for_leader_epoch(broker_id, request),
+                ),
+            ),
             RequestBody::Fetch(request) => {
                 let response = self.fetch(broker_id, request);
                 let has_data = response
@@ -1059,6 +1141,9 @@ impl Cluster {
                             match self.partition(&t.name, p.partition_index) {
                                 None => answer.error_code = 3,
                                 Some(log) if log.leader != broker => answer.error_code = 6,
+                                Some(log) if log.epoch_error(p.current_leader_epoch) != 0 => {
+                                    answer.error_code = log.epoch_error(p.current_leader_epoch);
+                                }
                                 Some(log) => {
                                     answer.leader_epoch = log.leader_epoch;
                                     match p.timestamp {
@@ -1083,6 +1168,46 @@ impl Cluster {
                 })
                 .collect(),
             ..Default::default()
+        }
+    }
+
+    fn offset_for_leader_epoch(
+        &self,
+        broker: i32,
+        request: &OffsetForLeaderEpochRequest,
+    ) -> OffsetForLeaderEpochResponse {
+        OffsetForLeaderEpochResponse {
+            throttle_time_ms: 0,
+            topics: request
+                .topics
+                .iter()
+                .map(|t| OffsetForLeaderTopicResult {
+                    topic: t.topic.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut answer = OffsetForLeaderEpochEndOffset {
+                                partition: p.partition,
+                                ..Default::default()
+                            };
+                            match self.partition(&t.topic, p.partition) {
+                                None => answer.error_code = 3,
+                                Some(log) if log.leader != broker => answer.error_code = 6,
+                                Some(log) if log.epoch_error(p.current_leader_epoch) != 0 => {
+                                    answer.error_code = log.epoch_error(p.current_leader_epoch);
+                                }
+                                Some(log) => {
+                                    let (epoch, end) = log.end_offset_for(p.leader_epoch);
+                                    answer.leader_epoch = epoch;
+                                    answer.end_offset = end;
+                                }
+                            }
+                            answer
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 
@@ -1132,9 +1257,27 @@ impl Cluster {
                                     data.error_code = 6;
                                     return data;
                                 }
+                                if log.epoch_error(p.current_leader_epoch) != 0 {
+                                    data.error_code = log.epoch_error(p.current_leader_epoch);
+                                    return data;
+                                }
                                 if log.fetch_error != 0 {
                                     data.error_code = log.fetch_error;
                                     return data;
+                                }
+                                if p.last_fetched_epoch >= 0 {
+                                    // Fetch v12+: a leader checks the fetcher's log
+                                    // against its own before reading.
+                                    let (epoch, end) = log.end_offset_for(p.last_fetched_epoch);
+                                    if epoch >= 0
+                                        && (epoch < p.last_fetched_epoch || end < p.fetch_offset)
+                                    {
+                                        data.diverging_epoch = FetchEpochEndOffset {
+                                            epoch,
+                                            end_offset: end,
+                                        };
+                                        return data;
+                                    }
                                 }
                                 if p.fetch_offset < log.log_start
                                     || p.fetch_offset > log.high_watermark
@@ -1232,6 +1375,9 @@ typed_requests! {
     leaves: LeaveGroup(LeaveGroupRequest);
     offset_commits: OffsetCommit(OffsetCommitRequest);
     offset_fetches: OffsetFetch(OffsetFetchRequest);
+    offset_for_leader_epochs: OffsetForLeaderEpoch(OffsetForLeaderEpochRequest);
+    list_offsets_requests: ListOffsets(ListOffsetsRequest);
+    fetch_requests: Fetch(FetchRequest);
 }
 
 impl GroupModel {
