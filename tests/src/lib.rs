@@ -448,6 +448,9 @@ pub struct Broker {
     port: u16,
     /// crabka's KRaft controller port (unused by tansu).
     controller_port: u16,
+    /// Whether crabka logs every request it answers (see
+    /// [`Broker::start_logging_requests`]).
+    log_requests: bool,
     dir: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
@@ -471,6 +474,10 @@ impl Broker {
     /// answers Metadata with itself as a broker. Retries with new ports if a
     /// chosen one was taken in the meantime.
     pub fn start(kind: BrokerKind) -> Result<Broker, HarnessError> {
+        Self::start_with(kind, false)
+    }
+
+    fn start_with(kind: BrokerKind, log_requests: bool) -> Result<Broker, HarnessError> {
         let binary = kind.binary()?;
         let dir = make_temp_dir(kind)?;
         let log_path = dir.join("broker.log");
@@ -479,6 +486,7 @@ impl Broker {
             binary,
             port: 0,
             controller_port: 0,
+            log_requests,
             dir,
             log_path,
             child: None,
@@ -515,6 +523,12 @@ impl Broker {
             BrokerKind::Tansu => Ok(()),
             BrokerKind::Crabka => self.admin()?.set_feature("transaction.version", 0),
         }
+    }
+
+    /// Like [`Broker::start`] for crabka, which then logs every request it
+    /// answers (across restarts too), for [`Broker::requests_answered`].
+    pub fn start_logging_requests() -> Result<Broker, HarnessError> {
+        Self::start_with(BrokerKind::Crabka, true)
     }
 
     /// Which broker this is.
@@ -624,6 +638,32 @@ impl Broker {
         self.admin()?.delete_records(topic, partition, offset)
     }
 
+    /// How many requests with API key `api` the broker answered since it
+    /// was started or restarted last, from its request log (crabka started
+    /// by [`Broker::start_logging_requests`] only).
+    pub fn requests_answered(
+        &self,
+        api: odradek_core::protocol::ApiKey,
+    ) -> Result<usize, HarnessError> {
+        if !self.log_requests {
+            return Err(HarnessError::new(format!(
+                "{} {} does not log its requests: start it with Broker::start_logging_requests",
+                self.kind,
+                self.addr()
+            )));
+        }
+        let log = fs::read_to_string(&self.log_path)
+            .map_err(|e| HarnessError::io(format!("reading {}", self.log_path.display()), e))?;
+        let since = log
+            .rfind("--- odradek-tests: starting")
+            .map_or(&log[..], |at| &log[at..]);
+        let key = format!("kafka.api_key={}", api.code());
+        Ok(since
+            .lines()
+            .filter(|l| l.contains("kafka.request") && l.contains(&key) && l.contains("close"))
+            .count())
+    }
+
     /// The environment of the broker process (and of nothing else).
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);
@@ -644,6 +684,9 @@ impl Broker {
                         "ODRADEK_CRABKA_CONTROLLER_PORT",
                         self.controller_port.to_string(),
                     );
+                if self.log_requests {
+                    cmd.env("ODRADEK_CRABKA_LOG_REQUESTS", "1");
+                }
             }
         }
         match std::env::var_os("ODRADEK_BROKER_LOG") {

@@ -75,6 +75,57 @@ fn crabka_offers_every_api() {
     assert_eq!(missing, vec![], "advertised: {:?}", conn.broker_versions());
 }
 
+/// crabka only (tansu does not offer it): OffsetForLeaderEpoch at every
+/// common version, as a consumer asks (replica id -1 from v3): the current
+/// epoch ends at the log end; the broker counts the requests.
+#[test]
+fn crabka_offset_for_leader_epoch_at_every_common_version() {
+    let broker = Broker::start_logging_requests().expect("start crabka");
+    let mut conn = Connection::connect(broker.addr()).expect("connect");
+    broker
+        .create_topic("conformance-epochs", 1)
+        .expect("create topic");
+    let batch = odradek_core::records::RecordBatchBuilder::new(0)
+        .records(vec![
+            odradek_core::records::NewRecord::new().with_value("v");
+            5
+        ])
+        .encode()
+        .expect("encode");
+    conn.produce("conformance-epochs", 0, batch)
+        .expect("produce");
+    let versions = common::<OffsetForLeaderEpochRequest>(&conn);
+    for version in versions.iter() {
+        let request = OffsetForLeaderEpochRequest {
+            replica_id: -1,
+            topics: vec![offset_for_leader_epoch::OffsetForLeaderTopic {
+                topic: "conformance-epochs".into(),
+                partitions: vec![offset_for_leader_epoch::OffsetForLeaderPartition {
+                    partition: 0,
+                    current_leader_epoch: 0,
+                    leader_epoch: 0,
+                }],
+            }],
+        };
+        let response = conn
+            .send(&request, version)
+            .unwrap_or_else(|e| panic!("v{version}: {e}"));
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.leader_epoch, p.end_offset),
+            (0, 0, 5),
+            "v{version}: {response:?}"
+        );
+    }
+    assert_eq!(
+        broker
+            .requests_answered(ApiKey::OffsetForLeaderEpoch)
+            .expect("request log"),
+        versions.iter().count(),
+        "in the broker's request log"
+    );
+}
+
 fn api_versions_at_every_common_version(kind: BrokerKind) {
     let (_broker, mut conn) = start(kind);
     for version in common::<ApiVersionsRequest>(&conn).iter() {

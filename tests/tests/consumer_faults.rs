@@ -3,15 +3,17 @@
 //! panic, no hang: the consumer reconnects and continues, or reports an
 //! error through `poll`; `poll` and `close` return within their bounds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use odradek_core::TopicPartition;
+use odradek_core::protocol::ApiKey;
 use odradek_core::records::Compression;
+use odradek_core::{ConsumerRecord, OffsetAndMetadata, TopicPartition};
 use odradek_tests::driver::Connection;
 use odradek_tests::suite::{
-    HangGuard, OffsetTracker, TestConsumer, build, check_numbered, config, consume_to, partitions,
-    produce_numbered, timed, wait_connections_closed,
+    HangGuard, OffsetTracker, RebalanceLog, TestConsumer, build, check_numbered, config,
+    consume_to, group_config, partitions, produce_numbered, timed, wait_connections_closed,
+    wait_for,
 };
 use odradek_tests::{Broker, BrokerKind};
 
@@ -206,4 +208,216 @@ fn broker_gone<C: TestConsumer>(kind: BrokerKind) {
     closed.expect("close without a broker");
 }
 
+/// crabka only (tansu keeps nothing across a restart): a group member
+/// consumes half the topic and commits; the broker is SIGKILLed and
+/// restarted on its data directory while the member keeps polling. The
+/// committed offsets are intact (another consumer of the group reads them
+/// back), the member carries on, and every record, including those written
+/// after the restart, is delivered at least once.
+fn crabka_group_survives_a_broker_kill<C: TestConsumer>(kind: BrokerKind) {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(
+        format!("consumer_faults group across a kill [{kind} {rt}]"),
+        Duration::from_secs(300),
+    );
+    let mut broker = Broker::start(kind).expect("start broker");
+    fill(&broker, true, 0, 1000);
+    let all = partitions(TOPIC, 2);
+    let mut cfg = group_config(&broker, "survivors", false);
+    cfg.max_poll_records = 100;
+    let member: C = build(cfg.clone());
+    member
+        .subscribe(&[TOPIC], &RebalanceLog::default())
+        .expect("subscribe");
+    let mut seen: BTreeMap<TopicPartition, BTreeSet<i64>> = BTreeMap::new();
+    let take = |seen: &mut BTreeMap<TopicPartition, BTreeSet<i64>>, records: &[ConsumerRecord]| {
+        for record in records {
+            check_numbered(record);
+            seen.entry(record.topic_partition().clone())
+                .or_default()
+                .insert(record.offset());
+        }
+    };
+    let halfway: BTreeMap<TopicPartition, i64> = all.iter().map(|tp| (tp.clone(), 500)).collect();
+    let mut tracker = OffsetTracker::starting_at(&all, 0);
+    let got = consume_to(
+        &member,
+        "the first half",
+        Duration::from_secs(60),
+        &mut tracker,
+        &halfway,
+        check_numbered,
+    );
+    take(&mut seen, &got);
+    member.commit().expect("commit");
+    let committed = member.committed(&all).expect("committed");
+    let before: BTreeMap<TopicPartition, i64> = committed
+        .iter()
+        .map(|(tp, o)| (tp.clone(), o.as_ref().expect("committed").offset))
+        .collect();
+    assert!(before.values().all(|&o| o >= 500), "[{rt}] {before:?}");
+
+    broker.stop();
+    broker.restart().expect("restart crabka on its data");
+    fill(&broker, false, 1000, 1200);
+
+    let reader: C = build(cfg);
+    let after = wait_for(
+        "the committed offsets after the restart",
+        Duration::from_secs(60),
+        || {
+            let committed = reader.committed(&all).map_err(|e| e.to_string())?;
+            Ok(committed
+                .iter()
+                .map(|(tp, o)| (tp.clone(), o.as_ref().map_or(-1, |o| o.offset)))
+                .collect::<BTreeMap<_, _>>())
+        },
+    );
+    assert_eq!(after, before, "[{rt}] commits after the broker's restart");
+    reader.close().expect("close");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut errors = Vec::new();
+    while !all.iter().all(|tp| {
+        seen.get(tp)
+            .is_some_and(|s| (0..1200).all(|o| s.contains(&o)))
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "[{rt}] not every record after the restart; poll errors {errors:?}; last offsets {:?}",
+            seen.iter()
+                .map(|(tp, s)| (tp, s.len(), s.last()))
+                .collect::<Vec<_>>()
+        );
+        match member.poll(Duration::from_millis(500)) {
+            Ok(records) => take(&mut seen, &records.iter().cloned().collect::<Vec<_>>()),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    // crabka keeps no group membership across a restart (Apache Kafka does:
+    // the member would carry on in its generation), so the member may lose
+    // its partitions, rejoin and read again from the committed offsets: it
+    // commits once it owns every partition again and has read it to the end.
+    wait_for(
+        "a commit of the end after the restart",
+        Duration::from_secs(60),
+        || {
+            match member.poll(Duration::from_millis(200)) {
+                Ok(records) => take(&mut seen, &records.iter().cloned().collect::<Vec<_>>()),
+                Err(e) => errors.push(e.to_string()),
+            }
+            let at_end = member.assignment().len() == all.len()
+                && all.iter().all(|tp| member.position(tp) == Ok(1200));
+            if !at_end {
+                return Err(format!("assignment {:?}", member.assignment()));
+            }
+            member.commit().map_err(|e| {
+                errors.push(e.to_string());
+                e.to_string()
+            })
+        },
+    );
+    let committed = member.committed(&all).expect("committed");
+    for tp in &all {
+        assert_eq!(
+            committed[tp].as_ref().map(|o| o.offset),
+            Some(1200),
+            "[{rt}] final commit of {tp}"
+        );
+    }
+    eprintln!("[{rt}] poll errors across the broker's restart: {errors:?}");
+    member.close().expect("close");
+}
+
+/// crabka only (tansu has no OffsetForLeaderEpoch): KIP-320 end to end. A
+/// group commits offsets that carry the leader epoch of the last record;
+/// after a broker restart a new member of the group starts from them and
+/// first validates them with OffsetForLeaderEpoch (counted by the broker),
+/// then resumes exactly at the committed offset, neither reset nor
+/// truncated.
+fn crabka_committed_positions_are_validated_after_a_restart<C: TestConsumer>(kind: BrokerKind) {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(
+        format!("consumer_faults validation after a restart [{kind} {rt}]"),
+        Duration::from_secs(180),
+    );
+    assert_eq!(kind, BrokerKind::Crabka);
+    let mut broker = Broker::start_logging_requests().expect("start crabka");
+    fill(&broker, true, 0, 200);
+    let all = partitions(TOPIC, 2);
+    let cfg = group_config(&broker, "validators", false);
+    let first: C = build(cfg.clone());
+    first
+        .subscribe(&[TOPIC], &RebalanceLog::default())
+        .expect("subscribe");
+    let mut tracker = OffsetTracker::starting_at(&all, 0);
+    let halfway: BTreeMap<TopicPartition, i64> = all.iter().map(|tp| (tp.clone(), 100)).collect();
+    consume_to(
+        &first,
+        "the first half",
+        Duration::from_secs(60),
+        &mut tracker,
+        &halfway,
+        check_numbered,
+    );
+    let positions: BTreeMap<TopicPartition, OffsetAndMetadata> = all
+        .iter()
+        .map(|tp| {
+            let offset = OffsetAndMetadata {
+                leader_epoch: Some(0),
+                ..OffsetAndMetadata::new(100)
+            };
+            (tp.clone(), offset)
+        })
+        .collect();
+    first.commit_offsets(&positions).expect("commit");
+    first.close().expect("close");
+
+    broker.restart().expect("restart crabka on its data");
+    assert_eq!(
+        broker
+            .requests_answered(ApiKey::OffsetForLeaderEpoch)
+            .expect("request log"),
+        0,
+        "no validation before the second member"
+    );
+    let second: C = build(cfg);
+    second
+        .subscribe(&[TOPIC], &RebalanceLog::default())
+        .expect("subscribe");
+    let mut tracker = OffsetTracker::starting_at(&all, 100);
+    let end: BTreeMap<TopicPartition, i64> = all.iter().map(|tp| (tp.clone(), 200)).collect();
+    let got = consume_to(
+        &second,
+        "from the committed offsets",
+        Duration::from_secs(60),
+        &mut tracker,
+        &end,
+        check_numbered,
+    );
+    for tp in &all {
+        let first = got
+            .iter()
+            .find(|r| r.topic_partition() == tp)
+            .map(|r| r.offset());
+        assert_eq!(
+            first,
+            Some(100),
+            "[{rt}] first record of {tp} after validation"
+        );
+    }
+    let validations = broker
+        .requests_answered(ApiKey::OffsetForLeaderEpoch)
+        .expect("request log");
+    assert!(
+        validations >= 1,
+        "[{rt}] no OffsetForLeaderEpoch reached the broker"
+    );
+    second.close().expect("close");
+}
+
 odradek_tests::for_each_runtime!(broker_restart_mid_consumption, broker_gone);
+odradek_tests::for_each_runtime!(
+    crabka: crabka_group_survives_a_broker_kill,
+    crabka_committed_positions_are_validated_after_a_restart
+);

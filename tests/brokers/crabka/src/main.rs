@@ -10,6 +10,9 @@
 //! * `ODRADEK_CRABKA_CONTROLLER_PORT` (required): the KRaft controller
 //!   listener on 127.0.0.1. Every instance needs its own, or brokers started
 //!   side by side join each other's quorum.
+//! * `ODRADEK_CRABKA_LOG_REQUESTS` (optional, any value): log every request
+//!   the broker handled when it is answered, as a `kafka.request` span with
+//!   its `kafka.api_key`, so tests can see which requests a client sent.
 //! * `RUST_LOG`: the broker's log filter (default `warn`).
 //!
 //! When the client port is bound it prints `odradek-crabka: ready on ADDR`
@@ -22,6 +25,7 @@ use std::process::ExitCode;
 
 use crabka_broker::{BootstrapMode, Broker, BrokerConfig};
 use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::fmt::format::FmtSpan;
 
 /// Reads a required environment variable.
 fn required(name: &str) -> Result<String, String> {
@@ -88,10 +92,21 @@ async fn run() -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let mut filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string());
+    let log_requests = std::env::var_os("ODRADEK_CRABKA_LOG_REQUESTS").is_some();
+    if log_requests {
+        // The broker opens a span per request only when this target is on.
+        filter.push_str(",crabka_broker::request=debug");
+    }
+    let spans = if log_requests {
+        FmtSpan::CLOSE
+    } else {
+        FmtSpan::NONE
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_span_events(spans)
+        .with_ansi(false)
         .with_writer(std::io::stderr)
         .init();
     match run().await {
