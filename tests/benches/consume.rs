@@ -1,11 +1,13 @@
 //! End-to-end consumer benchmark: odradek-tokio (default settings) against
-//! rskafka, consuming the same 6-partition topic from a local tansu broker.
+//! rskafka, consuming the same 6-partition topic from a local broker: tansu
+//! (one partition per Fetch response, in-memory log) and crabka (every
+//! partition in each response, on-disk log, so the client sets the pace).
 //!
 //! ```text
-//! cargo bench -p odradek-tests --bench consume [-- --records N --runs N --codecs none,lz4,zstd]
+//! cargo bench -p odradek-tests --bench consume [-- --records N --runs N --codecs none,lz4,zstd --brokers tansu,crabka]
 //! ```
 //!
-//! The parent process starts a fresh tansu broker per codec, creates a
+//! The parent process starts a fresh broker per broker kind and codec, creates a
 //! 6-partition topic and writes `N` records (100-byte values, small keys) in
 //! batches of 1000 compressed with that codec, using Odradek's batch encoder
 //! and the blocking test driver (one Produce per batch, batch `b` to
@@ -26,9 +28,10 @@
 //!
 //! The parent also samples the broker's CPU (`/proc/PID/stat`) around each
 //! child, and prints `/proc/loadavg` at the start and the end. Environment
-//! variables `ODRADEK_BENCH_RECORDS`, `ODRADEK_BENCH_RUNS` and
-//! `ODRADEK_BENCH_CODECS` set the same knobs as the flags (defaults: 1,000,000
-//! records, 7 runs per client, none,lz4,zstd); `--hold` pauses
+//! variables `ODRADEK_BENCH_RECORDS`, `ODRADEK_BENCH_RUNS`,
+//! `ODRADEK_BENCH_CODECS` and `ODRADEK_BENCH_BROKERS` set the same knobs as
+//! the flags (defaults: 1,000,000 records, 7 runs per client, none,lz4,zstd,
+//! tansu,crabka); `--hold` pauses
 //! after producing each topic (until a line on stdin) and prints the child
 //! command line, to run a client by hand under a profiler.
 //!
@@ -43,8 +46,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use odradek_core::protocol::messages::ProduceRequest;
-use odradek_core::protocol::messages::produce::{PartitionProduceData, TopicProduceData};
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
 use odradek_tests::driver::Connection;
 use odradek_tests::{Broker, BrokerKind, run_with_timeout};
@@ -87,6 +88,7 @@ struct Settings {
     records: usize,
     runs: usize,
     codecs: Vec<Compression>,
+    brokers: Vec<BrokerKind>,
     /// After producing, print the child command and wait for a line on
     /// stdin before running the clients (to run a child under a profiler).
     hold: bool,
@@ -97,6 +99,7 @@ fn settings(args: &[String]) -> Res<Settings> {
     let mut records = env("ODRADEK_BENCH_RECORDS");
     let mut runs = env("ODRADEK_BENCH_RUNS");
     let mut codecs = env("ODRADEK_BENCH_CODECS");
+    let mut brokers = env("ODRADEK_BENCH_BROKERS");
     let mut hold = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -104,6 +107,7 @@ fn settings(args: &[String]) -> Res<Settings> {
             "--records" => &mut records,
             "--runs" => &mut runs,
             "--codecs" => &mut codecs,
+            "--brokers" => &mut brokers,
             "--hold" => {
                 hold = true;
                 continue;
@@ -125,10 +129,20 @@ fn settings(args: &[String]) -> Res<Settings> {
             other => Err(format!("unknown codec {other:?}")),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let brokers = brokers
+        .unwrap_or_else(|| "tansu,crabka".into())
+        .split(',')
+        .map(|b| match b.trim() {
+            "tansu" => Ok(BrokerKind::Tansu),
+            "crabka" => Ok(BrokerKind::Crabka),
+            other => Err(format!("unknown broker {other:?}")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Settings {
         records: records.map_or(Ok(1_000_000), |r| r.parse())?,
         runs: runs.map_or(Ok(7), |r| r.parse())?.max(1),
         codecs,
+        brokers,
         hold,
     })
 }
@@ -148,15 +162,17 @@ fn parent(args: &[String]) -> Res<()> {
         settings.records, settings.runs
     );
     let mut verdicts = Vec::new();
-    for &codec in &settings.codecs {
-        verdicts.push(bench_codec(codec, &settings)?);
+    for &kind in &settings.brokers {
+        for &codec in &settings.codecs {
+            verdicts.push((kind, bench_codec(kind, codec, &settings)?));
+        }
     }
     println!("load at end (/proc/loadavg): {}", loadavg());
     println!();
-    for (codec, rate_ratio, cpu_ratio) in &verdicts {
+    for (kind, (codec, rate_ratio, cpu_ratio)) in &verdicts {
         let ok = *rate_ratio >= 1.2 && *cpu_ratio <= 0.5;
         println!(
-            "{codec:>5}: odradek/rskafka records/s {rate_ratio:.2}x (goal >= 1.20x), \
+            "{kind:>6} {codec:>5}: odradek/rskafka records/s {rate_ratio:.2}x (goal >= 1.20x), \
              CPU per record {cpu_ratio:.2}x (goal <= 0.50x): {}",
             if ok { "met" } else { "MISSED" }
         );
@@ -203,18 +219,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn bench_codec(codec: Compression, settings: &Settings) -> Res<(&'static str, f64, f64)> {
+fn bench_codec(
+    kind: BrokerKind,
+    codec: Compression,
+    settings: &Settings,
+) -> Res<(&'static str, f64, f64)> {
     let name = codec.name();
     let topic = format!("bench-consume-{name}");
     // A fresh broker per codec keeps tansu's memory storage small.
-    let broker = Broker::start(BrokerKind::Tansu)?;
+    let broker = Broker::start(kind)?;
     broker.create_topic(&topic, PARTITIONS as u32)?;
     let started = Instant::now();
     let ends = produce(&broker, &topic, codec, settings.records)?;
     let produce_s = started.elapsed().as_secs_f64();
     println!();
     println!(
-        "== codec {name}: produced {} records to {topic} in {produce_s:.1} s; end offsets {ends:?}; \
+        "== {kind}, codec {name}: produced {} records to {topic} in {produce_s:.1} s; end offsets {ends:?}; \
          broker RSS {:.0} MiB",
         settings.records,
         broker
@@ -387,25 +407,11 @@ fn produce(broker: &Broker, topic: &str, codec: Compression, total: usize) -> Re
                     .with_timestamp(1_700_000_000_000 + i as i64)
             }))
             .encode()?;
-        let response = conn.send_negotiated(&ProduceRequest {
-            acks: -1,
-            timeout_ms: 30_000,
-            topic_data: vec![TopicProduceData {
-                name: topic.into(),
-                partition_data: vec![PartitionProduceData {
-                    index: partition,
-                    records: Some(batch),
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })?;
-        let p = &response.responses[0].partition_responses[0];
+        let base = conn.produce(topic, partition, batch)?;
         let end = &mut ends[partition as usize];
-        if p.error_code != 0 || p.base_offset != *end {
+        if base != *end {
             return Err(format!(
-                "produce to partition {partition}: error {}, base offset {} (expected {end})",
-                p.error_code, p.base_offset
+                "produce to partition {partition}: base offset {base} (expected {end})"
             )
             .into());
         }

@@ -319,6 +319,66 @@ fn confluent_kafka_batches_decode_exactly_in_every_compression(kind: BrokerKind)
     }
 }
 
+/// crabka only: a caught-up partition comes back with `records` null (the
+/// schema allows it; Kafka sends an empty set). The consumer reads a topic
+/// where one partition is caught up at every fetch and the other has data
+/// without an error, on every adapter (`suite` covers the runtimes; this
+/// checks the premise and the blocking adapter).
+#[test]
+fn crabka_answers_caught_up_partitions_with_null_records() {
+    let broker = Broker::start(BrokerKind::Crabka).expect("start crabka");
+    let mut conn = Connection::connect(broker.addr()).expect("connect");
+    broker.create_topic("nulls", 2).expect("create topic");
+    let batch = RecordBatchBuilder::new(0)
+        .records(sample_records(0, 10))
+        .encode()
+        .expect("encode");
+    conn.produce("nulls", 0, batch).expect("produce");
+    let caught_up = conn
+        .fetch_partition(
+            "nulls",
+            0,
+            10,
+            odradek_core::IsolationLevel::ReadUncommitted,
+        )
+        .expect("fetch at the end");
+    assert_eq!(caught_up.records, None, "{caught_up:?}");
+    let empty = conn
+        .fetch_partition("nulls", 1, 0, odradek_core::IsolationLevel::ReadUncommitted)
+        .expect("fetch an empty partition");
+    assert_eq!(empty.records, None, "{empty:?}");
+
+    let config = odradek_core::ConsumerConfig::builder()
+        .bootstrap_servers(broker.bootstrap())
+        .fetch_max_wait(std::time::Duration::from_millis(50))
+        .build()
+        .expect("config");
+    let consumer = odradek_blocking::Consumer::new(config).expect("consumer");
+    let all = [
+        odradek_core::TopicPartition::new("nulls", 0),
+        odradek_core::TopicPartition::new("nulls", 1),
+    ];
+    consumer.assign(all.clone()).expect("assign");
+    consumer.seek_to_beginning(&all).expect("seek");
+    let mut got = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while got < 10 {
+        assert!(std::time::Instant::now() < deadline, "{got} records");
+        got += consumer
+            .poll(std::time::Duration::from_millis(100))
+            .expect("poll")
+            .len();
+    }
+    // Both partitions caught up: several fetches of nulls, no error.
+    for _ in 0..5 {
+        let records = consumer
+            .poll(std::time::Duration::from_millis(100))
+            .expect("poll with caught-up partitions");
+        assert!(records.is_empty());
+    }
+    consumer.close().expect("close");
+}
+
 odradek_tests::for_each_broker!(
     our_batches_round_trip_byte_for_byte_in_every_compression,
     fetch_at_every_common_version,
