@@ -33,7 +33,7 @@ step "sans-IO boundary of odradek-core"
 bash scripts/check-core-boundary.sh
 
 step "tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 if [ "$fuzz_seconds" -gt 0 ]; then
     step "fuzz smoke, ${fuzz_seconds}s per target"

@@ -420,6 +420,18 @@ impl BrokerKind {
         }
     }
 
+    /// The session timeout and heartbeat interval group tests use: short
+    /// joins on tansu, which holds a JoinGroup for half the session (3 s /
+    /// 1 s); on crabka Kafka's minimum session (6 s / 2 s), because it
+    /// expires a member whose session ends while its JoinGroup waits out
+    /// the first join's 3 s delay (Apache Kafka does not).
+    pub fn group_timeouts(self) -> (Duration, Duration) {
+        match self {
+            BrokerKind::Tansu => (Duration::from_millis(3000), Duration::from_millis(1000)),
+            BrokerKind::Crabka => (Duration::from_millis(6000), Duration::from_millis(2000)),
+        }
+    }
+
     /// Whether data survives [`Broker::restart`] (crabka's on-disk log) or
     /// not (tansu's memory storage).
     pub fn persists(self) -> bool {

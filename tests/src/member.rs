@@ -867,7 +867,7 @@ pub struct MemberSpec {
     pub topics: Vec<String>,
     /// `--assignor`.
     pub assignor: String,
-    /// `--session-timeout-ms` (3000 by default here, for tansu's joins).
+    /// `--session-timeout-ms` (by default the broker's test session).
     pub session_timeout_ms: u64,
     /// `--heartbeat-ms` (1000 by default here).
     pub heartbeat_ms: u64,
@@ -889,15 +889,18 @@ pub struct MemberSpec {
 
 impl MemberSpec {
     /// A member of `group` on `broker` reading `topics` with `assignor`;
-    /// session 3000 ms, heartbeat 1000 ms, commit after processing.
+    /// the broker's session and heartbeat for tests
+    /// ([`BrokerKind::group_timeouts`](crate::BrokerKind::group_timeouts)),
+    /// commit after processing.
     pub fn new(broker: &Broker, group: &str, topics: &[&str], assignor: &str) -> MemberSpec {
+        let (session, heartbeat) = broker.kind().group_timeouts();
         MemberSpec {
             bootstrap: broker.bootstrap(),
             group: group.to_string(),
             topics: topics.iter().map(|t| t.to_string()).collect(),
             assignor: assignor.to_string(),
-            session_timeout_ms: 3000,
-            heartbeat_ms: 1000,
+            session_timeout_ms: session.as_millis() as u64,
+            heartbeat_ms: heartbeat.as_millis() as u64,
             commit: Commit::AfterProcess,
             instance_id: None,
             client_id: None,

@@ -863,14 +863,14 @@ pub fn config(broker: &Broker) -> ConsumerConfig {
         .expect("test configuration")
 }
 
-/// [`config`] for a member of consumer group `group`: the short session
-/// timeout tansu needs for quick joins (it holds a JoinGroup for about half
-/// the session timeout), manual commits unless `auto_commit`.
+/// [`config`] for a member of consumer group `group`: the broker's
+/// [`group_timeouts`](crate::BrokerKind::group_timeouts) (short on tansu,
+/// which holds a JoinGroup for about half the session timeout), manual
+/// commits unless `auto_commit`.
 pub fn group_config(broker: &Broker, group: &str, auto_commit: bool) -> ConsumerConfig {
     let mut config = config(broker);
     config.group_id = Some(group.into());
-    config.session_timeout = Duration::from_millis(3000);
-    config.heartbeat_interval = Duration::from_millis(1000);
+    (config.session_timeout, config.heartbeat_interval) = broker.kind().group_timeouts();
     config.enable_auto_commit = auto_commit;
     config.auto_commit_interval = Duration::from_millis(500);
     config

@@ -117,13 +117,22 @@ fn crabka_offset_for_leader_epoch_at_every_common_version() {
             "v{version}: {response:?}"
         );
     }
-    assert_eq!(
-        broker
+    // The broker logs a request just after answering it: wait for the line.
+    let want = versions.iter().count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let logged = broker
             .requests_answered(ApiKey::OffsetForLeaderEpoch)
-            .expect("request log"),
-        versions.iter().count(),
-        "in the broker's request log"
-    );
+            .expect("request log");
+        if logged == want {
+            break;
+        }
+        assert!(
+            logged < want && std::time::Instant::now() < deadline,
+            "{logged} OffsetForLeaderEpoch requests in the broker's log, want {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 fn api_versions_at_every_common_version(kind: BrokerKind) {
