@@ -24,6 +24,7 @@
 //!   plus the consumer embedded protocol.
 //! - [`records`]: record batches (v2 and legacy message sets), compression
 //!   and CRC checks.
+//! - [`sasl`]: SASL mechanisms as messages (PLAIN, SCRAM-SHA-256/512).
 
 mod backoff;
 mod config;
@@ -37,6 +38,7 @@ mod types;
 pub mod group;
 pub mod protocol;
 pub mod records;
+pub mod sasl;
 
 pub use config::{
     ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, FromConfig, IsolationLevel,

@@ -93,6 +93,40 @@ pub fn consumer_protocol(data: &[u8]) {
     }
 }
 
+/// Runs a SCRAM client against arbitrary server messages. The first byte
+/// picks the hash, whether the challenge starts with the client's own nonce
+/// (so the fuzzer reaches the checks behind the nonce), and where the rest
+/// splits into the server-first and server-final messages.
+pub fn scram(data: &[u8]) {
+    use odradek_core::sasl::{ScramClient, ScramMechanism};
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let mechanism = if pick & 1 == 0 {
+        ScramMechanism::Sha256
+    } else {
+        ScramMechanism::Sha512
+    };
+    let nonce = [0x42u8; 18];
+    let Ok(mut client) = ScramClient::new(mechanism, "fuzz", b"pw", &nonce) else {
+        return;
+    };
+    if client.client_first().is_err() {
+        return;
+    }
+    let split = usize::from(pick >> 2).min(rest.len());
+    let (first, last) = rest.split_at(split);
+    let mut challenge = Vec::new();
+    if pick & 2 != 0 {
+        // The base64 of `nonce`, then whatever the fuzzer adds.
+        challenge.extend_from_slice(b"r=QkJCQkJCQkJCQkJCQkJCQkJC");
+    }
+    challenge.extend_from_slice(first);
+    if client.server_first(&challenge).is_ok() {
+        let _ = client.server_final(last);
+    }
+}
+
 /// Decodes `data` as a partition's record set and touches every record.
 ///
 /// Checksums are fixed up first (CRC-32C of v2 batches, CRC-32 of legacy
