@@ -326,18 +326,9 @@ impl Consumer {
                 });
                 partitions.truncate(per_request);
             }
-            let Some(address) = self.metadata.broker(broker).cloned() else {
+            let Some((conn, _)) = self.sendable_conn(broker, now) else {
                 continue;
             };
-            let Some(conn) =
-                self.conns
-                    .ready(Node::Broker(broker), &address, now, &mut self.timers)
-            else {
-                continue;
-            };
-            if !self.conns.can_send(conn) {
-                continue;
-            }
             let Ok(mut version) = self.conns.version(conn, ApiKey::Fetch) else {
                 continue;
             };

@@ -1051,6 +1051,17 @@ impl Consumer {
         }
     }
 
+    /// A connection to `broker` that can take a request now (opening one
+    /// if there is none), with the broker's address; `None` while it
+    /// connects, is busy, or is unknown to metadata.
+    fn sendable_conn(&mut self, broker: BrokerId, now: Instant) -> Option<(ConnId, BrokerAddress)> {
+        let address = self.metadata.broker(broker).cloned()?;
+        let conn = self
+            .conns
+            .ready(Node::Broker(broker), &address, now, &mut self.timers)?;
+        self.conns.can_send(conn).then_some((conn, address))
+    }
+
     /// Reacts to everything the connections reported, then sends whatever
     /// is due. Called after every input and command.
     fn progress(&mut self, now: Instant) {

@@ -122,18 +122,9 @@ impl Consumer {
             }
         }
         for (broker, entries) in by_leader {
-            let Some(address) = self.metadata.broker(broker).cloned() else {
+            let Some((conn, _)) = self.sendable_conn(broker, now) else {
                 continue;
             };
-            let Some(conn) =
-                self.conns
-                    .ready(Node::Broker(broker), &address, now, &mut self.timers)
-            else {
-                continue;
-            };
-            if !self.conns.can_send(conn) {
-                continue;
-            }
             let Ok(version) = self.conns.version(conn, ApiKey::ListOffsets) else {
                 continue;
             };

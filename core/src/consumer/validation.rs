@@ -137,18 +137,9 @@ impl Consumer {
             self.position_valid(&tp, leader, None);
         }
         for (broker, entries) in by_leader {
-            let Some(address) = self.metadata.broker(broker).cloned() else {
+            let Some((conn, address)) = self.sendable_conn(broker, now) else {
                 continue;
             };
-            let Some(conn) =
-                self.conns
-                    .ready(Node::Broker(broker), &address, now, &mut self.timers)
-            else {
-                continue;
-            };
-            if !self.conns.can_send(conn) {
-                continue;
-            }
             let Ok(version) =
                 self.conns
                     .version_at_least(conn, ApiKey::OffsetForLeaderEpoch, MIN_VERSION)

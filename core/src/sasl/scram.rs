@@ -297,7 +297,9 @@ impl ScramClient {
         let mechanism = self.mechanism;
         let len = mechanism.digest().output_len();
         let mut salted = vec![0u8; len];
-        let rounds = std::num::NonZeroU32::new(iterations).expect("at least MIN_ITERATIONS");
+        // Zero is already refused above; this keeps the type honest.
+        let rounds =
+            std::num::NonZeroU32::new(iterations).ok_or(ScramError::Iterations { iterations })?;
         pbkdf2::derive(
             mechanism.pbkdf2(),
             rounds,
