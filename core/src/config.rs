@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::group::Assignors;
+use crate::security::{SaslConfig, SaslMechanism, Secret, SecurityProtocol, TlsConfig, jaas};
 use crate::types::BrokerAddress;
 
 /// What to do when a partition has no valid position: no committed offset,
@@ -133,6 +134,14 @@ pub struct ConsumerConfig {
     /// through [`leave_group_on_close`](Self::leave_group_on_close) with
     /// `Some(true)`.
     pub leave_group_on_close: Option<bool>,
+    /// `security.protocol`: plaintext, TLS, SASL, or SASL inside TLS.
+    pub security_protocol: SecurityProtocol,
+    /// `sasl.*`: the mechanism and credentials, for `SASL_PLAINTEXT` and
+    /// `SASL_SSL`.
+    pub sasl: SaslConfig,
+    /// `ssl.*`: trust roots and the client certificate, for `SSL` and
+    /// `SASL_SSL`.
+    pub tls: TlsConfig,
 }
 
 impl Default for ConsumerConfig {
@@ -172,6 +181,9 @@ impl Default for ConsumerConfig {
             auto_commit_interval: Duration::from_millis(5_000),
             partition_assignment_strategy: Assignors::default(),
             leave_group_on_close: None,
+            security_protocol: SecurityProtocol::Plaintext,
+            sasl: SaslConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -199,6 +211,9 @@ impl fmt::Debug for ConsumerConfig {
                 "partition_assignment_strategy",
                 &self.partition_assignment_strategy,
             )
+            .field("security_protocol", &self.security_protocol)
+            .field("sasl", &self.sasl)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -382,24 +397,11 @@ impl ConsumerConfig {
             "receive.message.max.bytes" => {
                 self.max_response_size = parse_number(key, value, 1000, i32::MAX as usize)?;
             }
-            "security.protocol" => match value.trim().to_ascii_uppercase().as_str() {
-                "PLAINTEXT" => {}
-                "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => {
-                    return Err(ConfigError {
-                        key: key.into(),
-                        kind: ConfigErrorKind::Unsupported(format!(
-                            "{value}: TLS and SASL arrive in a later release; only PLAINTEXT works now"
-                        )),
-                    });
-                }
-                _ => {
-                    return Err(ConfigError::invalid(
-                        key,
-                        value,
-                        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
-                    ));
-                }
-            },
+            "security.protocol" => {
+                self.security_protocol = SecurityProtocol::from_name(value).ok_or_else(|| {
+                    ConfigError::invalid(key, value, "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+                })?;
+            }
             "group.id" => {
                 let id = value.trim();
                 self.group_id = (!id.is_empty()).then(|| id.to_string());
@@ -420,17 +422,45 @@ impl ConsumerConfig {
                 self.partition_assignment_strategy = Assignors::from_names(value)
                     .map_err(|expected| ConfigError::invalid(key, value, &expected))?;
             }
-            "sasl.mechanism"
-            | "sasl.mechanisms"
-            | "sasl.username"
-            | "sasl.password"
-            | "ssl.ca.location"
-            | "ssl.certificate.location"
-            | "ssl.key.location" => {
+            "sasl.mechanism" | "sasl.mechanisms" => {
+                self.sasl.mechanism = Some(SaslMechanism::from_name(value).ok_or_else(|| {
+                    ConfigError::invalid(key, value, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+                })?);
+            }
+            "sasl.username" => self.sasl.username = Some(value.into()),
+            "sasl.password" => self.sasl.password = Some(Secret::new(value)),
+            "sasl.jaas.config" => self.set_jaas(value)?,
+            "ssl.ca.location" => self.tls.ca_location = Some(value.trim().into()),
+            "ssl.ca.pem" => self.tls.ca_pem = Some(value.into()),
+            "ssl.certificate.location" => {
+                self.tls.certificate_location = Some(value.trim().into());
+            }
+            "ssl.certificate.pem" => self.tls.certificate_pem = Some(value.into()),
+            "ssl.key.location" => self.tls.key_location = Some(value.trim().into()),
+            "ssl.key.pem" => self.tls.key_pem = Some(Secret::new(value)),
+            "ssl.endpoint.identification.algorithm" => {
+                self.tls.verify_hostname = match value.trim().to_ascii_lowercase().as_str() {
+                    "https" => true,
+                    "none" | "" => false,
+                    _ => return Err(ConfigError::invalid(key, "(redacted)", "https or none")),
+                };
+            }
+            "ssl.key.password" => {
                 return Err(ConfigError {
                     key: key.into(),
                     kind: ConfigErrorKind::Unsupported(
-                        "TLS and SASL arrive in a later release".into(),
+                        "encrypted private keys: give an unencrypted PKCS#8, PKCS#1 or SEC1 key"
+                            .into(),
+                    ),
+                });
+            }
+            "ssl.truststore.location" | "ssl.keystore.location" => {
+                return Err(ConfigError {
+                    key: key.into(),
+                    kind: ConfigErrorKind::Unsupported(
+                        "Java key stores: give PEM files with ssl.ca.location, \
+                         ssl.certificate.location and ssl.key.location"
+                            .into(),
                     ),
                 });
             }
@@ -469,6 +499,7 @@ impl ConsumerConfig {
         if self.max_poll_records == 0 {
             return Err(ConfigError::invalid("max.poll.records", "0", "at least 1"));
         }
+        self.validate_security()?;
         if self.group_id.is_some() {
             if self.heartbeat_interval >= self.session_timeout {
                 return Err(ConfigError::invalid(
@@ -483,6 +514,152 @@ impl ConsumerConfig {
                     kind: ConfigErrorKind::Missing,
                 });
             }
+        }
+        Ok(())
+    }
+}
+
+impl ConsumerConfig {
+    /// Applies a `sasl.jaas.config` entry: the PLAIN and SCRAM login
+    /// modules' `username` and `password`.
+    fn set_jaas(&mut self, value: &str) -> Result<(), ConfigError> {
+        const KEY: &str = "sasl.jaas.config";
+        let entry = jaas::parse(value).map_err(|e| ConfigError {
+            key: KEY.into(),
+            kind: ConfigErrorKind::InvalidValue {
+                value: "(redacted)".into(),
+                expected: e.to_string(),
+            },
+        })?;
+        let module = entry.module.rsplit('.').next().unwrap_or_default();
+        if !matches!(module, "PlainLoginModule" | "ScramLoginModule") {
+            return Err(ConfigError::invalid(
+                KEY,
+                &entry.module,
+                "PlainLoginModule or ScramLoginModule with username and password",
+            ));
+        }
+        for option in entry.options.keys() {
+            if !matches!(option.as_str(), "username" | "password") {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    option,
+                    "only the options username and password",
+                ));
+            }
+        }
+        self.sasl.login_module = Some(module.to_string());
+        if let Some(user) = entry.options.get("username") {
+            self.sasl.username = Some(user.clone());
+        }
+        if let Some(password) = entry.options.get("password") {
+            self.sasl.password = Some(Secret::new(password.clone()));
+        }
+        Ok(())
+    }
+
+    /// Checks that the SASL and TLS settings fit the security protocol and
+    /// each other: nothing set that the protocol would ignore.
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let protocol = self.security_protocol;
+        let needs = |key: &str, what: &str| ConfigError {
+            key: key.into(),
+            kind: ConfigErrorKind::InvalidValue {
+                value: protocol.name().into(),
+                expected: format!("{what}, for the settings given"),
+            },
+        };
+        let missing = |key: &str| ConfigError {
+            key: key.into(),
+            kind: ConfigErrorKind::Missing,
+        };
+        let sasl = &self.sasl;
+        let sasl_set = sasl.mechanism.is_some()
+            || sasl.username.is_some()
+            || sasl.password.is_some()
+            || sasl.login_module.is_some();
+        if sasl_set && !protocol.uses_sasl() {
+            return Err(needs("security.protocol", "SASL_PLAINTEXT or SASL_SSL"));
+        }
+        if protocol.uses_sasl() {
+            let mechanism = sasl.mechanism.ok_or_else(|| missing("sasl.mechanism"))?;
+            let username = sasl
+                .username
+                .as_deref()
+                .ok_or_else(|| missing("sasl.username"))?;
+            if sasl.password.is_none() {
+                return Err(missing("sasl.password"));
+            }
+            if username.is_empty() || username.contains('\0') {
+                return Err(ConfigError::invalid(
+                    "sasl.username",
+                    username,
+                    "a non-empty name without NUL characters",
+                ));
+            }
+            if sasl
+                .password
+                .as_ref()
+                .is_some_and(|p| p.expose().contains('\0'))
+            {
+                return Err(ConfigError::invalid(
+                    "sasl.password",
+                    "(redacted)",
+                    "a password without NUL characters",
+                ));
+            }
+            let module_fits = match (sasl.login_module.as_deref(), mechanism) {
+                (None, _) => true,
+                (Some(module), SaslMechanism::Plain) => module == "PlainLoginModule",
+                (Some(module), SaslMechanism::Scram(_)) => module == "ScramLoginModule",
+            };
+            if !module_fits {
+                return Err(ConfigError::invalid(
+                    "sasl.jaas.config",
+                    sasl.login_module.as_deref().unwrap_or_default(),
+                    &format!("the login module for sasl.mechanism {}", mechanism.name()),
+                ));
+            }
+        }
+        let tls = &self.tls;
+        let tls_set = tls.ca_location.is_some()
+            || tls.ca_pem.is_some()
+            || tls.certificate_location.is_some()
+            || tls.certificate_pem.is_some()
+            || tls.key_location.is_some()
+            || tls.key_pem.is_some()
+            || !tls.verify_hostname;
+        if tls_set && !protocol.uses_tls() {
+            return Err(needs("security.protocol", "SSL or SASL_SSL"));
+        }
+        if tls.ca_location.is_some() && tls.ca_pem.is_some() {
+            return Err(ConfigError::invalid(
+                "ssl.ca.pem",
+                "(PEM)",
+                "either ssl.ca.location or ssl.ca.pem, not both",
+            ));
+        }
+        let has_cert = tls.certificate_location.is_some() || tls.certificate_pem.is_some();
+        let has_key = tls.key_location.is_some() || tls.key_pem.is_some();
+        if tls.certificate_location.is_some() && tls.certificate_pem.is_some() {
+            return Err(ConfigError::invalid(
+                "ssl.certificate.pem",
+                "(PEM)",
+                "either ssl.certificate.location or ssl.certificate.pem, not both",
+            ));
+        }
+        if tls.key_location.is_some() && tls.key_pem.is_some() {
+            return Err(ConfigError::invalid(
+                "ssl.key.pem",
+                "(redacted)",
+                "either ssl.key.location or ssl.key.pem, not both",
+            ));
+        }
+        if has_cert && !has_key {
+            return Err(missing("ssl.key.location"));
+        }
+        if has_key && !has_cert {
+            return Err(missing("ssl.certificate.location"));
         }
         Ok(())
     }
@@ -670,6 +847,63 @@ impl<T> ConsumerBuilder<T> {
         self
     }
 
+    /// `security.protocol`.
+    pub fn security_protocol(mut self, protocol: SecurityProtocol) -> Self {
+        self.config.security_protocol = protocol;
+        self
+    }
+
+    /// SASL `PLAIN` with a user name and password (inside TLS if TLS is
+    /// also set, `SASL_PLAINTEXT` otherwise).
+    pub fn sasl_plain(self, username: impl Into<String>, password: impl Into<Secret>) -> Self {
+        self.sasl(SaslMechanism::Plain, username.into(), password.into())
+    }
+
+    /// SASL `SCRAM-SHA-256` with a user name and password.
+    pub fn sasl_scram_sha256(
+        self,
+        username: impl Into<String>,
+        password: impl Into<Secret>,
+    ) -> Self {
+        let mechanism = SaslMechanism::Scram(crate::sasl::ScramMechanism::Sha256);
+        self.sasl(mechanism, username.into(), password.into())
+    }
+
+    /// SASL `SCRAM-SHA-512` with a user name and password.
+    pub fn sasl_scram_sha512(
+        self,
+        username: impl Into<String>,
+        password: impl Into<Secret>,
+    ) -> Self {
+        let mechanism = SaslMechanism::Scram(crate::sasl::ScramMechanism::Sha512);
+        self.sasl(mechanism, username.into(), password.into())
+    }
+
+    fn sasl(mut self, mechanism: SaslMechanism, username: String, password: Secret) -> Self {
+        let sasl = &mut self.config.sasl;
+        sasl.mechanism = Some(mechanism);
+        sasl.username = Some(username);
+        sasl.password = Some(password);
+        self.config.security_protocol = match self.config.security_protocol {
+            SecurityProtocol::Plaintext => SecurityProtocol::SaslPlaintext,
+            SecurityProtocol::Ssl => SecurityProtocol::SaslSsl,
+            other => other,
+        };
+        self
+    }
+
+    /// TLS with these settings (`SSL`, or `SASL_SSL` if SASL is also set).
+    /// `TlsConfig::default()` trusts the system's CA certificates.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.config.tls = tls;
+        self.config.security_protocol = match self.config.security_protocol {
+            SecurityProtocol::Plaintext => SecurityProtocol::Ssl,
+            SecurityProtocol::SaslPlaintext => SecurityProtocol::SaslSsl,
+            other => other,
+        };
+        self
+    }
+
     /// Fixes the seed for backoff jitter (for reproducible runs).
     pub fn random_seed(mut self, seed: u64) -> Self {
         self.config.random_seed = Some(seed);
@@ -773,10 +1007,10 @@ mod tests {
             ("heartbeat.interval.ms", "3000"),
         ]);
         assert_eq!(e.key, "heartbeat.interval.ms");
-        assert!(matches!(
-            err(&[("security.protocol", "SSL")]).kind,
-            ConfigErrorKind::Unsupported(_)
-        ));
+        assert_eq!(
+            err(&[("security.protocol", "TLS")]).key,
+            "security.protocol"
+        );
         assert_eq!(
             ConsumerConfig::from_properties([("client.id", "x")])
                 .unwrap_err()

@@ -2,6 +2,7 @@
 //! data a caller needs to act on it.
 
 use crate::config::ConfigError;
+use crate::conn::{AuthFailure, TlsFailure};
 use crate::protocol::{ApiKey, ErrorCode, UnsupportedVersion};
 use crate::records::RecordsError;
 use crate::types::{BrokerAddress, TopicPartition};
@@ -24,6 +25,27 @@ pub enum Error {
         broker: BrokerAddress,
         /// The API and both version ranges.
         source: UnsupportedVersion,
+    },
+    /// SASL authentication with a broker failed (a wrong password, an
+    /// unknown user, a mechanism the broker does not offer, a broker that
+    /// could not prove it knows the password). The consumer keeps
+    /// retrying with backoff, reporting each failure once.
+    #[error("SASL authentication with {broker} failed: {cause}")]
+    Authentication {
+        /// The broker.
+        broker: BrokerAddress,
+        /// What failed.
+        cause: AuthFailure,
+    },
+    /// TLS with a broker failed (an untrusted, expired or misnamed
+    /// certificate, a listener that does or does not speak TLS). The
+    /// consumer keeps retrying with backoff, reporting each failure once.
+    #[error("TLS with {broker} failed: {cause}")]
+    Tls {
+        /// The broker.
+        broker: BrokerAddress,
+        /// What failed.
+        cause: TlsFailure,
     },
     /// Fetch positions fell outside the partitions' logs and
     /// `auto.offset.reset` is `none`.

@@ -25,6 +25,9 @@
 //! - [`records`]: record batches (v2 and legacy message sets), compression
 //!   and CRC checks.
 //! - [`sasl`]: SASL mechanisms as messages (PLAIN, SCRAM-SHA-256/512).
+//! - [`security`]: TLS and SASL settings, secrets, and the
+//!   [`SecurityContext`](security::SecurityContext) the client layer supplies.
+//! - [`rustls`]: re-exported, for the types a [`SecurityContext`](security::SecurityContext) is made of.
 
 mod backoff;
 mod config;
@@ -39,12 +42,15 @@ pub mod group;
 pub mod protocol;
 pub mod records;
 pub mod sasl;
+pub mod security;
+
+pub use rustls;
 
 pub use config::{
     ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, FromConfig, IsolationLevel,
     OffsetReset,
 };
-pub use conn::{ConnectionProblem, HandshakeFailure, Io};
+pub use conn::{AuthFailure, ConnectionProblem, HandshakeFailure, Io, TlsFailure};
 pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
 pub use error::{CommitFailure, Error, Misuse, Operation, RuntimeFailure};
 pub use group::{GroupMetadata, NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};

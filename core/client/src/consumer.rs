@@ -78,7 +78,12 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
                     .finish(),
             );
         }
-        let core = odradek_core::Consumer::new(config, runtime.now())?;
+        let core = match crate::security::context(&config)? {
+            Some(security) => {
+                odradek_core::Consumer::with_security(config, security, runtime.now())?
+            }
+            None => odradek_core::Consumer::new(config, runtime.now())?,
+        };
         let shared = Arc::new(Shared::new(core));
         runtime.spawn_driver(Driver::new(runtime.clone(), shared.clone()))?;
         Ok(Consumer {

@@ -3,10 +3,12 @@
 //! The client layer every Odradek runtime crate shares, written once as
 //! real code: the consumer's methods and their docs ([`Consumer`]), the
 //! waiting logic, and the background [`Driver`] policy (what happens on an
-//! input, on a closed connection, when timers are due, on a panic). It reads
-//! no clock and opens no socket itself: a small [`Runtime`] trait, one
-//! implementation per runtime crate, supplies the time, runs the driver and
-//! moves bytes.
+//! input, on a closed connection, when timers are due, on a panic). It opens
+//! no socket and reads no monotonic clock itself: a small [`Runtime`] trait,
+//! one implementation per runtime crate, supplies the time, runs the driver
+//! and moves bytes. For secure connections it reads, once, what the core
+//! must not: certificate files, the system trust store, and it supplies the
+//! wall clock and the OS's randomness (see `security.rs`).
 //!
 //! Applications use a runtime crate, which names the types:
 //!
@@ -27,6 +29,7 @@
 mod consumer;
 mod driver;
 mod runtime;
+mod security;
 mod session;
 mod shared;
 

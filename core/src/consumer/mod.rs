@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backoff::{Backoff, Retry};
-use crate::config::{ConsumerConfig, OffsetReset};
-use crate::conn::{ConnConfig, ConnectionProblem, Connections, InFlight, Io, Node, Outcome};
+use crate::config::{ConfigError, ConfigErrorKind, ConsumerConfig, OffsetReset};
+use crate::conn::{
+    ConnConfig, ConnectionProblem, Connections, InFlight, Io, Node, Outcome, SaslSettings,
+};
 use crate::error::{Error, Misuse, Operation};
 use crate::group::consumer_group::{ConsumerGroup, GroupPurpose};
 use crate::metadata::{Leader, Metadata};
@@ -25,6 +27,7 @@ use crate::protocol::messages::{
 };
 use crate::protocol::{ApiKey, DecodeError, ErrorCode, decode_response};
 use crate::records::DecodeLimits;
+use crate::security::{SecurityContext, SecurityProtocol};
 use crate::timer::{Timer, TimerTable};
 use crate::types::OffsetAndMetadata;
 use crate::types::{
@@ -388,9 +391,63 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// A consumer with `config`, created at `now`.
+    /// A consumer with `config`, created at `now`, for a plaintext
+    /// cluster. A `security.protocol` other than `PLAINTEXT` needs
+    /// [`with_security`](Self::with_security).
     pub fn new(config: ConsumerConfig, now: Instant) -> Result<Self, Error> {
+        if config.security_protocol != SecurityProtocol::Plaintext {
+            return Err(Error::Config(ConfigError {
+                key: "security.protocol".into(),
+                kind: ConfigErrorKind::InvalidValue {
+                    value: config.security_protocol.name().into(),
+                    expected: "PLAINTEXT for a consumer without a SecurityContext \
+                               (Consumer::with_security takes one)"
+                        .into(),
+                },
+            }));
+        }
+        Self::create(config, None, now)
+    }
+
+    /// A consumer with `config` and what its security protocol needs from
+    /// outside the core (TLS material, randomness, the wall clock),
+    /// created at `now`. The client layer builds `security` from the
+    /// config's `ssl.*` settings.
+    pub fn with_security(
+        config: ConsumerConfig,
+        security: SecurityContext,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        if config.security_protocol.uses_tls() && security.tls.is_none() {
+            return Err(Error::Config(ConfigError {
+                key: "security.protocol".into(),
+                kind: ConfigErrorKind::InvalidValue {
+                    value: config.security_protocol.name().into(),
+                    expected: "a SecurityContext with TLS material for a TLS protocol".into(),
+                },
+            }));
+        }
+        Self::create(config, Some(security), now)
+    }
+
+    fn create(
+        config: ConsumerConfig,
+        security: Option<SecurityContext>,
+        now: Instant,
+    ) -> Result<Self, Error> {
         config.validate()?;
+        let sasl = config
+            .security_protocol
+            .uses_sasl()
+            .then(|| SaslSettings::from_config(&config.sasl))
+            .flatten();
+        // TLS only where the protocol asks for it, whatever the context holds.
+        let security = security.map(|mut s| {
+            if !config.security_protocol.uses_tls() {
+                s.tls = None;
+            }
+            s
+        });
         let seed = config.random_seed.unwrap_or(DEFAULT_SEED);
         let conn_config = ConnConfig {
             client_id: config.client_id.clone(),
@@ -404,6 +461,8 @@ impl Consumer {
                 seed ^ 0x5eed,
             ),
             required: vec![ApiKey::Metadata, ApiKey::Fetch, ApiKey::ListOffsets],
+            security,
+            sasl,
         };
         Ok(Self {
             timers: TimerTable::new(now),
@@ -442,7 +501,7 @@ impl Consumer {
 
     /// The adapter opened connection `conn`.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        self.conns.handle_connected(conn, now);
+        self.conns.handle_connected(conn, now, &mut self.timers);
         self.progress(now);
     }
 
@@ -975,7 +1034,7 @@ impl Consumer {
             state.buffer.clear();
         }
         self.buffered_bytes = 0;
-        self.with_group(now, |g, ctx| g.fail_requests(ctx));
+        self.with_group(now, |g, ctx| g.fail_requests(ctx, &Error::Closed));
         self.events.push_back(Event::Closed);
     }
 
@@ -1059,7 +1118,7 @@ impl Consumer {
         let conn = self
             .conns
             .ready(Node::Broker(broker), &address, now, &mut self.timers)?;
-        self.conns.can_send(conn).then_some((conn, address))
+        self.conns.can_send(conn, now).then_some((conn, address))
     }
 
     /// Reacts to everything the connections reported, then sends whatever
@@ -1148,6 +1207,9 @@ impl Consumer {
                 address,
                 problem: reason,
             } => {
+                if let Some(error) = reason.to_error(&address) {
+                    self.security_failed(error, now);
+                }
                 self.events.push_back(Event::ConnectionError {
                     broker: address,
                     reason,
@@ -1155,6 +1217,19 @@ impl Consumer {
             }
             Outcome::Fatal(error) => self.set_fatal(error),
         }
+    }
+
+    /// A broker refused TLS or SASL: the application hears of it from its
+    /// next poll, and calls waiting on a broker (commits, offset lookups)
+    /// fail with it now instead of at their deadlines. Connecting goes on
+    /// with backoff, so a fixed credential or certificate heals it.
+    fn security_failed(&mut self, error: Error, now: Instant) {
+        let queries: Vec<QueryId> = self.queries.keys().copied().collect();
+        for id in queries {
+            self.fail_query(id, error.clone());
+        }
+        self.with_group(now, |g, ctx| g.fail_requests(ctx, &error));
+        self.poll_error = Some(error);
     }
 
     fn on_failed(&mut self, node: Node, purpose: Purpose, now: Instant) {

@@ -582,14 +582,15 @@ impl Commits {
         }
     }
 
-    /// The consumer closes: what is still pending fails.
-    pub(crate) fn fail_all(&mut self, ctx: &mut GroupCtx<'_>) {
+    /// What is still pending fails with `error` (the consumer closes, or
+    /// it cannot authenticate).
+    pub(crate) fn fail_all(&mut self, ctx: &mut GroupCtx<'_>, error: &Error) {
         for (id, commit) in std::mem::take(&mut self.commits) {
             commit.retry.cancel(ctx.timers);
             if commit.kind == CommitKind::User {
                 ctx.events.push_back(Event::CommitDone {
                     id,
-                    result: Err(Error::Closed),
+                    result: Err(error.clone()),
                 });
             }
         }
@@ -597,7 +598,7 @@ impl Commits {
             query.retry.cancel(ctx.timers);
             ctx.events.push_back(Event::CommittedDone {
                 id,
-                result: Err(Error::Closed),
+                result: Err(error.clone()),
             });
         }
     }

@@ -523,7 +523,7 @@ impl ConsumerGroup {
         let conn = ctx
             .conns
             .ready(node, &current.address, ctx.now, ctx.timers)?;
-        if !ctx.conns.can_send(conn) {
+        if !ctx.conns.can_send(conn, ctx.now) {
             return None;
         }
         match ctx.conns.version_at_least(conn, api, min) {
@@ -702,7 +702,7 @@ impl ConsumerGroup {
         let Some(conn) = ctx.conns.ready(node, &current.address, ctx.now, ctx.timers) else {
             return;
         };
-        if !ctx.conns.can_send(conn) {
+        if !ctx.conns.can_send(conn, ctx.now) {
             return;
         }
         let Ok(version) = ctx.conns.version(conn, ApiKey::LeaveGroup) else {
@@ -959,8 +959,9 @@ impl ConsumerGroup {
         }
     }
 
-    /// The consumer closes: what is still pending fails.
-    pub(crate) fn fail_requests(&mut self, ctx: &mut GroupCtx<'_>) {
-        self.commits.fail_all(ctx);
+    /// What is still pending fails with `error` (the consumer closes, or
+    /// it cannot authenticate).
+    pub(crate) fn fail_requests(&mut self, ctx: &mut GroupCtx<'_>, error: &Error) {
+        self.commits.fail_all(ctx, error);
     }
 }

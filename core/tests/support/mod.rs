@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod scram_server;
+pub mod secure;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -406,6 +409,7 @@ impl Broker {
 struct Link {
     broker: i32,
     requests: FrameDecoder,
+    security: secure::LinkSecurity,
 }
 
 struct Scheduled {
@@ -414,6 +418,9 @@ struct Scheduled {
     bytes: Bytes,
     close_after: bool,
     seq: u64,
+    /// Bytes that go out as they are (TLS records); otherwise a response
+    /// encrypted when it is delivered, so TLS records keep their order.
+    raw: bool,
 }
 
 /// The consumer, its brokers and the clock.
@@ -439,6 +446,8 @@ pub struct Cluster {
     /// Answer each connection's requests in order, like a real broker (a
     /// delayed answer holds back later ones on the same connection).
     pub in_order: bool,
+    /// TLS and SASL as every broker requires them.
+    pub security: secure::ServerSecurity,
 }
 
 pub fn tp(topic: &str, partition: i32) -> TopicPartition {
@@ -458,9 +467,27 @@ pub fn config() -> ConsumerConfig {
 impl Cluster {
     /// A cluster of brokers `1..=brokers` and a consumer with `config`.
     pub fn new(config: ConsumerConfig, brokers: i32) -> Self {
+        let consumer = Consumer::new(config, origin()).expect("consumer");
+        Self::with_consumer(consumer, secure::ServerSecurity::default(), brokers)
+    }
+
+    /// A cluster whose brokers require `server` security, and a consumer
+    /// with `config` and `context`.
+    pub fn secure(
+        config: ConsumerConfig,
+        context: odradek_core::security::SecurityContext,
+        server: secure::ServerSecurity,
+        brokers: i32,
+    ) -> Self {
+        let consumer = Consumer::with_security(config, context, origin()).expect("consumer");
+        Self::with_consumer(consumer, server, brokers)
+    }
+
+    fn with_consumer(consumer: Consumer, security: secure::ServerSecurity, brokers: i32) -> Self {
         let now = origin();
         Self {
-            consumer: Consumer::new(config, now).expect("consumer"),
+            consumer,
+            security,
             now,
             brokers: (1..=brokers).map(|id| (id, Broker::new(id))).collect(),
             topics: BTreeMap::new(),
@@ -529,9 +556,13 @@ impl Cluster {
         if let Some(i) = due {
             progressed = true;
             let s = self.scheduled.remove(i);
-            if self.links.contains_key(&s.conn) {
+            if let Some(link) = self.links.get_mut(&s.conn) {
+                let bytes = match s.raw {
+                    true => s.bytes.clone(),
+                    false => link.security.seal(&s.bytes),
+                };
                 let chunk = self.chunk.max(1);
-                for piece in s.bytes.chunks(chunk) {
+                for piece in bytes.chunks(chunk) {
                     self.consumer.handle_received(s.conn, piece, self.now);
                 }
                 if s.close_after {
@@ -661,6 +692,7 @@ impl Cluster {
                             Link {
                                 broker: id,
                                 requests: FrameDecoder::new(1 << 30),
+                                security: secure::LinkSecurity::new(&self.security),
                             },
                         );
                         self.consumer.handle_connected(conn, self.now);
@@ -674,7 +706,21 @@ impl Cluster {
                 let Some(link) = self.links.get_mut(&conn) else {
                     return;
                 };
-                link.requests.push(&data);
+                let (plain, out) = match link.security.receive(&data) {
+                    Ok(received) => received,
+                    Err(alert) => {
+                        // TLS failed: the alert goes out, then the close.
+                        self.schedule(conn, Duration::ZERO, Bytes::from(alert), true, true);
+                        return;
+                    }
+                };
+                if !out.is_empty() {
+                    self.schedule(conn, Duration::ZERO, Bytes::from(out), false, true);
+                }
+                let Some(link) = self.links.get_mut(&conn) else {
+                    return;
+                };
+                link.requests.push(&plain);
                 let broker = link.broker;
                 let mut frames = Vec::new();
                 while let Ok(Some(frame)) = link.requests.next_frame() {
@@ -701,8 +747,30 @@ impl Cluster {
             header: header.clone(),
             body: body.clone(),
         });
+        let gate = match self.links.get_mut(&conn) {
+            Some(link) => {
+                let sasl = self.security.sasl.as_ref();
+                link.security.on_request(sasl, &header, &body, self.now)
+            }
+            None => return,
+        };
         let mut action = None;
+        match gate {
+            secure::Gate::Pass => {}
+            secure::Gate::Reply(bytes) => {
+                self.brokers
+                    .get_mut(&broker_id)
+                    .expect("broker")
+                    .received
+                    .push((header, body));
+                return self.schedule(conn, Duration::ZERO, bytes, false, false);
+            }
+            secure::Gate::Disconnect => action = Some(Action::Disconnect),
+        }
         for script in self.group_scripts.iter_mut() {
+            if action.is_some() {
+                break;
+            }
             if let Some(a) = script(broker_id, &header, &body, &mut self.group) {
                 action = Some(a);
                 break;
@@ -750,6 +818,19 @@ impl Cluster {
                 (Duration::ZERO, full.slice(..n.min(full.len())), true)
             }
         };
+        self.schedule(conn, delay, bytes, close_after, false);
+    }
+
+    /// Queues bytes for `conn` after `delay`: `raw` TLS records as they are,
+    /// otherwise a response (encrypted on delivery when the link has TLS).
+    fn schedule(
+        &mut self,
+        conn: ConnId,
+        delay: Duration,
+        bytes: Bytes,
+        close_after: bool,
+        raw: bool,
+    ) {
         self.seq += 1;
         let mut at = self.now + delay;
         if self.in_order {
@@ -770,6 +851,7 @@ impl Cluster {
             bytes,
             close_after,
             seq: self.seq,
+            raw,
         });
     }
 

@@ -1,8 +1,18 @@
-//! Broker connections: opening them (through the adapter), the handshake,
-//! correlation ids, in-flight limits, request timeouts and reconnect
-//! backoff. Nothing here knows what a request is for; each in-flight
-//! request carries an opaque `purpose` the consumer uses to route its
-//! response.
+//! Broker connections: opening them (through the adapter), the handshake
+//! (TLS, ApiVersions, SASL), correlation ids, in-flight limits, request
+//! timeouts and reconnect backoff. Nothing here knows what a request is
+//! for; each in-flight request carries an opaque `purpose` the consumer
+//! uses to route its response.
+//!
+//! - [`tls`]: rustls between the adapter's bytes and the frames.
+//! - [`sasl`]: the authentication step and its mechanisms' exchanges.
+
+mod sasl;
+mod tls;
+
+pub use sasl::AuthFailure;
+pub(crate) use sasl::SaslSettings;
+pub use tls::TlsFailure;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -11,11 +21,15 @@ use bytes::{Bytes, BytesMut};
 
 use crate::backoff::Backoff;
 use crate::error::Error;
-use crate::protocol::messages::ApiVersionsRequest;
+use crate::protocol::SecretBytes;
+use crate::protocol::messages::{
+    ApiVersionsRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use crate::protocol::{
     ApiKey, DecodeError, ErrorCode, FrameDecoder, FrameError, Request, UnsupportedVersion,
     VersionRange, decode_response, encode_request, negotiate, response_correlation_id,
 };
+use crate::security::SecurityContext;
 use crate::timer::{Timer, TimerTable};
 use crate::types::{BrokerAddress, BrokerId, ConnId};
 
@@ -49,7 +63,7 @@ pub enum Io {
 
 /// What went wrong with a broker connection. The consumer reconnects on
 /// its own (with backoff); this says why it had to.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectionProblem {
     /// The adapter could not open the connection (its reason).
@@ -101,6 +115,32 @@ pub enum ConnectionProblem {
     /// connection is no longer needed.
     #[error("the group coordinator moved to another broker")]
     CoordinatorMoved,
+    /// TLS failed (reported as [`Error::Tls`] too).
+    #[error("TLS failed: {0}")]
+    Tls(TlsFailure),
+    /// SASL authentication failed (reported as [`Error::Authentication`]
+    /// too).
+    #[error("SASL authentication failed: {0}")]
+    Authentication(AuthFailure),
+}
+
+impl ConnectionProblem {
+    /// The error the application sees for this problem, if it is one the
+    /// application must hear of (a security failure it has to fix) rather
+    /// than a passing one the consumer recovers from alone.
+    pub(crate) fn to_error(&self, broker: &BrokerAddress) -> Option<Error> {
+        match self {
+            ConnectionProblem::Tls(cause) => Some(Error::Tls {
+                broker: broker.clone(),
+                cause: cause.clone(),
+            }),
+            ConnectionProblem::Authentication(cause) => Some(Error::Authentication {
+                broker: broker.clone(),
+                cause: cause.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Why the ApiVersions handshake failed.
@@ -127,6 +167,18 @@ pub enum HandshakeFailure {
     /// The broker answered with an error.
     #[error("ApiVersions failed: {0}")]
     Refused(ErrorCode),
+}
+
+/// Whether a frame error on a plaintext connection's first answer is a TLS
+/// record read as a size prefix (an alert or handshake record of version
+/// 3.x: `15 03 ..` or `16 03 ..`): the broker's listener speaks TLS.
+fn looks_like_tls<P>(c: &Conn<P>, error: &FrameError) -> bool {
+    let FrameError::TooLarge { size, .. } = error else {
+        return false;
+    };
+    c.tls.is_none()
+        && matches!(c.state, State::ApiVersions { .. })
+        && matches!(size >> 16, 0x1503 | 0x1603)
 }
 
 /// A broker as the connection layer knows it: a bootstrap address (by
@@ -177,11 +229,22 @@ pub(crate) enum Outcome<P> {
 #[derive(Debug)]
 enum State {
     Connecting,
-    /// Negotiating versions. SASL authentication will be a further step
-    /// between this and `Ready`.
+    /// The TLS handshake (rustls drives it; application data waits).
+    Tls,
+    /// Negotiating versions.
     ApiVersions {
         version: i16,
         correlation_id: i32,
+    },
+    /// SaslHandshake sent, naming the mechanism.
+    SaslHandshake {
+        correlation_id: i32,
+    },
+    /// SaslAuthenticate sent with the mechanism's latest message.
+    SaslAuthenticate {
+        version: i16,
+        correlation_id: i32,
+        exchange: sasl::Exchange,
     },
     Ready,
 }
@@ -195,7 +258,56 @@ struct Conn<P> {
     next_correlation_id: i32,
     in_flight: VecDeque<InFlight<P>>,
     versions: HashMap<i16, VersionRange>,
+    /// The end of the setup (connect, TLS, versions, SASL), or of a
+    /// re-authentication while one runs.
     setup_deadline: Instant,
+    tls: Option<tls::TlsSession>,
+    /// When the SASL session must be renewed (KIP-368).
+    reauthenticate_at: Option<Instant>,
+    /// The SASL steps running now renew a session (the connection was
+    /// ready before and becomes ready again without news).
+    reauthenticating: bool,
+}
+
+impl<P> Conn<P> {
+    /// Queues `data` for the broker, through TLS when the connection has it.
+    fn transmit(&mut self, id: ConnId, io: &mut VecDeque<Io>, data: Bytes) {
+        match &mut self.tls {
+            Some(tls) => {
+                tls.send(&data);
+                if let Some(records) = tls.take_outgoing() {
+                    io.push_back(Io::Send {
+                        conn: id,
+                        data: records,
+                    });
+                }
+            }
+            None => io.push_back(Io::Send { conn: id, data }),
+        }
+    }
+
+    /// Whether a re-authentication is due and waits for the requests in
+    /// flight to finish (no new request goes out meanwhile).
+    fn reauthentication_due(&self, now: Instant) -> bool {
+        matches!(self.state, State::Ready) && self.reauthenticate_at.is_some_and(|at| at <= now)
+    }
+
+    /// Encodes a request and queues it; returns its correlation id.
+    fn send_request<R: Request>(
+        &mut self,
+        id: ConnId,
+        io: &mut VecDeque<Io>,
+        client_id: &str,
+        request: &R,
+        version: i16,
+    ) -> Option<i32> {
+        let correlation_id = self.next_correlation_id;
+        let mut out = BytesMut::new();
+        encode_request(&mut out, correlation_id, Some(client_id), request, version).ok()?;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        self.transmit(id, io, out.freeze());
+        Some(correlation_id)
+    }
 }
 
 /// A node's connection, if any, and how often connecting to it failed in a
@@ -217,6 +329,10 @@ pub(crate) struct ConnConfig {
     pub(crate) reconnect_backoff: Backoff,
     /// APIs without which a broker cannot serve the client.
     pub(crate) required: Vec<ApiKey>,
+    /// TLS and randomness, when the security protocol needs them.
+    pub(crate) security: Option<SecurityContext>,
+    /// SASL, when the security protocol uses it.
+    pub(crate) sasl: Option<SaslSettings>,
 }
 
 /// Every connection of one client.
@@ -284,6 +400,9 @@ impl<P> Connections<P> {
                 in_flight: VecDeque::new(),
                 versions: HashMap::new(),
                 setup_deadline: now + self.config.setup_timeout,
+                tls: None,
+                reauthenticate_at: None,
+                reauthenticating: false,
             },
         );
         self.rearm(id, timers);
@@ -300,9 +419,11 @@ impl<P> Connections<P> {
     }
 
     /// True if a request can go out on `conn` now.
-    pub(crate) fn can_send(&self, conn: ConnId) -> bool {
+    pub(crate) fn can_send(&self, conn: ConnId, now: Instant) -> bool {
         self.conns.get(&conn).is_some_and(|c| {
-            matches!(c.state, State::Ready) && c.in_flight.len() < self.config.max_in_flight
+            matches!(c.state, State::Ready)
+                && c.in_flight.len() < self.config.max_in_flight
+                && !c.reauthentication_due(now)
         })
     }
 
@@ -345,30 +466,17 @@ impl<P> Connections<P> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Err(purpose);
         };
-        let correlation_id = c.next_correlation_id;
-        let mut out = BytesMut::new();
-        if encode_request(
-            &mut out,
-            correlation_id,
-            Some(&self.config.client_id),
-            request,
-            version,
-        )
-        .is_err()
-        {
+        let Some(correlation_id) =
+            c.send_request(conn, &mut self.io, &self.config.client_id, request, version)
+        else {
             return Err(purpose);
-        }
-        c.next_correlation_id = c.next_correlation_id.wrapping_add(1);
+        };
         c.in_flight.push_back(InFlight {
             correlation_id,
             api: R::API_KEY,
             version,
             deadline: now + self.config.request_timeout + extra_timeout,
             purpose,
-        });
-        self.io.push_back(Io::Send {
-            conn,
-            data: out.freeze(),
         });
         self.rearm(conn, timers);
         Ok(())
@@ -382,8 +490,12 @@ impl<P> Connections<P> {
             return timers.stop(&timer);
         };
         let setup = (!matches!(c.state, State::Ready)).then_some(c.setup_deadline);
+        let renew = c
+            .reauthenticate_at
+            .filter(|_| matches!(c.state, State::Ready));
         let next = setup
             .into_iter()
+            .chain(renew)
             .chain(c.in_flight.iter().map(|r| r.deadline))
             .min();
         match next {
@@ -392,16 +504,31 @@ impl<P> Connections<P> {
         }
     }
 
-    /// The adapter opened the connection: start the handshake.
-    pub(crate) fn handle_connected(&mut self, conn: ConnId, _now: Instant) {
+    /// The adapter opened the connection: start the handshake, with TLS
+    /// first if the connection has it.
+    pub(crate) fn handle_connected(&mut self, conn: ConnId, now: Instant, timers: &mut TimerTable) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         if !matches!(c.state, State::Connecting) {
             return;
         }
-        let version = ApiKey::ApiVersions.versions().max;
-        Self::send_api_versions(&self.config.client_id, &mut self.io, conn, c, version);
+        let tls_config = self.config.security.as_ref().and_then(|s| s.tls.clone());
+        let Some(tls_config) = tls_config else {
+            let version = ApiKey::ApiVersions.versions().max;
+            Self::send_api_versions(&self.config.client_id, &mut self.io, conn, c, version);
+            return;
+        };
+        match tls::TlsSession::new(tls_config, &c.address.host) {
+            Ok(mut session) => {
+                if let Some(hello) = session.take_outgoing() {
+                    self.io.push_back(Io::Send { conn, data: hello });
+                }
+                c.tls = Some(session);
+                c.state = State::Tls;
+            }
+            Err(e) => self.drop_conn(conn, ConnectionProblem::Tls(e), now, true, timers),
+        }
     }
 
     fn send_api_versions(
@@ -411,24 +538,17 @@ impl<P> Connections<P> {
         c: &mut Conn<P>,
         version: i16,
     ) {
-        let correlation_id = c.next_correlation_id;
-        c.next_correlation_id = c.next_correlation_id.wrapping_add(1);
         let request = ApiVersionsRequest {
             client_software_name: "odradek".into(),
             client_software_version: env!("CARGO_PKG_VERSION").into(),
         };
-        let mut out = BytesMut::new();
         // Encoding a fixed request with two short strings cannot fail.
-        if encode_request(&mut out, correlation_id, Some(client_id), &request, version).is_ok() {
-            io.push_back(Io::Send {
-                conn: id,
-                data: out.freeze(),
-            });
+        if let Some(correlation_id) = c.send_request(id, io, client_id, &request, version) {
+            c.state = State::ApiVersions {
+                version,
+                correlation_id,
+            };
         }
-        c.state = State::ApiVersions {
-            version,
-            correlation_id,
-        };
     }
 
     /// The adapter could not open the connection.
@@ -450,7 +570,14 @@ impl<P> Connections<P> {
         now: Instant,
         timers: &mut TimerTable,
     ) {
-        self.drop_conn(conn, ConnectionProblem::Closed, now, false, timers);
+        let problem = match self.conns.get(&conn).map(|c| &c.state) {
+            Some(State::Tls) => ConnectionProblem::Tls(TlsFailure::ClosedDuringHandshake),
+            Some(State::SaslHandshake { .. } | State::SaslAuthenticate { .. }) => {
+                ConnectionProblem::Authentication(AuthFailure::Closed)
+            }
+            _ => ConnectionProblem::Closed,
+        };
+        self.drop_conn(conn, problem, now, false, timers);
     }
 
     /// Bytes arrived on a connection.
@@ -464,7 +591,36 @@ impl<P> Connections<P> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.frames.push(data);
+        let mut peer_closed = false;
+        match &mut c.tls {
+            None => c.frames.push(data),
+            Some(session) => {
+                let frames = &mut c.frames;
+                let received = session.receive(data, |plain| frames.push(plain));
+                if let Some(out) = session.take_outgoing() {
+                    self.io.push_back(Io::Send { conn, data: out });
+                }
+                match received {
+                    Ok(tls::Received::Open) => {}
+                    Ok(tls::Received::PeerClosed) => peer_closed = true,
+                    Err(e) => {
+                        return self.drop_conn(conn, ConnectionProblem::Tls(e), now, true, timers);
+                    }
+                }
+                if matches!(c.state, State::Tls) && !session.is_handshaking() {
+                    let version = ApiKey::ApiVersions.versions().max;
+                    Self::send_api_versions(&self.config.client_id, &mut self.io, conn, c, version);
+                }
+            }
+        }
+        self.read_frames(conn, now, timers);
+        if peer_closed {
+            self.handle_disconnected(conn, now, timers);
+        }
+    }
+
+    /// Handles every complete frame buffered on `conn`.
+    fn read_frames(&mut self, conn: ConnId, now: Instant, timers: &mut TimerTable) {
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -473,7 +629,12 @@ impl<P> Connections<P> {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return self.rearm(conn, timers),
                 Err(e) => {
-                    self.drop_conn(conn, ConnectionProblem::BadFrame(e), now, true, timers);
+                    let problem = if looks_like_tls(c, &e) {
+                        ConnectionProblem::Tls(TlsFailure::ServerSpeaksTls)
+                    } else {
+                        ConnectionProblem::BadFrame(e)
+                    };
+                    self.drop_conn(conn, problem, now, true, timers);
                     return;
                 }
             };
@@ -530,9 +691,29 @@ impl<P> Connections<P> {
                     request,
                     frame,
                 });
+                if c.in_flight.is_empty() && c.reauthentication_due(now) {
+                    self.start_sasl(conn, true, now)
+                        .map_err(ConnectionProblem::Authentication)?;
+                }
                 Ok(())
             }
-            State::Connecting => Err(ConnectionProblem::DataBeforeConnected),
+            State::SaslHandshake {
+                correlation_id: expected,
+            }
+            | State::SaslAuthenticate {
+                correlation_id: expected,
+                ..
+            } => {
+                if correlation_id != expected {
+                    return Err(ConnectionProblem::OutOfOrder {
+                        got: correlation_id,
+                        expected,
+                    });
+                }
+                self.handle_sasl(conn, frame, now, timers)
+                    .map_err(ConnectionProblem::Authentication)
+            }
+            State::Connecting | State::Tls => Err(ConnectionProblem::DataBeforeConnected),
         }
     }
 
@@ -597,13 +778,160 @@ impl<P> Connections<P> {
                 return Ok(());
             }
         }
+        if self.config.sasl.is_some() {
+            if let Err(e) = self.start_sasl(conn, false, now) {
+                let problem = ConnectionProblem::Authentication(e);
+                self.drop_conn(conn, problem, now, true, timers);
+            }
+            return Ok(());
+        }
+        self.become_ready(conn, timers);
+        Ok(())
+    }
+
+    /// The handshake is complete: requests may go out.
+    fn become_ready(&mut self, conn: ConnId, timers: &mut TimerTable) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.state = State::Ready;
+        let renewed = std::mem::take(&mut c.reauthenticating);
+        self.rearm(conn, timers);
+        if renewed {
+            return;
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let node = c.node;
         if let Some(state) = self.nodes.get_mut(&node) {
             state.failures = 0;
         }
         timers.stop(&Timer::Reconnect(node));
         self.outcomes.push_back(Outcome::Ready);
+    }
+
+    /// Sends SaslHandshake naming the mechanism: the start of an
+    /// authentication, or of a re-authentication (`renew`) on a ready
+    /// connection with nothing in flight.
+    fn start_sasl(&mut self, conn: ConnId, renew: bool, now: Instant) -> Result<(), AuthFailure> {
+        let Some(sasl) = &self.config.sasl else {
+            return Ok(());
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        // v0 carries the exchange in raw frames; only v1 wraps it in
+        // SaslAuthenticate, which is what this client speaks.
+        let ours = VersionRange::new(1, 1);
+        let theirs = c.versions.get(&ApiKey::SaslHandshake.code()).copied();
+        negotiate("SaslHandshake", ours, theirs).map_err(AuthFailure::NoSaslSupport)?;
+        let request = SaslHandshakeRequest {
+            mechanism: sasl.mechanism().name().into(),
+        };
+        if let Some(correlation_id) =
+            c.send_request(conn, &mut self.io, &self.config.client_id, &request, 1)
+        {
+            c.state = State::SaslHandshake { correlation_id };
+        }
+        if renew {
+            c.reauthenticating = true;
+            c.reauthenticate_at = None;
+            c.setup_deadline = now + self.config.request_timeout;
+        }
+        Ok(())
+    }
+
+    /// A SaslHandshake or SaslAuthenticate answer.
+    fn handle_sasl(
+        &mut self,
+        conn: ConnId,
+        frame: Bytes,
+        now: Instant,
+        timers: &mut TimerTable,
+    ) -> Result<(), AuthFailure> {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        let (Some(sasl), Some(security)) = (&self.config.sasl, &self.config.security) else {
+            return Ok(());
+        };
+        let mut state = std::mem::replace(&mut c.state, State::Connecting);
+        let message = match &mut state {
+            State::SaslHandshake { .. } => {
+                let (_, response) = decode_response::<SaslHandshakeRequest>(frame, 1)
+                    .map_err(AuthFailure::Unreadable)?;
+                match ErrorCode(response.error_code) {
+                    ErrorCode::NONE => {}
+                    ErrorCode::UNSUPPORTED_SASL_MECHANISM => {
+                        return Err(AuthFailure::UnsupportedMechanism {
+                            requested: sasl.mechanism().name(),
+                            enabled: response.mechanisms,
+                        });
+                    }
+                    code => return Err(AuthFailure::HandshakeRefused(code)),
+                }
+                let theirs = c.versions.get(&ApiKey::SaslAuthenticate.code()).copied();
+                let version = negotiate(
+                    "SaslAuthenticate",
+                    ApiKey::SaslAuthenticate.versions(),
+                    theirs,
+                )
+                .map_err(AuthFailure::NoSaslSupport)?;
+                let (exchange, first) = sasl::Exchange::start(sasl, security)?;
+                state = State::SaslAuthenticate {
+                    version,
+                    correlation_id: 0,
+                    exchange,
+                };
+                first
+            }
+            State::SaslAuthenticate {
+                version, exchange, ..
+            } => {
+                let (_, response) = decode_response::<SaslAuthenticateRequest>(frame, *version)
+                    .map_err(AuthFailure::Unreadable)?;
+                if response.error_code != 0 {
+                    return Err(AuthFailure::Rejected {
+                        code: ErrorCode(response.error_code),
+                        message: response.error_message.filter(|m| !m.is_empty()),
+                    });
+                }
+                match exchange.next(&response.auth_bytes.0)? {
+                    sasl::Step::Send(message) => message,
+                    sasl::Step::Done => {
+                        let lifetime = u64::try_from(response.session_lifetime_ms).unwrap_or(0);
+                        c.reauthenticate_at = (lifetime > 0).then(|| {
+                            now + sasl::reauthenticate_after(Duration::from_millis(lifetime))
+                        });
+                        self.become_ready(conn, timers);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => return Ok(()),
+        };
+        let State::SaslAuthenticate {
+            version,
+            correlation_id,
+            ..
+        } = &mut state
+        else {
+            return Ok(());
+        };
+        let request = SaslAuthenticateRequest {
+            auth_bytes: SecretBytes(message.0),
+        };
+        if let Some(id) = c.send_request(
+            conn,
+            &mut self.io,
+            &self.config.client_id,
+            &request,
+            *version,
+        ) {
+            *correlation_id = id;
+        }
+        c.state = state;
         Ok(())
     }
 
@@ -613,6 +941,13 @@ impl<P> Connections<P> {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        if c.reauthentication_due(now) && c.in_flight.is_empty() {
+            if let Err(e) = self.start_sasl(conn, true, now) {
+                let problem = ConnectionProblem::Authentication(e);
+                return self.drop_conn(conn, problem, now, true, timers);
+            }
+            return self.rearm(conn, timers);
+        }
         let expired = if !matches!(c.state, State::Ready) && c.setup_deadline <= now {
             Some(ConnectionProblem::SetupTimedOut)
         } else {
@@ -713,7 +1048,7 @@ impl<P> Connections<P> {
         );
         let (node, address) = self.least_loaded(&candidates, timers)?;
         let conn = self.ready(node, &address, now, timers)?;
-        self.can_send(conn).then_some((conn, address))
+        self.can_send(conn, now).then_some((conn, address))
     }
 
     /// A node to send a cluster-wide request (Metadata) to: a ready
