@@ -127,6 +127,36 @@ pub fn scram(data: &[u8]) {
     }
 }
 
+/// The OAUTHBEARER parsers: the server's error answer (the first byte
+/// chooses which parser reads the rest) and librdkafka's
+/// `sasl.oauthbearer.config`, whose tokens must then frame.
+pub fn oauthbearer(data: &[u8]) {
+    use odradek_core::sasl::oauthbearer::{
+        UnsecuredJwtConfig, initial_response, parse_server_answer, unsecured_jwt,
+    };
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    if pick & 1 == 0 {
+        let _ = parse_server_answer(rest);
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    if let Ok(config) = UnsecuredJwtConfig::parse(text) {
+        let token = unsecured_jwt(&config, u64::from(pick) << 32);
+        // A parsed config only holds valid extensions and the JWT is
+        // base64url: the message must build.
+        assert!(initial_response(&token).is_ok(), "{config:?}");
+    }
+}
+
+/// The AWS_MSK_IAM broker answer parser.
+pub fn aws_msk_iam(data: &[u8]) {
+    let _ = odradek_core::sasl::parse_aws_msk_iam_answer(data);
+}
+
 /// Decodes `data` as a partition's record set and touches every record.
 ///
 /// Checksums are fixed up first (CRC-32C of v2 batches, CRC-32 of legacy

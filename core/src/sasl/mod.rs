@@ -4,13 +4,31 @@
 //! - [`plain_message`]: `PLAIN` (RFC 4616), one message.
 //! - [`scram`]: `SCRAM-SHA-256` and `SCRAM-SHA-512` (RFC 5802, RFC 7677),
 //!   a three-message exchange that also authenticates the server.
+//! - [`aws_msk_iam`]: `AWS_MSK_IAM`, Amazon MSK's IAM login: a SigV4
+//!   presigned request as JSON ([`sigv4`] signs it), one answer.
+//! - [`oauthbearer`]: `OAUTHBEARER` (RFC 7628, KIP-255, KIP-342): a bearer
+//!   token with extensions, the server's error JSON, and librdkafka's
+//!   unsecured-JWT provider for development.
 //!
 //! The connection handshake that carries them (SaslHandshake, then
 //! SaslAuthenticate) is built on these.
 
+pub mod aws_msk_iam;
+pub mod oauthbearer;
 pub mod scram;
+mod secret;
+pub mod sigv4;
 
+pub use aws_msk_iam::{
+    AwsCredentials, MskIamAnswer, MskIamError, aws_msk_iam_payload, parse_aws_msk_iam_answer,
+};
+pub use oauthbearer::{
+    OAuthBearerConfigError, OAuthBearerDecodeError, OAuthBearerError, OAuthBearerServerError,
+    OAuthBearerToken, UnsecuredJwtConfig, unsecured_jwt,
+};
 pub use scram::{ScramClient, ScramError, ScramMechanism};
+pub use secret::SecretString;
+pub use sigv4::SigV4Error;
 
 use crate::protocol::SecretBytes;
 
