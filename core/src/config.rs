@@ -6,7 +6,11 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::group::Assignors;
-use crate::security::{SaslConfig, SaslMechanism, Secret, SecurityProtocol, TlsConfig, jaas};
+use crate::security::{
+    AwsCredentials, AwsCredentialsProvider, AwsCredentialsSource, AwsMskIamConfig,
+    OAuthBearerSource, OAuthBearerTokenProvider, Provider, SaslConfig, SaslMechanism, SecretString,
+    SecurityProtocol, TlsConfig, UnsecuredJwtConfig, jaas,
+};
 use crate::types::BrokerAddress;
 
 /// What to do when a partition has no valid position: no committed offset,
@@ -424,12 +428,50 @@ impl ConsumerConfig {
             }
             "sasl.mechanism" | "sasl.mechanisms" => {
                 self.sasl.mechanism = Some(SaslMechanism::from_name(value).ok_or_else(|| {
-                    ConfigError::invalid(key, value, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+                    ConfigError::invalid(
+                        key,
+                        value,
+                        "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM",
+                    )
                 })?);
             }
             "sasl.username" => self.sasl.username = Some(value.into()),
-            "sasl.password" => self.sasl.password = Some(Secret::new(value)),
+            "sasl.password" => self.sasl.password = Some(SecretString::new(value)),
             "sasl.jaas.config" => self.set_jaas(value)?,
+            "sasl.oauthbearer.config" => {
+                let unsecured = UnsecuredJwtConfig::parse(value).map_err(|e| ConfigError {
+                    key: key.into(),
+                    kind: ConfigErrorKind::InvalidValue {
+                        value: "(redacted)".into(),
+                        expected: e.to_string(),
+                    },
+                })?;
+                self.sasl.oauthbearer = Some(OAuthBearerSource::Unsecured(unsecured));
+            }
+            "sasl.oauthbearer.method" => match value.trim().to_ascii_lowercase().as_str() {
+                "default" => {}
+                "oidc" => {
+                    return Err(ConfigError {
+                        key: key.into(),
+                        kind: ConfigErrorKind::Unsupported(
+                            "oidc: fetch tokens in your code and give them through \
+                             ConsumerBuilder::sasl_oauthbearer(provider)"
+                                .into(),
+                        ),
+                    });
+                }
+                _ => return Err(ConfigError::invalid(key, value, "default")),
+            },
+            "sasl.aws.region" => self.aws_msk_iam_mut().region = value.trim().into(),
+            "sasl.aws.access.key.id" => {
+                self.update_aws_keys(|keys| keys.access_key_id = value.trim().into());
+            }
+            "sasl.aws.secret.access.key" => {
+                self.update_aws_keys(|keys| keys.secret_access_key = SecretString::new(value));
+            }
+            "sasl.aws.session.token" => self.update_aws_keys(|keys| {
+                keys.session_token = (!value.is_empty()).then(|| SecretString::new(value));
+            }),
             "ssl.ca.location" => self.tls.ca_location = Some(value.trim().into()),
             "ssl.ca.pem" => self.tls.ca_pem = Some(value.into()),
             "ssl.certificate.location" => {
@@ -437,7 +479,7 @@ impl ConsumerConfig {
             }
             "ssl.certificate.pem" => self.tls.certificate_pem = Some(value.into()),
             "ssl.key.location" => self.tls.key_location = Some(value.trim().into()),
-            "ssl.key.pem" => self.tls.key_pem = Some(Secret::new(value)),
+            "ssl.key.pem" => self.tls.key_pem = Some(SecretString::new(value)),
             "ssl.endpoint.identification.algorithm" => {
                 self.tls.verify_hostname = match value.trim().to_ascii_lowercase().as_str() {
                     "https" => true,
@@ -520,6 +562,32 @@ impl ConsumerConfig {
 }
 
 impl ConsumerConfig {
+    fn aws_msk_iam_mut(&mut self) -> &mut AwsMskIamConfig {
+        self.sasl
+            .aws_msk_iam
+            .get_or_insert_with(|| AwsMskIamConfig {
+                region: String::new(),
+                credentials: AwsCredentialsSource::Static(AwsCredentials::new(
+                    String::new(),
+                    String::new(),
+                    None,
+                )),
+            })
+    }
+
+    /// Changes the fixed `AWS_MSK_IAM` keys (replacing a provider).
+    fn update_aws_keys(&mut self, change: impl FnOnce(&mut AwsCredentials)) {
+        let aws = self.aws_msk_iam_mut();
+        let mut keys = match &aws.credentials {
+            AwsCredentialsSource::Static(keys) => keys.clone(),
+            AwsCredentialsSource::Provider(_) => {
+                AwsCredentials::new(String::new(), String::new(), None)
+            }
+        };
+        change(&mut keys);
+        aws.credentials = AwsCredentialsSource::Static(keys);
+    }
+
     /// Applies a `sasl.jaas.config` entry: the PLAIN and SCRAM login
     /// modules' `username` and `password`.
     fn set_jaas(&mut self, value: &str) -> Result<(), ConfigError> {
@@ -553,7 +621,7 @@ impl ConsumerConfig {
             self.sasl.username = Some(user.clone());
         }
         if let Some(password) = entry.options.get("password") {
-            self.sasl.password = Some(Secret::new(password.clone()));
+            self.sasl.password = Some(SecretString::new(password.clone()));
         }
         Ok(())
     }
@@ -577,50 +645,67 @@ impl ConsumerConfig {
         let sasl_set = sasl.mechanism.is_some()
             || sasl.username.is_some()
             || sasl.password.is_some()
-            || sasl.login_module.is_some();
+            || sasl.login_module.is_some()
+            || sasl.oauthbearer.is_some()
+            || sasl.aws_msk_iam.is_some();
         if sasl_set && !protocol.uses_sasl() {
             return Err(needs("security.protocol", "SASL_PLAINTEXT or SASL_SSL"));
         }
         if protocol.uses_sasl() {
             let mechanism = sasl.mechanism.ok_or_else(|| missing("sasl.mechanism"))?;
-            let username = sasl
-                .username
-                .as_deref()
-                .ok_or_else(|| missing("sasl.username"))?;
-            if sasl.password.is_none() {
-                return Err(missing("sasl.password"));
-            }
-            if username.is_empty() || username.contains('\0') {
-                return Err(ConfigError::invalid(
-                    "sasl.username",
-                    username,
-                    "a non-empty name without NUL characters",
-                ));
-            }
-            if sasl
-                .password
-                .as_ref()
-                .is_some_and(|p| p.expose().contains('\0'))
-            {
-                return Err(ConfigError::invalid(
-                    "sasl.password",
-                    "(redacted)",
-                    "a password without NUL characters",
-                ));
-            }
-            let module_fits = match (sasl.login_module.as_deref(), mechanism) {
-                (None, _) => true,
-                (Some(module), SaslMechanism::Plain) => module == "PlainLoginModule",
-                (Some(module), SaslMechanism::Scram(_)) => module == "ScramLoginModule",
+            let unused = |key: &str| {
+                ConfigError::invalid(
+                    key,
+                    "(set)",
+                    &format!("unset: sasl.mechanism {} does not use it", mechanism.name()),
+                )
             };
-            if !module_fits {
-                return Err(ConfigError::invalid(
-                    "sasl.jaas.config",
-                    sasl.login_module.as_deref().unwrap_or_default(),
-                    &format!("the login module for sasl.mechanism {}", mechanism.name()),
-                ));
+            let password_based =
+                matches!(mechanism, SaslMechanism::Plain | SaslMechanism::Scram(_));
+            if !password_based {
+                if sasl.username.is_some() {
+                    return Err(unused("sasl.username"));
+                }
+                if sasl.password.is_some() {
+                    return Err(unused("sasl.password"));
+                }
+                if sasl.login_module.is_some() {
+                    return Err(unused("sasl.jaas.config"));
+                }
+            }
+            if mechanism != SaslMechanism::OAuthBearer && sasl.oauthbearer.is_some() {
+                return Err(unused("sasl.oauthbearer.config"));
+            }
+            if mechanism != SaslMechanism::AwsMskIam && sasl.aws_msk_iam.is_some() {
+                return Err(unused("sasl.aws.region"));
+            }
+            match mechanism {
+                SaslMechanism::OAuthBearer if sasl.oauthbearer.is_none() => {
+                    return Err(missing("sasl.oauthbearer.config"));
+                }
+                SaslMechanism::AwsMskIam => validate_aws(sasl.aws_msk_iam.as_ref())?,
+                SaslMechanism::Plain | SaslMechanism::Scram(_) => {
+                    validate_password(sasl, mechanism)?
+                }
+                SaslMechanism::OAuthBearer => {}
             }
         }
+        self.validate_tls()
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let protocol = self.security_protocol;
+        let needs = |key: &str, what: &str| ConfigError {
+            key: key.into(),
+            kind: ConfigErrorKind::InvalidValue {
+                value: protocol.name().into(),
+                expected: format!("{what}, for the settings given"),
+            },
+        };
+        let missing = |key: &str| ConfigError {
+            key: key.into(),
+            kind: ConfigErrorKind::Missing,
+        };
         let tls = &self.tls;
         let tls_set = tls.ca_location.is_some()
             || tls.ca_pem.is_some()
@@ -663,6 +748,75 @@ impl ConsumerConfig {
         }
         Ok(())
     }
+}
+
+/// PLAIN and SCRAM need a user name and password without NUL characters,
+/// and a `sasl.jaas.config` login module that fits the mechanism.
+fn validate_password(sasl: &SaslConfig, mechanism: SaslMechanism) -> Result<(), ConfigError> {
+    let missing = |key: &str| ConfigError {
+        key: key.into(),
+        kind: ConfigErrorKind::Missing,
+    };
+    let username = sasl
+        .username
+        .as_deref()
+        .ok_or_else(|| missing("sasl.username"))?;
+    if sasl.password.is_none() {
+        return Err(missing("sasl.password"));
+    }
+    if username.is_empty() || username.contains('\0') {
+        return Err(ConfigError::invalid(
+            "sasl.username",
+            username,
+            "a non-empty name without NUL characters",
+        ));
+    }
+    if sasl
+        .password
+        .as_ref()
+        .is_some_and(|p| p.expose().contains('\0'))
+    {
+        return Err(ConfigError::invalid(
+            "sasl.password",
+            "(redacted)",
+            "a password without NUL characters",
+        ));
+    }
+    let module_fits = match (sasl.login_module.as_deref(), mechanism) {
+        (None, _) => true,
+        (Some(module), SaslMechanism::Plain) => module == "PlainLoginModule",
+        (Some(module), SaslMechanism::Scram(_)) => module == "ScramLoginModule",
+        (Some(_), _) => false,
+    };
+    if !module_fits {
+        return Err(ConfigError::invalid(
+            "sasl.jaas.config",
+            sasl.login_module.as_deref().unwrap_or_default(),
+            &format!("the login module for sasl.mechanism {}", mechanism.name()),
+        ));
+    }
+    Ok(())
+}
+
+/// `AWS_MSK_IAM` needs a region and, for fixed keys, both parts of them.
+fn validate_aws(aws: Option<&AwsMskIamConfig>) -> Result<(), ConfigError> {
+    let missing = |key: &str| ConfigError {
+        key: key.into(),
+        kind: ConfigErrorKind::Missing,
+    };
+    let aws = aws.ok_or_else(|| missing("sasl.aws.region"))?;
+    if aws.region.trim().is_empty() {
+        return Err(missing("sasl.aws.region"));
+    }
+    if let AwsCredentialsSource::Static(keys) = &aws.credentials {
+        if keys.access_key_id.is_empty() {
+            return Err(missing("sasl.aws.access.key.id"));
+        }
+        if keys.secret_access_key.is_empty() {
+            return Err(missing("sasl.aws.secret.access.key"));
+        }
+    }
+    Ok(())
 }
 
 /// Something that can be built from a [`ConsumerConfig`]: the adapters'
@@ -855,7 +1009,11 @@ impl<T> ConsumerBuilder<T> {
 
     /// SASL `PLAIN` with a user name and password (inside TLS if TLS is
     /// also set, `SASL_PLAINTEXT` otherwise).
-    pub fn sasl_plain(self, username: impl Into<String>, password: impl Into<Secret>) -> Self {
+    pub fn sasl_plain(
+        self,
+        username: impl Into<String>,
+        password: impl Into<SecretString>,
+    ) -> Self {
         self.sasl(SaslMechanism::Plain, username.into(), password.into())
     }
 
@@ -863,7 +1021,7 @@ impl<T> ConsumerBuilder<T> {
     pub fn sasl_scram_sha256(
         self,
         username: impl Into<String>,
-        password: impl Into<Secret>,
+        password: impl Into<SecretString>,
     ) -> Self {
         let mechanism = SaslMechanism::Scram(crate::sasl::ScramMechanism::Sha256);
         self.sasl(mechanism, username.into(), password.into())
@@ -873,17 +1031,83 @@ impl<T> ConsumerBuilder<T> {
     pub fn sasl_scram_sha512(
         self,
         username: impl Into<String>,
-        password: impl Into<Secret>,
+        password: impl Into<SecretString>,
     ) -> Self {
         let mechanism = SaslMechanism::Scram(crate::sasl::ScramMechanism::Sha512);
         self.sasl(mechanism, username.into(), password.into())
     }
 
-    fn sasl(mut self, mechanism: SaslMechanism, username: String, password: Secret) -> Self {
+    /// SASL `OAUTHBEARER` with tokens from `provider`.
+    pub fn sasl_oauthbearer(self, provider: impl OAuthBearerTokenProvider + 'static) -> Self {
+        let source = OAuthBearerSource::Provider(Provider(std::sync::Arc::new(provider)));
+        self.with_sasl(SaslMechanism::OAuthBearer, |sasl| {
+            sasl.oauthbearer = Some(source)
+        })
+    }
+
+    /// SASL `AWS_MSK_IAM` with fixed keys (`secret_key` is the secret
+    /// access key) in `region`.
+    pub fn aws_msk_iam(
+        self,
+        access_key: impl Into<String>,
+        secret_key: impl Into<SecretString>,
+        region: impl Into<String>,
+    ) -> Self {
+        let keys = AwsCredentials::new(access_key.into(), secret_key.into(), None);
+        self.aws_msk_iam_with(AwsCredentialsSource::Static(keys), region.into())
+    }
+
+    /// SASL `AWS_MSK_IAM` with temporary credentials (an STS session
+    /// token) in `region`.
+    pub fn aws_msk_iam_session(
+        self,
+        access_key: impl Into<String>,
+        secret_key: impl Into<SecretString>,
+        session_token: impl Into<SecretString>,
+        region: impl Into<String>,
+    ) -> Self {
+        let keys = AwsCredentials::new(
+            access_key.into(),
+            secret_key.into(),
+            Some(session_token.into()),
+        );
+        self.aws_msk_iam_with(AwsCredentialsSource::Static(keys), region.into())
+    }
+
+    /// SASL `AWS_MSK_IAM` with credentials from `provider` in `region`.
+    pub fn aws_msk_iam_provider(
+        self,
+        provider: impl AwsCredentialsProvider + 'static,
+        region: impl Into<String>,
+    ) -> Self {
+        let source = AwsCredentialsSource::Provider(Provider(std::sync::Arc::new(provider)));
+        self.aws_msk_iam_with(source, region.into())
+    }
+
+    fn aws_msk_iam_with(self, credentials: AwsCredentialsSource, region: String) -> Self {
+        let aws = AwsMskIamConfig {
+            region,
+            credentials,
+        };
+        self.with_sasl(SaslMechanism::AwsMskIam, |sasl| {
+            sasl.aws_msk_iam = Some(aws)
+        })
+    }
+
+    fn sasl(self, mechanism: SaslMechanism, username: String, password: SecretString) -> Self {
+        self.with_sasl(mechanism, |sasl| {
+            sasl.username = Some(username);
+            sasl.password = Some(password);
+        })
+    }
+
+    /// Sets the mechanism and its credentials (clearing any other
+    /// mechanism's), and turns SASL on.
+    fn with_sasl(mut self, mechanism: SaslMechanism, set: impl FnOnce(&mut SaslConfig)) -> Self {
         let sasl = &mut self.config.sasl;
+        *sasl = SaslConfig::default();
         sasl.mechanism = Some(mechanism);
-        sasl.username = Some(username);
-        sasl.password = Some(password);
+        set(sasl);
         self.config.security_protocol = match self.config.security_protocol {
             SecurityProtocol::Plaintext => SecurityProtocol::SaslPlaintext,
             SecurityProtocol::Ssl => SecurityProtocol::SaslSsl,
@@ -1066,5 +1290,127 @@ mod tests {
             .property("max.poll.records", "0")
             .build();
         assert_eq!(result.unwrap_err().key, "fetch.min.bytes");
+    }
+
+    #[test]
+    fn security_settings_parse_and_never_show_secrets() {
+        let c = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                 username=\"alice\" password=\"pa55-word\";",
+            ),
+            ("ssl.ca.location", "/etc/ca.pem"),
+            ("ssl.certificate.location", "/etc/me.pem"),
+            ("ssl.key.pem", "-----BEGIN PRIVATE KEY-----k3y"),
+            ("ssl.endpoint.identification.algorithm", "none"),
+        ])
+        .unwrap();
+        assert_eq!(c.security_protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(c.sasl.username.as_deref(), Some("alice"));
+        assert_eq!(c.sasl.password.as_ref().unwrap().expose(), "pa55-word");
+        assert!(!c.tls.verify_hostname);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("pa55") && !shown.contains("k3y"), "{shown}");
+
+        let c = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "AWS_MSK_IAM"),
+            ("sasl.aws.region", "eu-west-1"),
+            ("sasl.aws.access.key.id", "AKIA1"),
+            ("sasl.aws.secret.access.key", "wJalr-s3cret"),
+        ])
+        .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn security_settings_that_do_not_fit_are_errors() {
+        let err = |props: &[(&str, &str)]| {
+            let mut all = vec![("bootstrap.servers", "h:1")];
+            all.extend_from_slice(props);
+            ConsumerConfig::from_properties(all).unwrap_err()
+        };
+        let plain = [("sasl.mechanism", "PLAIN"), ("sasl.username", "u")];
+        assert_eq!(err(&plain).key, "security.protocol");
+        assert_eq!(
+            err(&[("ssl.ca.location", "/ca.pem")]).key,
+            "security.protocol"
+        );
+        let e = err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+        ]);
+        assert_eq!(
+            (e.key.as_str(), e.kind),
+            ("sasl.username", ConfigErrorKind::Missing)
+        );
+        let e = err(&[("security.protocol", "SASL_SSL")]);
+        assert_eq!(e.key, "sasl.mechanism");
+        let e = err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                 username=\"u\" password=\"hunter2\";",
+            ),
+        ]);
+        assert_eq!(e.key, "sasl.jaas.config");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = err(&[("sasl.jaas.config", "Broken required password=\"hunter2")]);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = err(&[("sasl.mechanism", "GSSAPI")]);
+        assert_eq!(e.key, "sasl.mechanism");
+        let e = err(&[("sasl.oauthbearer.method", "oidc")]);
+        assert!(matches!(e.kind, ConfigErrorKind::Unsupported(_)));
+        let e = err(&[("ssl.key.password", "x")]);
+        assert!(matches!(e.kind, ConfigErrorKind::Unsupported(_)));
+        let e = err(&[
+            ("security.protocol", "SSL"),
+            ("ssl.certificate.location", "/me.pem"),
+        ]);
+        assert_eq!(e.key, "ssl.key.location");
+        let e = err(&[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", "/ca.pem"),
+            ("ssl.ca.pem", "-----BEGIN CERTIFICATE-----"),
+        ]);
+        assert_eq!(e.key, "ssl.ca.pem");
+        let e = err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "AWS_MSK_IAM"),
+            ("sasl.aws.access.key.id", "AKIA1"),
+        ]);
+        assert_eq!(e.key, "sasl.aws.region");
+        let e = err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.username", "u"),
+        ]);
+        assert_eq!(e.key, "sasl.username");
+    }
+
+    #[test]
+    fn builder_methods_turn_on_the_protocol_they_need() {
+        let c = ConsumerConfig::builder()
+            .bootstrap_servers("h:1")
+            .sasl_scram_sha256("u", "p")
+            .tls(TlsConfig::default())
+            .build()
+            .unwrap();
+        assert_eq!(c.security_protocol, SecurityProtocol::SaslSsl);
+        let c = ConsumerConfig::builder()
+            .bootstrap_servers("h:1")
+            .tls(TlsConfig::default())
+            .aws_msk_iam("AKIA1", "k", "us-east-1")
+            .build()
+            .unwrap();
+        assert_eq!(c.security_protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(c.sasl.mechanism, Some(SaslMechanism::AwsMskIam));
     }
 }

@@ -431,3 +431,157 @@ fn sessions_are_renewed_on_the_same_connection_while_fetching() {
         "{logins} logins in about a minute of 10 s sessions"
     );
 }
+
+/// Tokens from the application's provider, counting its calls.
+struct Tokens {
+    clock: secure::TestClock,
+    subject: &'static str,
+    lifetime_secs: u64,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl odradek_core::security::OAuthBearerTokenProvider for Tokens {
+    fn token(&self) -> Result<odradek_core::security::OAuthBearerToken, String> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let config = odradek_core::security::UnsecuredJwtConfig::parse(&format!(
+            "principal={} lifeSeconds={}",
+            self.subject, self.lifetime_secs
+        ))
+        .map_err(|e| e.to_string())?;
+        Ok(odradek_core::sasl::unsecured_jwt(
+            &config,
+            self.clock.secs() * 1000,
+        ))
+    }
+}
+
+fn oauth_cluster(
+    subject: &'static str,
+    lifetime_secs: u64,
+) -> (
+    Cluster,
+    secure::TestClock,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let clock = secure::TestClock::new(WALL_CLOCK);
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let provider = Tokens {
+        clock: clock.clone(),
+        subject,
+        lifetime_secs,
+        calls: calls.clone(),
+    };
+    let config = base().sasl_oauthbearer(provider).build().unwrap();
+    let mut sasl = SaslServer::new(&["OAUTHBEARER"], USER, "");
+    sasl.session_lifetime = Duration::from_secs(lifetime_secs);
+    let server = ServerSecurity {
+        tls: None,
+        sasl: Some(sasl),
+    };
+    let context = secure::client_context_with(None, std::sync::Arc::new(clock.clone()));
+    (
+        with_data(Cluster::secure(config, context, server, 1)),
+        clock,
+        calls,
+    )
+}
+
+/// OAUTHBEARER: tokens come from the provider, are shared by connections,
+/// are fetched again after 80% of their life, and each session is renewed
+/// (KIP-368) on the same connection with a fresh token.
+#[test]
+fn oauthbearer_tokens_are_refreshed_and_sessions_renewed() {
+    let (mut cluster, clock, calls) = oauth_cluster(USER, 10);
+    assert_eq!(cluster.poll_n(30, Duration::from_secs(5)).len(), 30);
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one token for both connections"
+    );
+    let connections = cluster.opened.len();
+    for _ in 0..12 {
+        cluster.log("t", 1).append_values(2);
+        assert_eq!(cluster.poll_n(2, Duration::from_secs(5)).len(), 2);
+        clock.advance(Duration::from_secs(4));
+        cluster.advance(Duration::from_secs(4));
+    }
+    assert_eq!(cluster.opened.len(), connections, "no connection dropped");
+    let fetched = calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        fetched >= 5,
+        "{fetched} tokens in about a minute of 10 s tokens"
+    );
+}
+
+#[test]
+fn a_refused_oauthbearer_token_reports_the_brokers_reason() {
+    let (mut cluster, _, _) = oauth_cluster("nobody", 3600);
+    match first_error(&mut cluster, Duration::from_secs(2)) {
+        Error::Authentication {
+            cause: AuthFailure::OAuthBearer(refusal),
+            ..
+        } => {
+            assert_eq!(refusal.status, "invalid_token");
+            assert_eq!(refusal.scope.as_deref(), Some("kafka"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The refusal was acknowledged with the RFC 7628 `\x01` message.
+    assert!(cluster.count(ApiKey::SaslAuthenticate) >= 2);
+}
+
+#[test]
+fn the_unsecured_development_token_from_properties_logs_in() {
+    let config = ConsumerConfig::from_properties([
+        ("bootstrap.servers", "broker1:9092"),
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+        (
+            "sasl.oauthbearer.config",
+            "principal=alice lifeSeconds=600 scope=a,b",
+        ),
+        ("auto.offset.reset", "earliest"),
+        ("fetch.max.wait.ms", "100"),
+    ])
+    .unwrap();
+    let server = SaslServer::new(&["OAUTHBEARER"], USER, "");
+    let mut cluster = sasl_only(config, server);
+    assert_eq!(cluster.poll_n(30, Duration::from_secs(5)).len(), 30);
+}
+
+#[test]
+fn aws_msk_iam_signs_in_and_a_wrong_key_is_refused() {
+    let config = base()
+        .aws_msk_iam(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "us-east-1",
+        )
+        .build()
+        .unwrap();
+    let server = SaslServer::new(&["AWS_MSK_IAM"], "AKIDEXAMPLE", "");
+    let mut cluster = sasl_only(config, server.clone());
+    assert_eq!(cluster.poll_n(30, Duration::from_secs(5)).len(), 30);
+
+    let config = base()
+        .aws_msk_iam_session("AKIDOTHER", "s3cr3t-KEY-zz", "tok3n-zz", "us-east-1")
+        .build()
+        .unwrap();
+    let mut cluster = sasl_only(config, server);
+    let error = first_error(&mut cluster, Duration::from_secs(2));
+    assert!(
+        matches!(
+            &error,
+            Error::Authentication {
+                cause: AuthFailure::Rejected { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let shown = format!("{error} {error:?} {:?}", cluster.consumer.config());
+    assert!(
+        !shown.contains("s3cr3t") && !shown.contains("tok3n"),
+        "{shown}"
+    );
+}

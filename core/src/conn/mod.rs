@@ -344,11 +344,14 @@ pub(crate) struct Connections<P> {
     next_id: u64,
     io: VecDeque<Io>,
     outcomes: VecDeque<Outcome<P>>,
+    /// The OAUTHBEARER token, shared by every connection.
+    tokens: sasl::TokenCache,
 }
 
 impl<P> Connections<P> {
     pub(crate) fn new(config: ConnConfig) -> Self {
         Self {
+            tokens: sasl::TokenCache::default(),
             config,
             conns: BTreeMap::new(),
             nodes: HashMap::new(),
@@ -878,7 +881,8 @@ impl<P> Connections<P> {
                     theirs,
                 )
                 .map_err(AuthFailure::NoSaslSupport)?;
-                let (exchange, first) = sasl::Exchange::start(sasl, security)?;
+                let (exchange, first) =
+                    sasl::Exchange::start(sasl, security, &mut self.tokens, &c.address.host)?;
                 state = State::SaslAuthenticate {
                     version,
                     correlation_id: 0,
@@ -892,10 +896,8 @@ impl<P> Connections<P> {
                 let (_, response) = decode_response::<SaslAuthenticateRequest>(frame, *version)
                     .map_err(AuthFailure::Unreadable)?;
                 if response.error_code != 0 {
-                    return Err(AuthFailure::Rejected {
-                        code: ErrorCode(response.error_code),
-                        message: response.error_message.filter(|m| !m.is_empty()),
-                    });
+                    let message = response.error_message.filter(|m| !m.is_empty());
+                    return Err(exchange.refusal(ErrorCode(response.error_code), message));
                 }
                 match exchange.next(&response.auth_bytes.0)? {
                     sasl::Step::Send(message) => message,

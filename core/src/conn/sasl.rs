@@ -7,8 +7,15 @@
 use std::time::Duration;
 
 use crate::protocol::{DecodeError, ErrorCode, SecretBytes, UnsupportedVersion};
-use crate::sasl::{ScramClient, ScramError, plain_message};
-use crate::security::{SaslConfig, SaslMechanism, Secret, SecurityContext};
+use crate::sasl::oauthbearer::{self, OAuthBearerServerError, ServerAnswer};
+use crate::sasl::{
+    MskIamError, OAuthBearerDecodeError, OAuthBearerError, OAuthBearerToken, ScramClient,
+    ScramError, aws_msk_iam_payload, parse_aws_msk_iam_answer, plain_message, unsecured_jwt,
+};
+use crate::security::{
+    AwsCredentialsSource, AwsMskIamConfig, OAuthBearerSource, SaslConfig, SaslMechanism,
+    SecretString, SecurityContext,
+};
 
 /// Why SASL authentication failed on a connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +62,27 @@ pub enum AuthFailure {
     /// A SASL response could not be decoded.
     #[error("unreadable SASL response: {0}")]
     Unreadable(DecodeError),
+    /// The `OAUTHBEARER` token provider failed (its message).
+    #[error("the OAUTHBEARER token provider failed: {0}")]
+    TokenProvider(String),
+    /// The `OAUTHBEARER` token or its extensions cannot be sent.
+    #[error("bad OAUTHBEARER token: {0}")]
+    BadToken(OAuthBearerError),
+    /// The broker refused the `OAUTHBEARER` token, saying why (RFC 7628).
+    #[error("the broker refused the OAUTHBEARER token: {0}")]
+    OAuthBearer(OAuthBearerServerError),
+    /// The broker's `OAUTHBEARER` answer could not be read.
+    #[error("unreadable OAUTHBEARER answer: {0}")]
+    OAuthBearerAnswer(OAuthBearerDecodeError),
+    /// The AWS credentials provider failed (its message).
+    #[error("the AWS credentials provider failed: {0}")]
+    CredentialsProvider(String),
+    /// `AWS_MSK_IAM` could not sign, or the broker's answer was wrong.
+    #[error("AWS_MSK_IAM: {0}")]
+    AwsMskIam(MskIamError),
+    /// The wall clock gave no time (tokens and signatures need it).
+    #[error("the wall clock is unavailable")]
+    NoWallClock,
 }
 
 /// The configured mechanism and credentials, checked by the config's
@@ -62,22 +90,70 @@ pub enum AuthFailure {
 #[derive(Debug, Clone)]
 pub(crate) struct SaslSettings {
     mechanism: SaslMechanism,
-    username: String,
-    password: Secret,
+    credentials: Credentials,
+}
+
+#[derive(Debug, Clone)]
+enum Credentials {
+    Password {
+        username: String,
+        password: SecretString,
+    },
+    OAuthBearer(OAuthBearerSource),
+    AwsMskIam(AwsMskIamConfig),
 }
 
 impl SaslSettings {
     /// The settings from a validated config, if SASL is on.
     pub(crate) fn from_config(config: &SaslConfig) -> Option<Self> {
+        let mechanism = config.mechanism?;
+        let credentials = match mechanism {
+            SaslMechanism::OAuthBearer => Credentials::OAuthBearer(config.oauthbearer.clone()?),
+            SaslMechanism::AwsMskIam => Credentials::AwsMskIam(config.aws_msk_iam.clone()?),
+            _ => Credentials::Password {
+                username: config.username.clone()?,
+                password: config.password.clone()?,
+            },
+        };
         Some(SaslSettings {
-            mechanism: config.mechanism?,
-            username: config.username.clone()?,
-            password: config.password.clone()?,
+            mechanism,
+            credentials,
         })
     }
 
     pub(crate) fn mechanism(&self) -> SaslMechanism {
         self.mechanism
+    }
+}
+
+/// The `OAUTHBEARER` token shared by a client's connections, and when
+/// (wall-clock milliseconds) to fetch a new one: after 80% of its lifetime,
+/// as Kafka's login refresh does by default.
+#[derive(Debug, Default)]
+pub(super) struct TokenCache {
+    token: Option<(OAuthBearerToken, u64)>,
+}
+
+impl TokenCache {
+    fn get(
+        &mut self,
+        source: &OAuthBearerSource,
+        now_ms: u64,
+    ) -> Result<OAuthBearerToken, AuthFailure> {
+        if let Some((token, refresh_at)) = &self.token {
+            if now_ms < *refresh_at {
+                return Ok(token.clone());
+            }
+        }
+        let token = match source {
+            OAuthBearerSource::Unsecured(config) => unsecured_jwt(config, now_ms),
+            OAuthBearerSource::Provider(provider) => {
+                provider.0.token().map_err(AuthFailure::TokenProvider)?
+            }
+        };
+        let lifetime = token.expires_at_unix_ms.saturating_sub(now_ms);
+        self.token = Some((token.clone(), now_ms + lifetime / 5 * 4));
+        Ok(token)
     }
 }
 
@@ -100,40 +176,75 @@ pub(super) enum Exchange {
         client: Box<ScramClient>,
         answered_challenge: bool,
     },
+    /// OAUTHBEARER: the token; an error answer is acknowledged with one
+    /// more message, and the broker's error follows.
+    OAuthBearer {
+        refused: Option<OAuthBearerServerError>,
+    },
+    /// AWS_MSK_IAM: the signed request; the broker answers with JSON.
+    AwsMskIam,
 }
 
 /// Random bytes in a SCRAM nonce (RFC 5802 asks for unguessable; Kafka's
 /// Java client sends 32 alphanumerics).
 const NONCE_BYTES: usize = 24;
 
+/// The user agent `AWS_MSK_IAM` payloads name.
+const USER_AGENT: &str = concat!("odradek/", env!("CARGO_PKG_VERSION"));
+
 impl Exchange {
-    /// Starts the mechanism: the exchange and its first message.
+    /// Starts the mechanism with the broker at `host`: the exchange and its
+    /// first message.
     pub(super) fn start(
         settings: &SaslSettings,
         context: &SecurityContext,
+        tokens: &mut TokenCache,
+        host: &str,
     ) -> Result<(Self, SecretBytes), AuthFailure> {
-        match settings.mechanism {
-            SaslMechanism::Plain => Ok((
-                Exchange::Plain,
-                plain_message(&settings.username, settings.password.expose()),
-            )),
-            SaslMechanism::Scram(mechanism) => {
+        let wall_clock_ms = || {
+            context
+                .wall_clock
+                .current_time()
+                .map(|t| t.as_secs().saturating_mul(1000))
+                .ok_or(AuthFailure::NoWallClock)
+        };
+        match (&settings.credentials, settings.mechanism) {
+            (Credentials::Password { username, password }, SaslMechanism::Scram(mechanism)) => {
                 let mut nonce = [0u8; NONCE_BYTES];
                 context
                     .fill_random(&mut nonce)
                     .map_err(|_| AuthFailure::NoRandomness)?;
-                let mut client = ScramClient::new(
-                    mechanism,
-                    &settings.username,
-                    settings.password.expose().as_bytes(),
-                    &nonce,
-                )?;
+                let mut client =
+                    ScramClient::new(mechanism, username, password.expose().as_bytes(), &nonce)?;
                 let first = client.client_first()?;
                 let exchange = Exchange::Scram {
                     client: Box::new(client),
                     answered_challenge: false,
                 };
                 Ok((exchange, SecretBytes(first.into())))
+            }
+            (Credentials::Password { username, password }, _) => {
+                Ok((Exchange::Plain, plain_message(username, password.expose())))
+            }
+            (Credentials::OAuthBearer(source), _) => {
+                let token = tokens.get(source, wall_clock_ms()?)?;
+                let message =
+                    oauthbearer::initial_response(&token).map_err(AuthFailure::BadToken)?;
+                Ok((Exchange::OAuthBearer { refused: None }, message))
+            }
+            (Credentials::AwsMskIam(aws), _) => {
+                let credentials = match &aws.credentials {
+                    AwsCredentialsSource::Static(keys) => keys.clone(),
+                    AwsCredentialsSource::Provider(provider) => provider
+                        .0
+                        .credentials()
+                        .map_err(AuthFailure::CredentialsProvider)?,
+                };
+                let now_secs = wall_clock_ms()? / 1000;
+                let message =
+                    aws_msk_iam_payload(host, &aws.region, &credentials, now_secs, USER_AGENT)
+                        .map_err(AuthFailure::AwsMskIam)?;
+                Ok((Exchange::AwsMskIam, message))
             }
         }
     }
@@ -155,6 +266,36 @@ impl Exchange {
                 *answered_challenge = true;
                 Ok(Step::Send(SecretBytes(last.into())))
             }
+            Exchange::OAuthBearer { refused } => {
+                if let Some(refusal) = refused.take() {
+                    // The broker must fail the acknowledgement; it did not.
+                    return Err(AuthFailure::OAuthBearer(refusal));
+                }
+                match oauthbearer::parse_server_answer(server)
+                    .map_err(AuthFailure::OAuthBearerAnswer)?
+                {
+                    ServerAnswer::Success => Ok(Step::Done),
+                    ServerAnswer::Failure(error) => {
+                        *refused = Some(error);
+                        Ok(Step::Send(SecretBytes(oauthbearer::FAILURE_ACK.into())))
+                    }
+                }
+            }
+            Exchange::AwsMskIam => {
+                parse_aws_msk_iam_answer(server).map_err(AuthFailure::AwsMskIam)?;
+                Ok(Step::Done)
+            }
+        }
+    }
+
+    /// The broker refused the last message with `code`: the most precise
+    /// reason (an OAUTHBEARER refusal explained by its error answer).
+    pub(super) fn refusal(&mut self, code: ErrorCode, message: Option<String>) -> AuthFailure {
+        match self {
+            Exchange::OAuthBearer {
+                refused: Some(refusal),
+            } => AuthFailure::OAuthBearer(refusal.clone()),
+            _ => AuthFailure::Rejected { code, message },
         }
     }
 }

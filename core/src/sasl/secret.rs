@@ -3,14 +3,14 @@
 
 use std::fmt;
 
-/// A secret string: `Debug` and `Display` print only its length, so a
-/// struct holding one can derive `Debug` safely. Read it with
+/// A secret string: `Debug` and `Display` print `[redacted]` (not even its
+/// length), so a struct holding one can derive `Debug` safely. Read it with
 /// [`SecretString::expose`], which makes every use easy to find.
 ///
 /// ```
 /// use odradek_core::sasl::SecretString;
 /// let secret = SecretString::new("hunter2");
-/// assert_eq!(format!("{secret:?}"), "<7 bytes redacted>");
+/// assert_eq!(format!("{secret:?}"), "[redacted]");
 /// assert_eq!(secret.expose(), "hunter2");
 /// ```
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -47,7 +47,7 @@ impl From<&str> for SecretString {
 
 impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{} bytes redacted>", self.0.len())
+        f.write_str("[redacted]")
     }
 }
 

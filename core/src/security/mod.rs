@@ -4,7 +4,7 @@
 //!
 //! - [`SecurityProtocol`], [`SaslConfig`], [`TlsConfig`]: the settings, part
 //!   of [`ConsumerConfig`](crate::ConsumerConfig).
-//! - [`Secret`]: a password, token or key that never shows in `Debug`.
+//! - [`SecretString`]: a password, token or key that never shows in `Debug`.
 //! - [`SecurityContext`]: what only the caller can supply: certificates and
 //!   keys read from files or the system store ([`TlsMaterial`]), the crypto
 //!   provider (with its randomness), and the wall clock certificates and
@@ -22,42 +22,9 @@ use rustls::crypto::{CryptoProvider, SecureRandom};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::time_provider::TimeProvider;
 
-pub use crate::sasl::ScramMechanism;
-
-/// A password, token or private key. `Debug` shows `[redacted]`, and it has
-/// no `Display`: the value leaves only through [`expose`](Self::expose).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value, for the one place that must send or use it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Secret(value.into())
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret(value)
-    }
-}
+pub use crate::sasl::{
+    AwsCredentials, OAuthBearerToken, ScramMechanism, SecretString, UnsecuredJwtConfig,
+};
 
 /// How connections to brokers are secured (`security.protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -118,6 +85,11 @@ pub enum SaslMechanism {
     /// `SCRAM-SHA-256` or `SCRAM-SHA-512`: a salted challenge that never
     /// sends the password and also authenticates the broker.
     Scram(ScramMechanism),
+    /// `OAUTHBEARER` (KIP-255): a bearer token from a provider.
+    OAuthBearer,
+    /// `AWS_MSK_IAM`: a SigV4-signed `kafka-cluster:Connect` request, as
+    /// Amazon MSK's IAM access control defines it.
+    AwsMskIam,
 }
 
 impl SaslMechanism {
@@ -126,6 +98,8 @@ impl SaslMechanism {
         match self {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::Scram(m) => m.name(),
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
+            SaslMechanism::AwsMskIam => "AWS_MSK_IAM",
         }
     }
 
@@ -135,6 +109,8 @@ impl SaslMechanism {
             "PLAIN" => SaslMechanism::Plain,
             "SCRAM-SHA-256" => SaslMechanism::Scram(ScramMechanism::Sha256),
             "SCRAM-SHA-512" => SaslMechanism::Scram(ScramMechanism::Sha512),
+            "OAUTHBEARER" => SaslMechanism::OAuthBearer,
+            "AWS_MSK_IAM" => SaslMechanism::AwsMskIam,
             _ => return None,
         })
     }
@@ -150,10 +126,83 @@ pub struct SaslConfig {
     /// `sasl.username`.
     pub username: Option<String>,
     /// `sasl.password`.
-    pub password: Option<Secret>,
+    pub password: Option<SecretString>,
     /// The login module `sasl.jaas.config` named (`PlainLoginModule` or
     /// `ScramLoginModule`), checked against the mechanism.
     pub login_module: Option<String>,
+    /// Where `OAUTHBEARER` tokens come from.
+    pub oauthbearer: Option<OAuthBearerSource>,
+    /// `AWS_MSK_IAM`'s region and credentials.
+    pub aws_msk_iam: Option<AwsMskIamConfig>,
+}
+
+/// Supplies `OAUTHBEARER` tokens. Called by the consumer when a connection
+/// authenticates and its cached token has used 80% of its lifetime, from the
+/// consumer's driver: return quickly (fetch tokens ahead in your own task if
+/// your identity provider is slow). An `Err` fails that login with
+/// [`AuthFailure::TokenProvider`](crate::AuthFailure::TokenProvider); it
+/// must not carry the token.
+pub trait OAuthBearerTokenProvider: Send + Sync {
+    /// A current token.
+    fn token(&self) -> Result<OAuthBearerToken, String>;
+}
+
+/// Supplies AWS credentials for `AWS_MSK_IAM` (for rotating credentials:
+/// instance roles, STS sessions). Called at each login, from the
+/// consumer's driver: return quickly.
+pub trait AwsCredentialsProvider: Send + Sync {
+    /// Current credentials.
+    fn credentials(&self) -> Result<AwsCredentials, String>;
+}
+
+/// A shared provider: equal only to itself, shown only by its kind.
+pub struct Provider<T: ?Sized>(pub Arc<T>);
+
+impl<T: ?Sized> Clone for Provider<T> {
+    fn clone(&self) -> Self {
+        Provider(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> PartialEq for Provider<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Provider<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Provider(..)")
+    }
+}
+
+/// Where `OAUTHBEARER` tokens come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OAuthBearerSource {
+    /// Unsigned development tokens made here (librdkafka's
+    /// `sasl.oauthbearer.config`, e.g. `principal=alice lifeSeconds=600`).
+    /// Only brokers configured for unsecured JWS accept them.
+    Unsecured(UnsecuredJwtConfig),
+    /// The application's provider.
+    Provider(Provider<dyn OAuthBearerTokenProvider>),
+}
+
+/// `AWS_MSK_IAM` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsMskIamConfig {
+    /// The cluster's AWS region, e.g. `us-east-1`.
+    pub region: String,
+    /// Where the credentials come from.
+    pub credentials: AwsCredentialsSource,
+}
+
+/// Where `AWS_MSK_IAM` credentials come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AwsCredentialsSource {
+    /// Fixed keys (with an optional session token).
+    Static(AwsCredentials),
+    /// The application's provider.
+    Provider(Provider<dyn AwsCredentialsProvider>),
 }
 
 /// TLS settings (`ssl.*`). Files are read by the client layer when the
@@ -173,7 +222,7 @@ pub struct TlsConfig {
     /// `ssl.key.location`: the client's private key (PEM).
     pub key_location: Option<PathBuf>,
     /// `ssl.key.pem`: the client's private key as PEM text.
-    pub key_pem: Option<Secret>,
+    pub key_pem: Option<SecretString>,
     /// `ssl.endpoint.identification.algorithm`: `https` (the default)
     /// checks that the broker's certificate names the host connected to;
     /// `none` skips only that check (the chain is still verified).
@@ -232,7 +281,6 @@ pub enum TlsSetupError {
 pub struct SecurityContext {
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) random: &'static dyn SecureRandom,
-    #[allow(dead_code)] // OAUTHBEARER and AWS_MSK_IAM read it (next step)
     pub(crate) wall_clock: Arc<dyn TimeProvider>,
 }
 

@@ -84,6 +84,29 @@ impl TimeProvider for FixedClock {
     }
 }
 
+/// A wall clock the test moves (seconds since the epoch).
+#[derive(Debug, Clone)]
+pub struct TestClock(pub Arc<std::sync::atomic::AtomicU64>);
+
+impl TestClock {
+    pub fn new(secs: u64) -> Self {
+        TestClock(Arc::new(secs.into()))
+    }
+    pub fn secs(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    pub fn advance(&self, d: Duration) {
+        self.0
+            .fetch_add(d.as_secs(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl TimeProvider for TestClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        Some(UnixTime::since_unix_epoch(Duration::from_secs(self.secs())))
+    }
+}
+
 /// "Randomness" that repeats: the same bytes every run.
 #[derive(Debug)]
 struct Repeatable;
@@ -118,6 +141,14 @@ pub struct ClientTls<'a> {
 /// A consumer's security context, with `tls` if given, at the wall-clock
 /// second `clock`.
 pub fn client_context(tls: Option<ClientTls<'_>>, clock: u64) -> SecurityContext {
+    client_context_with(tls, Arc::new(FixedClock(clock)))
+}
+
+/// A consumer's security context with `clock` as its wall clock.
+pub fn client_context_with(
+    tls: Option<ClientTls<'_>>,
+    clock: Arc<dyn TimeProvider>,
+) -> SecurityContext {
     let tls = tls.map(|tls| {
         let identity = tls.identity.map(|pki| {
             let key = PrivateKeyDer::Pkcs8(pki.client_key.clone().into());
@@ -129,7 +160,7 @@ pub fn client_context(tls: Option<ClientTls<'_>>, clock: u64) -> SecurityContext
         };
         (tls.config, material)
     });
-    SecurityContext::new(provider(), Arc::new(FixedClock(clock)), tls).expect("security context")
+    SecurityContext::new(provider(), clock, tls).expect("security context")
 }
 
 /// A TLS server configuration with `pki`'s server certificate; with
@@ -205,6 +236,9 @@ enum Auth {
     Start,
     /// Mechanism chosen, waiting for its first message.
     Chosen(String),
+    /// An OAUTHBEARER token was refused with an error answer: waiting for
+    /// the client's acknowledgement.
+    OAuthRefused,
     /// SCRAM challenge sent.
     Challenged {
         server: Box<scram_server::Server>,
@@ -380,6 +414,33 @@ impl LinkSecurity {
                     _ => failed,
                 }
             }
+            Auth::Chosen(mechanism) if mechanism == "OAUTHBEARER" => match oauth_subject(token) {
+                Some(sub) if sasl.password(&sub).is_some() => {
+                    self.logins += 1;
+                    (None, Vec::new(), Auth::Authenticated { until })
+                }
+                _ => {
+                    let refusal = br#"{"status":"invalid_token","scope":"kafka"}"#.to_vec();
+                    (None, refusal, Auth::OAuthRefused)
+                }
+            },
+            Auth::OAuthRefused => failed,
+            Auth::Chosen(mechanism) if mechanism == "AWS_MSK_IAM" => {
+                let Ok(payload) = serde_json::from_slice::<serde_json::Value>(token) else {
+                    return failed;
+                };
+                let field = |k: &str| payload[k].as_str().unwrap_or_default().to_string();
+                let key = field("x-amz-credential");
+                let key = key.split('/').next().unwrap_or_default();
+                let signed = field("x-amz-signature").len() == 64;
+                let known = sasl.password(key).is_some();
+                if field("action") != "kafka-cluster:Connect" || !signed || !known {
+                    return failed;
+                }
+                self.logins += 1;
+                let answer = br#"{"version":"2020_10_22","request-id":"test-1"}"#.to_vec();
+                (None, answer, Auth::Authenticated { until })
+            }
             Auth::Chosen(mechanism) => {
                 let scram = match mechanism.as_str() {
                     "SCRAM-SHA-256" => ScramMechanism::Sha256,
@@ -424,6 +485,21 @@ impl LinkSecurity {
             }
         }
     }
+}
+
+/// The `sub` claim of the JWT in an OAUTHBEARER initial response.
+fn oauth_subject(message: &[u8]) -> Option<String> {
+    use base64::Engine;
+    let text = std::str::from_utf8(message).ok()?;
+    let token = text
+        .split('\x01')
+        .find_map(|kv| kv.strip_prefix("auth=Bearer "))?;
+    let claims = token.split('.').nth(1)?;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
+    claims["sub"].as_str().map(str::to_string)
 }
 
 fn drain(tls: &mut ServerConnection) -> Vec<u8> {
