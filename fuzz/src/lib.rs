@@ -221,7 +221,39 @@ fn fix_checksums(bytes: &mut [u8]) {
 /// interleaved with time passing, disconnects and user commands. The
 /// consumer must never panic, loop or grow without bound.
 pub fn consumer(data: &[u8]) {
-    drive_consumer(data, false);
+    drive_consumer(data, false, false);
+}
+
+/// [`consumer`] over SASL_PLAINTEXT: every connection authenticates first
+/// (SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER, chosen by the input).
+/// SaslHandshake is often accepted so the fuzzer reaches SaslAuthenticate,
+/// whose answers (SCRAM challenges and signatures, OAUTHBEARER error JSON,
+/// session lifetimes) are arbitrary.
+pub fn sasl_consumer(data: &[u8]) {
+    drive_consumer(data, false, true);
+}
+
+/// Any property set to any value, and `sasl.jaas.config` parsed on its own:
+/// the input is `key NUL value`.
+pub fn config(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (key, value) = text.split_once('\0').unwrap_or(("sasl.jaas.config", &text));
+    let mut config = odradek_core::ConsumerConfig::default();
+    let _ = config.set(key, value);
+    let _ = config.validate();
+    let _ = odradek_core::security::jaas::parse(value);
+}
+
+/// A wall clock stuck at 2026-12-02.
+#[derive(Debug)]
+struct FixedClock;
+
+impl odradek_core::rustls::time_provider::TimeProvider for FixedClock {
+    fn current_time(&self) -> Option<odradek_core::rustls::pki_types::UnixTime> {
+        Some(odradek_core::rustls::pki_types::UnixTime::since_unix_epoch(
+            Duration::from_secs(1_796_169_600),
+        ))
+    }
 }
 
 /// [`consumer`] as a group member: it subscribes (to a list or a pattern),
@@ -231,10 +263,10 @@ pub fn consumer(data: &[u8]) {
 /// application commits, looks up committed offsets, handles rebalance events
 /// and changes its subscription at input-chosen moments.
 pub fn consumer_group(data: &[u8]) {
-    drive_consumer(data, true);
+    drive_consumer(data, true, false);
 }
 
-fn drive_consumer(data: &[u8], group: bool) {
+fn drive_consumer(data: &[u8], group: bool, sasl: bool) {
     use odradek_core::protocol::messages::{ApiVersionsResponse, api_versions::ApiVersion};
     use odradek_core::protocol::{RequestHeader, encode_response};
     use odradek_core::{Consumer, ConsumerConfig, Io, OffsetReset, TopicPartition};
@@ -254,7 +286,31 @@ fn drive_consumer(data: &[u8], group: bool) {
         config.group_id = Some("g".into());
     }
     let mut now = Instant::now();
-    let Ok(mut consumer) = Consumer::new(config, now) else {
+    let mechanism = match sasl.then(|| next().unwrap_or(0) % 3) {
+        None => "",
+        Some(0) => "SCRAM-SHA-256",
+        Some(1) => "SCRAM-SHA-512",
+        Some(_) => "OAUTHBEARER",
+    };
+    let consumer = if sasl {
+        let mut config = config;
+        let _ = config.set("security.protocol", "SASL_PLAINTEXT");
+        let _ = config.set("sasl.mechanism", mechanism);
+        if mechanism == "OAUTHBEARER" {
+            let _ = config.set("sasl.oauthbearer.config", "principal=fuzz lifeSeconds=60");
+        } else {
+            let _ = config.set("sasl.username", "fuzz");
+            let _ = config.set("sasl.password", "pw");
+        }
+        let provider = std::sync::Arc::new(odradek_core::rustls::crypto::ring::default_provider());
+        let clock = std::sync::Arc::new(FixedClock);
+        odradek_core::security::SecurityContext::new(provider, clock, None)
+            .map_err(|_| ())
+            .and_then(|context| Consumer::with_security(config, context, now).map_err(|_| ()))
+    } else {
+        Consumer::new(config, now).map_err(|_| ())
+    };
+    let Ok(mut consumer) = consumer else {
         return;
     };
     let partitions = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
@@ -306,6 +362,18 @@ fn drive_consumer(data: &[u8], group: bool) {
                 };
                 if let (Some(api), Some(reply)) = (api, plausible) {
                     let _ = reply.encode(&mut frame, api, &header);
+                } else if api == Some(ApiKey::SaslHandshake) && op % 8 != 3 {
+                    let reply = odradek_core::protocol::messages::SaslHandshakeResponse {
+                        error_code: 0,
+                        mechanisms: vec![mechanism.into()],
+                    };
+                    let _ = encode_response(
+                        &mut frame,
+                        ApiKey::SaslHandshake,
+                        header.correlation_id,
+                        &reply,
+                        header.api_version,
+                    );
                 } else if api == Some(ApiKey::ApiVersions) && op % 8 != 3 {
                     let reply = ApiVersionsResponse {
                         api_keys: ApiKey::ALL
