@@ -487,15 +487,7 @@ impl ConsumerConfig {
                     _ => return Err(ConfigError::invalid(key, "(redacted)", "https or none")),
                 };
             }
-            "ssl.key.password" => {
-                return Err(ConfigError {
-                    key: key.into(),
-                    kind: ConfigErrorKind::Unsupported(
-                        "encrypted private keys: give an unencrypted PKCS#8, PKCS#1 or SEC1 key"
-                            .into(),
-                    ),
-                });
-            }
+            "ssl.key.password" => self.tls.key_password = Some(SecretString::new(value)),
             "ssl.truststore.location" | "ssl.keystore.location" => {
                 return Err(ConfigError {
                     key: key.into(),
@@ -713,6 +705,7 @@ impl ConsumerConfig {
             || tls.certificate_pem.is_some()
             || tls.key_location.is_some()
             || tls.key_pem.is_some()
+            || tls.key_password.is_some()
             || !tls.verify_hostname;
         if tls_set && !protocol.uses_tls() {
             return Err(needs("security.protocol", "SSL or SASL_SSL"));
@@ -745,6 +738,9 @@ impl ConsumerConfig {
         }
         if has_key && !has_cert {
             return Err(missing("ssl.certificate.location"));
+        }
+        if tls.key_password.is_some() && !has_key {
+            return Err(missing("ssl.key.location"));
         }
         Ok(())
     }
@@ -1368,8 +1364,11 @@ mod tests {
         assert_eq!(e.key, "sasl.mechanism");
         let e = err(&[("sasl.oauthbearer.method", "oidc")]);
         assert!(matches!(e.kind, ConfigErrorKind::Unsupported(_)));
-        let e = err(&[("ssl.key.password", "x")]);
-        assert!(matches!(e.kind, ConfigErrorKind::Unsupported(_)));
+        let e = err(&[("security.protocol", "SSL"), ("ssl.key.password", "x")]);
+        assert_eq!(
+            (e.key.as_str(), e.kind),
+            ("ssl.key.location", ConfigErrorKind::Missing)
+        );
         let e = err(&[
             ("security.protocol", "SSL"),
             ("ssl.certificate.location", "/me.pem"),

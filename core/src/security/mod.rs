@@ -223,6 +223,8 @@ pub struct TlsConfig {
     pub key_location: Option<PathBuf>,
     /// `ssl.key.pem`: the client's private key as PEM text.
     pub key_pem: Option<SecretString>,
+    /// `ssl.key.password`: the password of an encrypted (PKCS#8) key.
+    pub key_password: Option<SecretString>,
     /// `ssl.endpoint.identification.algorithm`: `https` (the default)
     /// checks that the broker's certificate names the host connected to;
     /// `none` skips only that check (the chain is still verified).
@@ -238,6 +240,7 @@ impl Default for TlsConfig {
             certificate_pem: None,
             key_location: None,
             key_pem: None,
+            key_password: None,
             verify_hostname: true,
         }
     }
