@@ -386,3 +386,34 @@ fn oauthbearer_session_ceiling_closes_the_connection() {
     let summary = secure::produce(&client, &spec).expect("produce with a short session");
     assert_eq!(summary.delivered, 3, "{}", summary.json);
 }
+
+/// A deviation to know about (tests/BROKERS.md): crabka treats a PLAINTEXT
+/// connection as authenticated with PLAIN as ANONYMOUS, so a PLAIN
+/// SaslHandshake there counts as a KIP-368 re-authentication: it is
+/// accepted and the password is checked. Apache Kafka answers any
+/// SaslHandshake on a PLAINTEXT listener with ILLEGAL_SASL_STATE (34), as
+/// crabka does for the other mechanisms.
+#[test]
+fn crabka_plaintext_listener_takes_a_plain_handshake() {
+    let b = broker();
+    let addr = b.addr(Listener::Plaintext);
+    let mut admin = Admin::connect(addr).expect("connect");
+    let plain = format!("\0{PLAIN_USER}\0{PLAIN_PASSWORD}");
+    let answer = admin
+        .sasl_authenticate("PLAIN", plain.as_bytes())
+        .expect("PLAIN on PLAINTEXT");
+    assert_eq!(answer.error_code, 0, "{answer:?}");
+    admin.brokers().expect("the connection still serves");
+
+    let mut admin = Admin::connect(addr).expect("connect");
+    let answer = admin
+        .sasl_authenticate("PLAIN", b"\0nobody\0wrong")
+        .expect("a wrong PLAIN password on PLAINTEXT");
+    assert_eq!(answer.error_code, 58, "{answer:?}");
+    assert!(admin.brokers().is_err(), "closed after the failure");
+
+    let mut admin = Admin::connect(addr).expect("connect");
+    let scram = admin.sasl_authenticate("SCRAM-SHA-256", b"n,,n=x,r=abc");
+    let refused = scram.expect_err("a SCRAM handshake on PLAINTEXT is refused");
+    assert!(refused.message().contains("error 34"), "{refused}");
+}
