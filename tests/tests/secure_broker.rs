@@ -417,3 +417,24 @@ fn crabka_plaintext_listener_takes_a_plain_handshake() {
     let refused = scram.expect_err("a SCRAM handshake on PLAINTEXT is refused");
     assert!(refused.message().contains("error 34"), "{refused}");
 }
+
+#[test]
+fn restart_keeps_listeners_and_scram_users() {
+    let mut b = SecureBroker::start().expect("start");
+    let before: Vec<String> = Listener::ALL.iter().map(|l| b.bootstrap_of(*l)).collect();
+    b.restart().expect("restart");
+    let after: Vec<String> = Listener::ALL.iter().map(|l| b.bootstrap_of(*l)).collect();
+    assert_eq!(before, after, "same ports after a restart");
+    connects(&b, &b.client(Listener::Mtls));
+    // The SCRAM users live in the metadata log.
+    connects(
+        &b,
+        &b.client(Listener::SaslSsl).with_sasl(Sasl::scram_sha_256()),
+    );
+    let pid = b.pid().expect("running");
+    drop(b);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the broker is gone after drop"
+    );
+}
