@@ -11,7 +11,7 @@ Usage:
                [--partitions P] [--compression none|gzip|snappy|lz4|zstd]
                [--value-size B] [--with-headers] [--null-key-every K]
                [--timestamp-base MS] [--linger-ms L] [--no-idempotence]
-               [--timeout-s T]
+               [--timeout-s T] [--config KEY=VALUE ...]
 
 Derivation of record i (0 <= i < N), all strings UTF-8 encoded:
 
@@ -37,6 +37,11 @@ indexes p, p+P, p+2P, ... at offsets 0, 1, 2, ...
 
 Records are sent with linger.ms (default 50) so that each batch carries many
 records; api.version.request is left at its default.
+
+--config KEY=VALUE (repeatable) adds or overrides a librdkafka setting, e.g.
+the security ones of odradek_tests::secure (security.protocol,
+ssl.ca.location, sasl.mechanisms, sasl.username, ...). Errors the client
+reports outside delivery (authentication, TLS) are added to "errors".
 
 On stdout a single JSON object is printed:
 
@@ -94,6 +99,7 @@ def main():
     ap.add_argument("--linger-ms", type=int, default=50)
     ap.add_argument("--no-idempotence", action="store_true")
     ap.add_argument("--timeout-s", type=float, default=60.0)
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     if args.partitions < 1:
         ap.error("--partitions must be >= 1")
@@ -110,10 +116,21 @@ def main():
         "message.timeout.ms": int(args.timeout_s * 1000),
         "message.max.bytes": min(1_000_000_000, max(1_000_000, 2 * args.value_size + 65536)),
     }
-    producer = Producer(conf)
+    for item in args.config:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--config {item!r} is not KEY=VALUE")
+        conf[key] = value
 
     parts = {}
     errors = []
+
+    def on_error(err):
+        if len(errors) < 10:
+            errors.append(f"client: {err.name()}: {err.str()}")
+
+    conf["error_cb"] = on_error
+    producer = Producer(conf)
     state = {"delivered": 0, "failed": 0}
 
     def on_delivery(err, msg):

@@ -1,6 +1,6 @@
 //! Broker administration for the tests (creating and deleting topics,
-//! deleting records, setting features), spoken with the independent
-//! `kafka-protocol` codec over one blocking connection.
+//! deleting records, setting features, creating SCRAM users), spoken with
+//! the independent `kafka-protocol` codec over one blocking connection.
 //!
 //! It is test equipment, not the consumer: one request at a time, no
 //! retries beyond waiting for a new topic to get its leaders. Using another
@@ -12,6 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, BytesMut};
+use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
@@ -20,8 +21,10 @@ use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    MetadataRequest, RequestHeader, ResponseHeader, TopicName, UpdateFeaturesRequest,
+    AlterUserScramCredentialsRequest, ApiVersionsRequest, CreateTopicsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeUserScramCredentialsRequest,
+    MetadataRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, TopicName, UpdateFeaturesRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -32,6 +35,50 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a new topic may take to have a leader for every partition.
 const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a new SCRAM credential may take to be listed by the broker.
+const SCRAM_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A SCRAM mechanism, numbered as AlterUserScramCredentials numbers it
+/// (KIP-554).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScramMechanism {
+    /// SCRAM-SHA-256.
+    Sha256,
+    /// SCRAM-SHA-512.
+    Sha512,
+}
+
+impl ScramMechanism {
+    /// The SASL name, `"SCRAM-SHA-256"` or `"SCRAM-SHA-512"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScramMechanism::Sha256 => "SCRAM-SHA-256",
+            ScramMechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    fn wire(self) -> i8 {
+        match self {
+            ScramMechanism::Sha256 => 1,
+            ScramMechanism::Sha512 => 2,
+        }
+    }
+
+    /// `SaltedPassword := Hi(password, salt, iterations)` of RFC 5802, which
+    /// is PBKDF2 with this mechanism's HMAC and one hash length of output.
+    pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+        let (algorithm, len) = match self {
+            ScramMechanism::Sha256 => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
+            ScramMechanism::Sha512 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
+        };
+        let mut out = vec![0u8; len];
+        let iterations =
+            std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        ring::pbkdf2::derive(algorithm, iterations, salt, password.as_bytes(), &mut out);
+        out
+    }
+}
 
 /// A blocking admin connection to one broker.
 pub struct Admin {
@@ -179,6 +226,92 @@ impl Admin {
             Some(r) => Err(self.failed("UpdateFeatures", r.error_code, &answer)),
             None => Ok(()),
         }
+    }
+
+    /// Creates (or replaces) the SCRAM credential of `user` for `mechanism`
+    /// with a random salt (AlterUserScramCredentials; crabka keeps it in
+    /// its metadata log), then waits until DescribeUserScramCredentials
+    /// lists it.
+    pub fn upsert_scram_user(
+        &mut self,
+        mechanism: ScramMechanism,
+        user: &str,
+        password: &str,
+        iterations: u32,
+    ) -> Result<(), HarnessError> {
+        let mut salt = [0u8; 24];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+            .map_err(|_| HarnessError::new("admin: no random bytes for a SCRAM salt"))?;
+        let salted = mechanism.salted_password(password, &salt, iterations);
+        let upsertion = ScramCredentialUpsertion::default()
+            .with_name(StrBytes::from_string(user.to_string()))
+            .with_mechanism(mechanism.wire())
+            .with_iterations(iterations as i32)
+            .with_salt(bytes::Bytes::copy_from_slice(&salt))
+            .with_salted_password(bytes::Bytes::from(salted));
+        let request = AlterUserScramCredentialsRequest::default().with_upsertions(vec![upsertion]);
+        let answer = self.call(&request)?;
+        if let Some(r) = answer.results.iter().find(|r| r.error_code != 0) {
+            return Err(self.failed("AlterUserScramCredentials", r.error_code, &answer));
+        }
+        let deadline = Instant::now() + SCRAM_READY_TIMEOUT;
+        loop {
+            if self.scram_users()?.contains(&(user.to_string(), mechanism)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::new(format!(
+                    "admin: {} credential of {user:?} on {} not listed by \
+                     DescribeUserScramCredentials after {SCRAM_READY_TIMEOUT:?}",
+                    mechanism.name(),
+                    self.addr
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every SCRAM credential the broker has: (user, mechanism) pairs.
+    pub fn scram_users(&mut self) -> Result<Vec<(String, ScramMechanism)>, HarnessError> {
+        // A null user list asks for every user.
+        let answer = self.call(&DescribeUserScramCredentialsRequest::default().with_users(None))?;
+        if answer.error_code != 0 {
+            return Err(self.failed("DescribeUserScramCredentials", answer.error_code, &answer));
+        }
+        let mut users = Vec::new();
+        for result in answer.results.iter().filter(|r| r.error_code == 0) {
+            for info in &result.credential_infos {
+                let mechanism = match info.mechanism {
+                    1 => ScramMechanism::Sha256,
+                    2 => ScramMechanism::Sha512,
+                    _ => continue,
+                };
+                users.push((result.user.to_string(), mechanism));
+            }
+        }
+        Ok(users)
+    }
+
+    /// One SASL exchange of a single client message (PLAIN or OAUTHBEARER):
+    /// SaslHandshake v1 for `mechanism`, then one SaslAuthenticate with
+    /// `auth_bytes`; returns the broker's SaslAuthenticate answer (its
+    /// error code and `session_lifetime_ms`). Fails if the handshake is
+    /// refused. For a SASL listener, connect with [`Admin::connect`] (its
+    /// ApiVersions is allowed before authentication).
+    pub fn sasl_authenticate(
+        &mut self,
+        mechanism: &str,
+        auth_bytes: &[u8],
+    ) -> Result<SaslAuthenticateResponse, HarnessError> {
+        let handshake = SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_string(mechanism.to_string()));
+        let answer = self.call_at(&handshake, 1)?;
+        if answer.error_code != 0 {
+            return Err(self.failed("SaslHandshake", answer.error_code, &answer));
+        }
+        let request = SaslAuthenticateRequest::default()
+            .with_auth_bytes(bytes::Bytes::copy_from_slice(auth_bytes));
+        self.call(&request)
     }
 
     /// How many brokers Metadata lists.

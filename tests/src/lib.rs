@@ -9,8 +9,13 @@
 //!   really serves, and kills it (by its own PID) when dropped. Both are
 //!   described in `shared/reference/brokers.md`; where they deviate from
 //!   Apache Kafka is summed up in `tests/BROKERS.md`.
-//! * [`admin`] creates and deletes topics, deletes records and sets
-//!   features through the independent `kafka-protocol` codec.
+//! * [`secure::SecureBroker`] is a crabka broker with SSL, mutual-TLS,
+//!   SASL_PLAINTEXT and SASL_SSL listeners beside PLAINTEXT, certificates
+//!   made at test time and SASL users (PLAIN, SCRAM-SHA-256/512,
+//!   OAUTHBEARER); [`secure::produce`] and [`secure::probe`] reach any of
+//!   its listeners with confluent-kafka.
+//! * [`admin`] creates and deletes topics, deletes records, sets features
+//!   and creates SCRAM users through the independent `kafka-protocol` codec.
 //! * [`python`] and [`run_python`] run the independent Python clients
 //!   (confluent-kafka, kafka-python) from a pinned virtualenv.
 //! * [`produced`] runs `tests/python/produce.py` and regenerates, on the Rust
@@ -48,6 +53,7 @@ pub mod admin;
 pub mod driver;
 pub mod interop;
 pub mod member;
+pub mod secure;
 pub mod silent;
 pub mod suite;
 
@@ -463,6 +469,9 @@ pub struct Broker {
     /// Whether crabka logs every request it answers (see
     /// [`Broker::start_logging_requests`]).
     log_requests: bool,
+    /// crabka's secure listeners, certificates and options (see
+    /// [`secure::SecureBroker`]).
+    secure: Option<secure::SecureSetup>,
     dir: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
@@ -486,19 +495,33 @@ impl Broker {
     /// answers Metadata with itself as a broker. Retries with new ports if a
     /// chosen one was taken in the meantime.
     pub fn start(kind: BrokerKind) -> Result<Broker, HarnessError> {
-        Self::start_with(kind, false)
+        Self::start_with(kind, false, None)
     }
 
-    fn start_with(kind: BrokerKind, log_requests: bool) -> Result<Broker, HarnessError> {
+    /// crabka with the secure listeners, for [`secure::SecureBroker`].
+    pub(crate) fn start_secure(options: secure::SecureOptions) -> Result<Broker, HarnessError> {
+        Self::start_with(BrokerKind::Crabka, false, Some(options))
+    }
+
+    fn start_with(
+        kind: BrokerKind,
+        log_requests: bool,
+        secure: Option<secure::SecureOptions>,
+    ) -> Result<Broker, HarnessError> {
         let binary = kind.binary()?;
         let dir = make_temp_dir(kind)?;
         let log_path = dir.join("broker.log");
+        let secure = match secure {
+            Some(options) => Some(secure::SecureSetup::new(&dir, options)?),
+            None => None,
+        };
         let mut broker = Broker {
             kind,
             binary,
             port: 0,
             controller_port: 0,
             log_requests,
+            secure,
             dir,
             log_path,
             child: None,
@@ -508,6 +531,10 @@ impl Broker {
         for _ in 0..START_ATTEMPTS {
             broker.port = free_port()?;
             broker.controller_port = free_port()?;
+            let taken = [broker.port, broker.controller_port];
+            if let Some(secure) = broker.secure.as_mut() {
+                secure.choose_ports(&taken)?;
+            }
             match broker.spawn() {
                 Ok(()) => {
                     broker.prepare()?;
@@ -540,7 +567,7 @@ impl Broker {
     /// Like [`Broker::start`] for crabka, which then logs every request it
     /// answers (across restarts too), for [`Broker::requests_answered`].
     pub fn start_logging_requests() -> Result<Broker, HarnessError> {
-        Self::start_with(BrokerKind::Crabka, true)
+        Self::start_with(BrokerKind::Crabka, true, None)
     }
 
     /// Which broker this is.
@@ -699,6 +726,9 @@ impl Broker {
                 if self.log_requests {
                     cmd.env("ODRADEK_CRABKA_LOG_REQUESTS", "1");
                 }
+                if let Some(secure) = &self.secure {
+                    secure.apply(&mut cmd);
+                }
             }
         }
         match std::env::var_os("ODRADEK_BROKER_LOG") {
@@ -722,8 +752,39 @@ impl Broker {
         }
     }
 
-    /// One attempt to spawn the broker on `self.port` and wait until it
-    /// listens and serves.
+    /// Every client port: the PLAINTEXT one and the secure listeners'.
+    fn client_ports(&self) -> Vec<u16> {
+        let mut ports = vec![self.port];
+        if let Some(secure) = &self.secure {
+            ports.extend(secure.ports());
+        }
+        ports
+    }
+
+    /// Whether process `pid` listens on every client port (`None`: `/proc`
+    /// cannot tell).
+    fn owns_every_listener(&self, pid: u32) -> Option<bool> {
+        let mut all = Some(true);
+        for port in self.client_ports() {
+            match owns_listener(pid, port) {
+                Some(false) => return Some(false),
+                None => all = None,
+                Some(true) => {}
+            }
+        }
+        all
+    }
+
+    /// Whether every client port accepts a TCP connection.
+    fn accepts_everywhere(&self) -> bool {
+        self.client_ports().into_iter().all(|port| {
+            let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        })
+    }
+
+    /// One attempt to spawn the broker on `self.port` (and the secure
+    /// listeners' ports) and wait until it listens on each and serves.
     fn spawn(&mut self) -> Result<(), SpawnError> {
         let other = SpawnError::Other;
         let kind = self.kind;
@@ -789,10 +850,8 @@ impl Broker {
             // when the bind fails, so neither the line nor a successful
             // connect (someone else may own the port) proves it is up: require
             // that the process itself owns a listening socket on the port.
-            let owned = owns_listener(pid, self.port);
-            if owned != Some(false)
-                && TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok()
-            {
+            let owned = self.owns_every_listener(pid);
+            if owned != Some(false) && self.accepts_everywhere() {
                 // Without /proc (owned == None) fall back to: it accepts and
                 // the process is still alive a moment later.
                 let alive = owned.is_some() || {
@@ -1491,7 +1550,20 @@ pub mod produced {
     /// Runs `produce.py` against `broker` and returns its summary; fails if
     /// any record was not delivered (the script exits non-zero).
     pub fn produce(broker: &Broker, spec: &ProduceSpec) -> Result<ProduceSummary, HarnessError> {
-        let args = spec.args(&broker.bootstrap());
+        produce_at(&broker.bootstrap(), &[], spec)
+    }
+
+    /// Runs `produce.py` against `bootstrap` with `extra_args` appended
+    /// (e.g. `--config security.protocol=SSL`, see
+    /// [`crate::secure::produce`]) and returns its summary; fails if any
+    /// record was not delivered.
+    pub fn produce_at(
+        bootstrap: &str,
+        extra_args: &[String],
+        spec: &ProduceSpec,
+    ) -> Result<ProduceSummary, HarnessError> {
+        let mut args = spec.args(bootstrap);
+        args.extend_from_slice(extra_args);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = run_python_with_timeout(&python_script("produce.py"), &args, spec.timeout)?;
         let stdout = String::from_utf8_lossy(&out.stdout);
