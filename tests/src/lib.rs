@@ -500,7 +500,7 @@ impl Broker {
 
     /// crabka with the secure listeners, for [`secure::SecureBroker`].
     pub(crate) fn start_secure(options: secure::SecureOptions) -> Result<Broker, HarnessError> {
-        Self::start_with(BrokerKind::Crabka, false, Some(options))
+        Self::start_with(BrokerKind::Crabka, options.log_requests, Some(options))
     }
 
     fn start_with(

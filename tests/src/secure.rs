@@ -126,6 +126,9 @@ pub struct SecureOptions {
     /// `session_lifetime_ms` and closes a connection that has not
     /// re-authenticated by then (KIP-368). `None`: the token's `exp`.
     pub oauthbearer_max_session: Option<Duration>,
+    /// Log every answered request, for
+    /// [`Broker::requests_answered`](crate::Broker::requests_answered).
+    pub log_requests: bool,
 }
 
 /// The PEM files of the test PKI, in the broker's directory.

@@ -311,6 +311,7 @@ fn session_lifetimes_follow_the_mechanism() {
 #[test]
 fn oauthbearer_session_ceiling_closes_the_connection() {
     let b = SecureBroker::start_with(SecureOptions {
+        log_requests: false,
         oauthbearer_max_session: Some(Duration::from_secs(2)),
     })
     .expect("start a broker with a 2 s OAUTHBEARER ceiling");
