@@ -4,8 +4,13 @@
 //! partition in each response, on-disk log, so the client sets the pace).
 //!
 //! ```text
-//! cargo bench -p odradek-tests --bench consume [-- --records N --runs N --codecs none,lz4,zstd --brokers tansu,crabka]
+//! cargo bench -p odradek-tests --bench consume [-- --records N --runs N --codecs none,lz4,zstd --brokers tansu,crabka,crabka-tls]
 //! ```
+//!
+//! `crabka-tls` measures TLS instead: crabka with its secure listeners
+//! (`odradek_tests::secure`), and Odradek reading the same topic over the
+//! PLAINTEXT listener (`odradek`) and over the SSL listener (`odradek-tls`,
+//! TLS 1.3 with the ring provider) in the same run.
 //!
 //! The parent process starts a fresh broker per broker kind and codec, creates a
 //! 6-partition topic and writes `N` records (100-byte values, small keys) in
@@ -66,6 +71,26 @@ const RSKAFKA_MAX_WAIT_MS: i32 = 500;
 /// Linux `USER_HZ`, the unit of utime/stime in `/proc/*/stat`.
 const CLOCK_TICKS_PER_S: f64 = 100.0;
 const CLIENTS: [&str; 2] = ["odradek", "rskafka"];
+/// The clients of a `crabka-tls` run: Odradek without and with TLS.
+const TLS_CLIENTS: [&str; 2] = ["odradek", "odradek-tls"];
+
+/// Where a run reads from.
+#[derive(Clone, Copy)]
+enum Target {
+    /// A plain broker: Odradek against rskafka.
+    Broker(BrokerKind),
+    /// crabka's PLAINTEXT and SSL listeners: Odradek without and with TLS.
+    CrabkaTls,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Broker(kind) => write!(f, "{kind}"),
+            Target::CrabkaTls => f.write_str("crabka-tls"),
+        }
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -88,7 +113,7 @@ struct Settings {
     records: usize,
     runs: usize,
     codecs: Vec<Compression>,
-    brokers: Vec<BrokerKind>,
+    brokers: Vec<Target>,
     /// After producing, print the child command and wait for a line on
     /// stdin before running the clients (to run a child under a profiler).
     hold: bool,
@@ -133,8 +158,9 @@ fn settings(args: &[String]) -> Res<Settings> {
         .unwrap_or_else(|| "tansu,crabka".into())
         .split(',')
         .map(|b| match b.trim() {
-            "tansu" => Ok(BrokerKind::Tansu),
-            "crabka" => Ok(BrokerKind::Crabka),
+            "tansu" => Ok(Target::Broker(BrokerKind::Tansu)),
+            "crabka" => Ok(Target::Broker(BrokerKind::Crabka)),
+            "crabka-tls" => Ok(Target::CrabkaTls),
             other => Err(format!("unknown broker {other:?}")),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -170,6 +196,13 @@ fn parent(args: &[String]) -> Res<()> {
     println!("load at end (/proc/loadavg): {}", loadavg());
     println!();
     for (kind, (codec, rate_ratio, cpu_ratio)) in &verdicts {
+        if matches!(kind, Target::CrabkaTls) {
+            println!(
+                "{kind:>10} {codec:>5}: odradek with TLS / without: records/s {rate_ratio:.2}x, \
+                 CPU per record {cpu_ratio:.2}x"
+            );
+            continue;
+        }
         let ok = *rate_ratio >= 1.2 && *cpu_ratio <= 0.5;
         println!(
             "{kind:>6} {codec:>5}: odradek/rskafka records/s {rate_ratio:.2}x (goal >= 1.20x), \
@@ -220,14 +253,28 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn bench_codec(
-    kind: BrokerKind,
+    kind: Target,
     codec: Compression,
     settings: &Settings,
 ) -> Res<(&'static str, f64, f64)> {
     let name = codec.name();
     let topic = format!("bench-consume-{name}");
     // A fresh broker per codec keeps tansu's memory storage small.
-    let broker = Broker::start(kind)?;
+    let (plain, secure) = match kind {
+        Target::Broker(kind) => (Some(Broker::start(kind)?), None),
+        Target::CrabkaTls => (None, Some(odradek_tests::secure::SecureBroker::start()?)),
+    };
+    let broker: &Broker = match (&plain, &secure) {
+        (Some(b), _) => b,
+        (None, Some(s)) => s,
+        (None, None) => return Err("no broker started".into()),
+    };
+    let tls = secure.is_some();
+    let clients = if tls {
+        TLS_CLIENTS
+    } else {
+        CLIENTS
+    };
     broker.create_topic(&topic, PARTITIONS as u32)?;
     let started = Instant::now();
     let ends = produce(&broker, &topic, codec, settings.records)?;
@@ -262,16 +309,20 @@ fn bench_codec(
     let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
     for i in 0..settings.runs {
         let order = if i % 2 == 0 {
-            CLIENTS
+            clients
         } else {
-            [CLIENTS[1], CLIENTS[0]]
+            [clients[1], clients[0]]
         };
         for client in order {
             let broker_cpu0 = broker.pid().and_then(proc_cpu_ticks).unwrap_or(0);
             let mut cmd = Command::new(&exe);
-            cmd.args(["--child", client, "--bootstrap"])
-                .arg(broker.bootstrap())
-                .args(["--topic", &topic, "--expect", &expect]);
+            cmd.args(["--child", client, "--topic", &topic, "--expect", &expect]);
+            match (&secure, client) {
+                (Some(secure), "odradek-tls") => cmd
+                    .args(["--bootstrap", &secure.ssl(), "--ca"])
+                    .arg(secure.ca_pem()),
+                _ => cmd.args(["--bootstrap", &broker.bootstrap()]),
+            };
             let out = run_with_timeout(&mut cmd, CHILD_TIMEOUT)?;
             let broker_cpu1 = broker.pid().and_then(proc_cpu_ticks).unwrap_or(0);
             let stdout = String::from_utf8_lossy(&out.stdout);
@@ -316,7 +367,8 @@ fn bench_codec(
             runs.entry(client).or_default().push(run);
         }
     }
-    drop(broker);
+    drop(plain);
+    drop(secure);
     // Both clients must have seen the same data, not only the same offsets.
     let fingerprint = |r: &Run| {
         ["checksum", "key_bytes", "value_bytes"].map(|k| r.json.get(k).and_then(Value::as_u64))
@@ -336,9 +388,9 @@ fn bench_codec(
         "  {:<10} {:>12} {:>9} {:>14} {:>14} {:>9} {:>15}",
         "client", "records/s", "MB/s", "CPU s/M rec", "peak RSS MiB", "wall s", "broker CPU s"
     );
-    for client in CLIENTS {
+    for client in clients {
         println!(
-            "  {:<10} {:>12.0} {:>9.1} {:>14.3} {:>14.1} {:>9.3} {:>15.2}",
+            "  {:<11} {:>12.0} {:>9.1} {:>14.3} {:>14.1} {:>9.3} {:>15.2}",
             client,
             med(client, &Run::rate),
             med(client, &Run::mb_s),
@@ -348,11 +400,16 @@ fn bench_codec(
             med(client, &|r| r.broker_cpu_s),
         );
     }
-    let rate_ratio = med("odradek", &Run::rate) / med("rskafka", &Run::rate);
-    let cpu_ratio = med("odradek", &Run::cpu_per_m) / med("rskafka", &Run::cpu_per_m);
+    let [first, second] = if tls {
+        ["odradek-tls", "odradek"]
+    } else {
+        ["odradek", "rskafka"]
+    };
+    let rate_ratio = med(first, &Run::rate) / med(second, &Run::rate);
+    let cpu_ratio = med(first, &Run::cpu_per_m) / med(second, &Run::cpu_per_m);
     println!(
-        "  odradek/rskafka: records/s {rate_ratio:.2}x, CPU per record {cpu_ratio:.2}x, peak RSS {:.2}x",
-        med("odradek", &Run::rss_mib) / med("rskafka", &Run::rss_mib)
+        "  {first}/{second}: records/s {rate_ratio:.2}x, CPU per record {cpu_ratio:.2}x, peak RSS {:.2}x",
+        med(first, &Run::rss_mib) / med(second, &Run::rss_mib)
     );
     Ok((name, rate_ratio, cpu_ratio))
 }
@@ -577,6 +634,7 @@ fn child(args: &[String]) -> Res<()> {
     let mut bootstrap = None;
     let mut topic = None;
     let mut expect = None;
+    let mut ca = None;
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
         let v = it.next().cloned();
@@ -584,6 +642,7 @@ fn child(args: &[String]) -> Res<()> {
             "--bootstrap" => bootstrap = v,
             "--topic" => topic = v,
             "--expect" => expect = v,
+            "--ca" => ca = v,
             other => return Err(format!("unknown child argument {other}").into()),
         }
     }
@@ -602,7 +661,11 @@ fn child(args: &[String]) -> Res<()> {
     let cpu0 = stat_cpu_ticks("/proc/self/stat").ok_or("no /proc/self/stat")?;
     let cpu_ns0 = threads_cpu_ns();
     let tally = match client.as_str() {
-        "odradek" => runtime.block_on(run_odradek(&bootstrap, &topic, &ends))?,
+        "odradek" => runtime.block_on(run_odradek(&bootstrap, &topic, &ends, None))?,
+        "odradek-tls" => {
+            let ca = ca.ok_or("odradek-tls needs --ca")?;
+            runtime.block_on(run_odradek(&bootstrap, &topic, &ends, Some(&ca)))?
+        }
         "rskafka" => runtime.block_on(run_rskafka(&bootstrap, &topic, &ends))?,
         other => return Err(format!("unknown client {other}").into()),
     };
@@ -650,14 +713,20 @@ fn child(args: &[String]) -> Res<()> {
     Ok(())
 }
 
-/// Odradek's tokio consumer with default settings, `poll` in a loop.
-async fn run_odradek(bootstrap: &str, topic: &str, ends: &[i64]) -> Res<Tally> {
+/// Odradek's tokio consumer with default settings, `poll` in a loop; over
+/// TLS trusting the CA file `ca` if given.
+async fn run_odradek(bootstrap: &str, topic: &str, ends: &[i64], ca: Option<&str>) -> Res<Tally> {
     use odradek_tokio::{Consumer, OffsetReset, TopicPartition};
     let started = Instant::now();
-    let consumer = Consumer::builder()
+    let mut builder = Consumer::builder()
         .bootstrap_servers(bootstrap)
-        .auto_offset_reset(OffsetReset::Earliest)
-        .build()?;
+        .auto_offset_reset(OffsetReset::Earliest);
+    if let Some(ca) = ca {
+        builder = builder
+            .property("security.protocol", "SSL")
+            .property("ssl.ca.location", ca);
+    }
+    let consumer = builder.build()?;
     let topic: Arc<str> = topic.into();
     consumer.assign((0..ends.len() as i32).map(|p| TopicPartition::new(topic.clone(), p)))?;
     let mut tally = Tally::new(ends);
