@@ -40,8 +40,8 @@ fn with_data(mut cluster: Cluster) -> Cluster {
 
 fn sasl_only(config: ConsumerConfig, server: SaslServer) -> Cluster {
     let security = ServerSecurity {
-        tls: None,
         sasl: Some(server),
+        ..ServerSecurity::default()
     };
     with_data(Cluster::secure(
         config,
@@ -74,6 +74,7 @@ fn tls_server(pki: &Pki, sasl: Option<SaslServer>) -> ServerSecurity {
     ServerSecurity {
         tls: Some(secure::server_config(pki, false)),
         sasl,
+        ..ServerSecurity::default()
     }
 }
 
@@ -234,6 +235,27 @@ fn tls_consumes_with_every_byte_delivered_apart() {
     assert_eq!(cluster.poll_n(30, Duration::from_secs(5)).len(), 30);
 }
 
+/// A broker that goes down during a TLS handshake or two is not a TLS
+/// failure: the consumer reconnects and the application hears nothing.
+#[test]
+fn a_handshake_cut_once_or_twice_is_not_reported() {
+    let pki = secure::pki(&["broker1"]);
+    let config = base().tls(TlsConfig::default()).build().unwrap();
+    let server = tls_server(&pki, None);
+    server
+        .cut_tls_handshakes
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let mut cluster = tls_cluster(
+        config,
+        &pki,
+        vec![pki.ca.clone()],
+        false,
+        server,
+        WALL_CLOCK,
+    );
+    assert_eq!(cluster.poll_n(30, Duration::from_secs(5)).len(), 30);
+}
+
 #[test]
 fn sasl_ssl_with_scram_sha512() {
     let pki = secure::pki(&["broker1"]);
@@ -264,7 +286,7 @@ fn mutual_tls_needs_the_client_certificate() {
     let config = base().tls(TlsConfig::default()).build().unwrap();
     let server = ServerSecurity {
         tls: Some(secure::server_config(&pki, true)),
-        sasl: None,
+        ..ServerSecurity::default()
     };
     let roots = vec![pki.ca.clone()];
     let mut with_identity = tls_cluster(
@@ -475,8 +497,8 @@ fn oauth_cluster(
     let mut sasl = SaslServer::new(&["OAUTHBEARER"], USER, "");
     sasl.session_lifetime = Duration::from_secs(lifetime_secs);
     let server = ServerSecurity {
-        tls: None,
         sasl: Some(sasl),
+        ..ServerSecurity::default()
     };
     let context = secure::client_context_with(None, std::sync::Arc::new(clock.clone()));
     (

@@ -124,11 +124,26 @@ pub enum ConnectionProblem {
     Authentication(AuthFailure),
 }
 
+/// A connection closed during its TLS handshake or SASL login this many
+/// times in a row before it counts as a refusal: once or twice is a broker
+/// going down; every time is a listener that does not speak our protocol
+/// or a login refused by closing.
+const CLOSED_IN_A_ROW_IS_A_REFUSAL: u32 = 3;
+
 impl ConnectionProblem {
     /// The error the application sees for this problem, if it is one the
     /// application must hear of (a security failure it has to fix) rather
-    /// than a passing one the consumer recovers from alone.
-    pub(crate) fn to_error(&self, broker: &BrokerAddress) -> Option<Error> {
+    /// than a passing one the consumer recovers from alone. `failures`
+    /// counts the node's failed connections in a row, this one included.
+    pub(crate) fn to_error(&self, broker: &BrokerAddress, failures: u32) -> Option<Error> {
+        let closed = matches!(
+            self,
+            ConnectionProblem::Tls(TlsFailure::ClosedDuringHandshake)
+                | ConnectionProblem::Authentication(AuthFailure::Closed)
+        );
+        if closed && failures < CLOSED_IN_A_ROW_IS_A_REFUSAL {
+            return None;
+        }
         match self {
             ConnectionProblem::Tls(cause) => Some(Error::Tls {
                 broker: broker.clone(),
@@ -221,6 +236,9 @@ pub(crate) enum Outcome<P> {
     ConnectionError {
         address: BrokerAddress,
         problem: ConnectionProblem,
+        /// Connections to this node that failed in a row, this one
+        /// included.
+        failures: u32,
     },
     /// A broker cannot serve this client at all.
     Fatal(Error),
@@ -981,17 +999,20 @@ impl<P> Connections<P> {
         if close {
             self.io.push_back(Io::Close { conn });
         }
+        let mut failures = 1;
         if let Some(state) = self.nodes.get_mut(&c.node) {
             if state.conn == Some(conn) {
                 state.conn = None;
             }
             let delay = self.config.reconnect_backoff.delay(state.failures);
             state.failures = state.failures.saturating_add(1);
+            failures = state.failures;
             timers.set(Timer::Reconnect(c.node), now + delay);
         }
         self.outcomes.push_back(Outcome::ConnectionError {
             address: c.address.clone(),
             problem,
+            failures,
         });
         for request in c.in_flight {
             self.outcomes.push_back(Outcome::Failed {

@@ -1206,8 +1206,9 @@ impl Consumer {
             Outcome::ConnectionError {
                 address,
                 problem: reason,
+                failures,
             } => {
-                if let Some(error) = reason.to_error(&address) {
+                if let Some(error) = reason.to_error(&address, failures) {
                     self.security_failed(error, now);
                 }
                 self.events.push_back(Event::ConnectionError {

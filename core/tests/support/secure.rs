@@ -194,6 +194,9 @@ pub fn server_config(pki: &Pki, require_client_cert: bool) -> Arc<ServerConfig> 
 pub struct ServerSecurity {
     pub tls: Option<Arc<ServerConfig>>,
     pub sasl: Option<SaslServer>,
+    /// Close this many connections in the middle of their TLS handshake
+    /// (a broker going down), then serve normally.
+    pub cut_tls_handshakes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// SASL as the brokers run it.
@@ -253,6 +256,7 @@ enum Auth {
 /// One connection's TLS and SASL state on the broker's side.
 pub struct LinkSecurity {
     tls: Option<ServerConnection>,
+    cut: Arc<std::sync::atomic::AtomicUsize>,
     auth: Auth,
     /// Successful authentications on this connection (re-authentications
     /// after the first).
@@ -273,6 +277,7 @@ pub enum Gate {
 impl LinkSecurity {
     pub fn new(security: &ServerSecurity) -> Self {
         LinkSecurity {
+            cut: security.cut_tls_handshakes.clone(),
             tls: security
                 .tls
                 .as_ref()
@@ -301,6 +306,19 @@ impl LinkSecurity {
             }
             return Ok((data.to_vec(), Vec::new()));
         };
+        let cut = &self.cut;
+        let take = |n: usize| n.checked_sub(1);
+        if tls.is_handshaking()
+            && cut
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    take,
+                )
+                .is_ok()
+        {
+            return Err(Vec::new());
+        }
         let mut rest = data;
         let mut plain = Vec::new();
         while !rest.is_empty() {
