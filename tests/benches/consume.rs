@@ -270,11 +270,7 @@ fn bench_codec(
         (None, None) => return Err("no broker started".into()),
     };
     let tls = secure.is_some();
-    let clients = if tls {
-        TLS_CLIENTS
-    } else {
-        CLIENTS
-    };
+    let clients = if tls { TLS_CLIENTS } else { CLIENTS };
     broker.create_topic(&topic, PARTITIONS as u32)?;
     let started = Instant::now();
     let ends = produce(&broker, &topic, codec, settings.records)?;
