@@ -1230,7 +1230,9 @@ impl Consumer {
             self.fail_query(id, error.clone());
         }
         self.with_group(now, |g, ctx| g.fail_requests(ctx, &error));
-        self.poll_error = Some(error);
+        // An error already waiting for the application is not replaced: this
+        // one comes back with the next failed login.
+        self.poll_error.get_or_insert(error);
     }
 
     fn on_failed(&mut self, node: Node, purpose: Purpose, now: Instant) {
