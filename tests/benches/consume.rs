@@ -273,7 +273,7 @@ fn bench_codec(
     let clients = if tls { TLS_CLIENTS } else { CLIENTS };
     broker.create_topic(&topic, PARTITIONS as u32)?;
     let started = Instant::now();
-    let ends = produce(&broker, &topic, codec, settings.records)?;
+    let ends = produce(broker, &topic, codec, settings.records)?;
     let produce_s = started.elapsed().as_secs_f64();
     println!();
     println!(
