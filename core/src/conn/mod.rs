@@ -877,6 +877,13 @@ impl<P> Connections<P> {
         let (Some(sasl), Some(security)) = (&self.config.sasl, &self.config.security) else {
             return Ok(());
         };
+        if !matches!(
+            c.state,
+            State::SaslHandshake { .. } | State::SaslAuthenticate { .. }
+        ) {
+            return Ok(());
+        }
+        // Taken out while the exchange runs; an error drops the connection.
         let mut state = std::mem::replace(&mut c.state, State::Connecting);
         let message = match &mut state {
             State::SaslHandshake { .. } => {
