@@ -509,7 +509,6 @@ fn plausible_group_reply(api: ApiKey, next: &mut impl FnMut() -> Option<u8>) -> 
         vec![TopicPartitions {
             topic: "t".into(),
             partitions: list,
-            ..Default::default()
         }]
     };
     Some(match api {
@@ -529,7 +528,7 @@ fn plausible_group_reply(api: ApiKey, next: &mut impl FnMut() -> Option<u8>) -> 
             ..Default::default()
         }),
         ApiKey::JoinGroup => {
-            let leads = next().unwrap_or(0) % 2 == 0;
+            let leads = next().unwrap_or(0).is_multiple_of(2);
             let ours = "m-1".to_string();
             let member = |id: &str, metadata: Bytes| JoinGroupResponseMember {
                 member_id: id.into(),
@@ -565,7 +564,7 @@ fn plausible_group_reply(api: ApiKey, next: &mut impl FnMut() -> Option<u8>) -> 
             })
         }
         ApiKey::SyncGroup => {
-            let assignment = if next().unwrap_or(0) % 4 == 0 {
+            let assignment = if next().unwrap_or(0).is_multiple_of(4) {
                 bytes(next)
             } else {
                 ConsumerProtocolAssignment {
