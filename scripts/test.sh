@@ -28,6 +28,8 @@ cargo fmt --manifest-path tests/brokers/crabka/Cargo.toml --check
 
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets are their own workspace (cargo-fuzz); lint them too.
+cargo clippy --manifest-path fuzz/Cargo.toml --locked -- -D warnings
 
 step "sans-IO boundary of odradek-core"
 bash scripts/check-core-boundary.sh
