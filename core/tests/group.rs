@@ -1376,19 +1376,28 @@ fn auto_commit_commits_only_delivered_records_and_commits_before_an_eager_revoca
     );
     assert_eq!(cluster.count(ApiKey::OffsetCommit), 0);
     cluster.advance(interval);
+    assert_eq!(
+        cluster.count(ApiKey::OffsetCommit),
+        0,
+        "the interval alone commits nothing: 0-2 may still be in processing"
+    );
+    // The next poll commits what earlier polls returned, not its own records.
+    let taken = cluster.consumer.take_records_up_to(2, cluster.now).unwrap();
+    assert_eq!(offsets(&taken.into_iter().collect::<Vec<_>>()), vec![3, 4]);
+    cluster.drive();
     let commits = cluster.offset_commits();
     assert_eq!(commits.len(), 1, "one auto-commit per interval");
     assert_eq!(
         committed_offsets(&commits[0]),
         BTreeMap::from([(tp("t", 0), 3)]),
-        "the delivered position, not the fetched one"
+        "the position before this poll's records, not the fetched one"
     );
     assert_eq!(commits[0].generation_id_or_member_epoch, 1);
     assert_eq!(commits[0].member_id, "member-1");
+    cluster.advance(interval * 3);
+    assert_eq!(cluster.offset_commits().len(), 1, "no poll, no auto-commit");
 
-    // Two more, then a rebalance: the revocation auto-commits 5 first.
-    let taken = cluster.consumer.take_records_up_to(2, cluster.now).unwrap();
-    assert_eq!(taken.len(), 2);
+    // A rebalance: the revocation auto-commits 5 (all delivered) first.
     cluster
         .group_scripts
         .push(heartbeat_error(ErrorCode::REBALANCE_IN_PROGRESS));

@@ -885,6 +885,9 @@ pub struct MemberSpec {
     pub run_s: Option<f64>,
     /// `--quiet-records`.
     pub quiet_records: bool,
+    /// `--process-ms` (the Odradek member only): time spent on each batch
+    /// before the next poll.
+    pub process_ms: Option<u64>,
 }
 
 impl MemberSpec {
@@ -908,6 +911,7 @@ impl MemberSpec {
             idle_exit_s: None,
             run_s: None,
             quiet_records: false,
+            process_ms: None,
         }
     }
 
@@ -936,6 +940,7 @@ impl MemberSpec {
             ("--max-records", self.max_records.map(|n| n.to_string())),
             ("--idle-exit-s", self.idle_exit_s.map(|s| s.to_string())),
             ("--run-s", self.run_s.map(|s| s.to_string())),
+            ("--process-ms", self.process_ms.map(|ms| ms.to_string())),
         ];
         for (flag, value) in optional {
             if let Some(value) = value {

@@ -14,6 +14,7 @@ use odradek_core::records::Compression;
 use odradek_core::{OffsetAndMetadata, RebalanceEvent, TopicPartition};
 use odradek_tests::driver::Connection;
 use odradek_tests::interop::describe_group;
+use odradek_tests::member::{Commit, MemberProcess, MemberSpec, Program};
 use odradek_tests::suite::{
     HangGuard, OffsetTracker, RebalanceLog, TestConsumer, build, check_numbered, consume_to,
     group_config, partitions, produce_numbered, wait_for,
@@ -220,6 +221,81 @@ fn auto_commit_on_close<C: TestConsumer>(kind: BrokerKind) {
         );
     }
     checker.close().expect("close");
+}
+
+/// Auto-commit is at-least-once across a crash: a member (a child
+/// process on this runtime) polls a batch, works on it for 3 s without
+/// polling while several `auto.commit.interval.ms` (500 ms) pass, and is
+/// SIGKILLed. Nothing of that batch was committed (the interval only makes
+/// the commit due; the next poll would have sent it), so a restarted
+/// member reads the whole batch again. Committing from the timer, as
+/// before, committed the batch and the restart skipped it.
+fn auto_commit_is_at_least_once_across_a_kill<C: TestConsumer>(kind: BrokerKind) {
+    let rt = C::RUNTIME;
+    let Setup { broker, all, .. } = setup(
+        kind,
+        &format!("auto_commit_at_least_once [{rt}]"),
+        Duration::from_secs(120),
+        "payments",
+        1,
+        40,
+    );
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_odradek_member"));
+    let program = Program::Odradek {
+        binary,
+        runtime: rt,
+    };
+    let mut spec = MemberSpec::new(&broker, "payers", &["payments"], "range");
+    spec.commit = Commit::Auto;
+    spec.process_ms = Some(3_000);
+    let mut worker = MemberProcess::spawn("worker", program, &spec)
+        .unwrap_or_else(|e| panic!("[{rt}] starting the worker: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while worker.log().record_count() == 0 {
+        assert!(Instant::now() < deadline, "[{rt}] the worker got no batch");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Three auto-commit intervals into the batch's processing.
+    std::thread::sleep(Duration::from_millis(1_500));
+    worker.kill();
+    let batch = worker.log().processed();
+
+    let checker: C = build(group_config(&broker, "payers", false));
+    let committed = checker.committed(&all).expect("committed");
+    checker.close().expect("close");
+    for (tp, offsets) in &batch {
+        let first = offsets.iter().next().copied().unwrap_or(0);
+        let at = committed.get(tp).cloned().flatten().map(|o| o.offset);
+        assert!(
+            at.is_none_or(|at| at <= first),
+            "[{rt}] {tp} committed at {at:?} while the killed batch from {first} was in \
+             processing: a restart would skip it"
+        );
+    }
+    spec.process_ms = None;
+    spec.commit = Commit::AfterProcess;
+    let mut restarted = MemberProcess::spawn("restarted", program, &spec)
+        .unwrap_or_else(|e| panic!("[{rt}] restarting: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let again = restarted.log().processed();
+        let missing: Vec<(TopicPartition, i64)> = batch
+            .iter()
+            .flat_map(|(tp, offsets)| offsets.iter().map(move |o| (tp.clone(), *o)))
+            .filter(|(tp, o)| !again.get(tp).is_some_and(|seen| seen.contains(o)))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{rt}] the restarted member skipped {} records of the killed batch, e.g. {:?}",
+            missing.len(),
+            missing.first()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    restarted.kill();
 }
 
 /// Two members split a topic: disjoint assignments covering every
@@ -489,6 +565,7 @@ fn unsubscribe_leaves_and_subscribe_rejoins<C: TestConsumer>(kind: BrokerKind) {
 for_each_runtime!(
     commits_survive_the_member,
     auto_commit_on_close,
+    auto_commit_is_at_least_once_across_a_kill,
     two_members_split_the_partitions,
     pattern_subscription_follows_new_topics,
     async_commits_call_back,

@@ -157,6 +157,10 @@ pub(crate) struct ConsumerGroup {
     commits: Commits,
     /// Closing (until [`Timer::Close`]): whether the LeaveGroup went out.
     closing: Option<bool>,
+    /// `auto.commit.interval.ms` passed: the next poll commits what
+    /// earlier polls returned (never from the timer itself, which would
+    /// commit records the application may still be processing).
+    auto_commit_due: bool,
 }
 
 impl ConsumerGroup {
@@ -170,6 +174,7 @@ impl ConsumerGroup {
             ),
             commits: Commits::new(id.clone()),
             closing: None,
+            auto_commit_due: false,
             id,
         }
     }
@@ -370,10 +375,17 @@ impl ConsumerGroup {
         ctx.act(GroupAction::WakePoll);
     }
 
-    /// The application polled: a pending rejoin revokes what it must.
+    /// The application polled: a pending rejoin revokes what it must, and
+    /// a due auto-commit goes out with the positions earlier polls returned
+    /// (this poll's records are not taken yet).
     pub(crate) fn on_poll(&mut self, ctx: &mut GroupCtx<'_>) {
         if let Some(revoke) = self.member.on_poll(ctx.assigned.partitions(), ctx) {
+            // The revocation commits what was delivered; a due auto-commit
+            // waits for the rebalance to end.
             self.revoke(revoke, ctx);
+        }
+        if self.auto_commit_due {
+            self.auto_commit(ctx);
         }
     }
 
@@ -428,21 +440,32 @@ impl ConsumerGroup {
                     self.coordinator_lost(term);
                 }
             }
-            Timer::AutoCommit => {
-                let stable = !self.member.is_subscribed() || self.member.is_stable();
-                if ctx.config.enable_auto_commit && !self.commits.auto_in_flight() && stable {
-                    let offsets = self.commits.changed(self.delivered(None, ctx.assigned));
-                    let deadline = ctx.now
-                        + ctx
-                            .config
-                            .auto_commit_interval
-                            .max(ctx.config.request_timeout);
-                    self.commits.queue(offsets, CommitKind::Auto, deadline, ctx);
-                }
+            Timer::AutoCommit if ctx.config.enable_auto_commit => {
+                // Due now, sent by the next poll; a poll waiting right now
+                // wakes to send it.
+                self.auto_commit_due = true;
+                ctx.act(GroupAction::WakePoll);
             }
             Timer::Close if self.closing.is_some() => ctx.act(GroupAction::Closed),
             _ => {}
         }
+    }
+
+    /// Commits the delivered positions, unless a rebalance or an earlier
+    /// auto-commit is under way (then the next poll tries again).
+    fn auto_commit(&mut self, ctx: &mut GroupCtx<'_>) {
+        let stable = !self.member.is_subscribed() || self.member.is_stable();
+        if !ctx.config.enable_auto_commit || self.commits.auto_in_flight() || !stable {
+            return;
+        }
+        self.auto_commit_due = false;
+        let offsets = self.commits.changed(self.delivered(None, ctx.assigned));
+        let deadline = ctx.now
+            + ctx
+                .config
+                .auto_commit_interval
+                .max(ctx.config.request_timeout);
+        self.commits.queue(offsets, CommitKind::Auto, deadline, ctx);
     }
 
     /// `max.poll.interval.ms` passed without a poll.

@@ -14,6 +14,9 @@
 //! * "ready" also carries `"runtime"`.
 //! * The member fetches with `fetch.max.wait.ms` 100 so that records show
 //!   up promptly in the tests.
+//! * `--process-ms N` spends N ms "processing" after each batch, without
+//!   polling (it prints `{"event": "processing", "ms": N}` first), so a
+//!   test can kill a member while it works on records it was given.
 //! * `--commit after-process` keeps the offsets of a commit that failed
 //!   (a commit is refused while the group rebalances) and commits them
 //!   with the next batch, or from the revocation callback for partitions
@@ -205,6 +208,7 @@ struct Args {
     client_id: String,
     quiet_records: bool,
     ignore_stdin: bool,
+    process: Option<Duration>,
 }
 
 fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -227,6 +231,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             | "--commit"
             | "--instance-id"
             | "--client-id"
+            | "--process-ms"
             | "--client" => {
                 let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
                 values.insert(flag[2..].to_string(), value);
@@ -309,6 +314,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         client_id: take("client-id").unwrap_or_else(|| "odradek-tests-odradek".into()),
         quiet_records,
         ignore_stdin,
+        process: number::<u64>(take("process-ms"), "process-ms")?.map(Duration::from_millis),
     };
     if args.session_timeout_ms == 0 || args.heartbeat_ms == 0 {
         return Err("--session-timeout-ms and --heartbeat-ms must be >= 1".into());
@@ -654,6 +660,10 @@ fn poll_once(args: &Args, member: &dyn Member, progress: &mut Progress) -> bool 
                 "key": record.key().map(String::from_utf8_lossy),
             }));
         }
+    }
+    if let Some(work) = args.process.filter(|_| !processed.is_empty()) {
+        emit(json!({"event": "processing", "ms": work.as_millis() as u64}));
+        std::thread::sleep(work);
     }
     if args.commit == Commit::AfterProcess {
         let offsets = {
