@@ -256,6 +256,22 @@ pub enum ConfigErrorKind {
 }
 
 impl ConfigError {
+    fn missing(key: &str) -> Self {
+        ConfigError {
+            key: key.into(),
+            kind: ConfigErrorKind::Missing,
+        }
+    }
+
+    /// `key` is set to `protocol`, which ignores settings that were given.
+    fn protocol_needs(key: &str, protocol: SecurityProtocol, what: &str) -> Self {
+        ConfigError::invalid(
+            key,
+            protocol.name(),
+            &format!("{what}, for the settings given"),
+        )
+    }
+
     fn invalid(key: &str, value: &str, expected: &str) -> Self {
         ConfigError {
             key: key.into(),
@@ -622,17 +638,8 @@ impl ConsumerConfig {
     /// each other: nothing set that the protocol would ignore.
     fn validate_security(&self) -> Result<(), ConfigError> {
         let protocol = self.security_protocol;
-        let needs = |key: &str, what: &str| ConfigError {
-            key: key.into(),
-            kind: ConfigErrorKind::InvalidValue {
-                value: protocol.name().into(),
-                expected: format!("{what}, for the settings given"),
-            },
-        };
-        let missing = |key: &str| ConfigError {
-            key: key.into(),
-            kind: ConfigErrorKind::Missing,
-        };
+        let needs = |key: &str, what: &str| ConfigError::protocol_needs(key, protocol, what);
+        let missing = ConfigError::missing;
         let sasl = &self.sasl;
         let sasl_set = sasl.mechanism.is_some()
             || sasl.username.is_some()
@@ -687,17 +694,8 @@ impl ConsumerConfig {
 
     fn validate_tls(&self) -> Result<(), ConfigError> {
         let protocol = self.security_protocol;
-        let needs = |key: &str, what: &str| ConfigError {
-            key: key.into(),
-            kind: ConfigErrorKind::InvalidValue {
-                value: protocol.name().into(),
-                expected: format!("{what}, for the settings given"),
-            },
-        };
-        let missing = |key: &str| ConfigError {
-            key: key.into(),
-            kind: ConfigErrorKind::Missing,
-        };
+        let needs = |key: &str, what: &str| ConfigError::protocol_needs(key, protocol, what);
+        let missing = ConfigError::missing;
         let tls = &self.tls;
         let tls_set = tls.ca_location.is_some()
             || tls.ca_pem.is_some()
@@ -749,10 +747,7 @@ impl ConsumerConfig {
 /// PLAIN and SCRAM need a user name and password without NUL characters,
 /// and a `sasl.jaas.config` login module that fits the mechanism.
 fn validate_password(sasl: &SaslConfig, mechanism: SaslMechanism) -> Result<(), ConfigError> {
-    let missing = |key: &str| ConfigError {
-        key: key.into(),
-        kind: ConfigErrorKind::Missing,
-    };
+    let missing = ConfigError::missing;
     let username = sasl
         .username
         .as_deref()
@@ -796,10 +791,7 @@ fn validate_password(sasl: &SaslConfig, mechanism: SaslMechanism) -> Result<(), 
 
 /// `AWS_MSK_IAM` needs a region and, for fixed keys, both parts of them.
 fn validate_aws(aws: Option<&AwsMskIamConfig>) -> Result<(), ConfigError> {
-    let missing = |key: &str| ConfigError {
-        key: key.into(),
-        kind: ConfigErrorKind::Missing,
-    };
+    let missing = ConfigError::missing;
     let aws = aws.ok_or_else(|| missing("sasl.aws.region"))?;
     if aws.region.trim().is_empty() {
         return Err(missing("sasl.aws.region"));
