@@ -86,6 +86,11 @@ impl Retry {
         !self.in_flight && !timers.is_set(&self.timer)
     }
 
+    /// Whether the request is out and not answered yet.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+
     /// The request went out.
     pub(crate) fn sent(&mut self) {
         self.in_flight = true;

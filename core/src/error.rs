@@ -243,6 +243,15 @@ pub enum CommitFailure {
     /// The coordinator did not accept it within its timeout.
     #[error("timed out before the coordinator accepted it")]
     TimedOut,
+    /// The coordinator refused it with a retriable error, and it was not
+    /// retried: an asynchronous commit or auto-commit that a newer commit
+    /// replaces (the newer one carries newer offsets).
+    #[error("the coordinator refused it with {0} and a newer commit replaces it")]
+    Retriable(ErrorCode),
+    /// The connection to the coordinator closed before it answered, and
+    /// it was not retried (as [`Retriable`](Self::Retriable)).
+    #[error("no answer from the coordinator, and a newer commit replaces it")]
+    NoAnswer,
     /// A commit from a listener told of lost partitions.
     #[error("the partitions were lost to another member; nothing can be committed")]
     PartitionsLost,

@@ -1897,3 +1897,254 @@ fn join_group_coordinator_load_in_progress_rejoins_the_same_coordinator() {
     assert!(joins.len() >= 2, "{}", joins.len());
     assert!(joins.iter().all(|r| r.broker == 1));
 }
+
+// ---- commits never go backwards ---------------------------------------
+
+/// Answers the OffsetCommits numbered in `which` (0-based, counted from
+/// now) with `code` on every partition; the model does not store them.
+fn commit_errors(which: &'static [usize], code: ErrorCode) -> GroupScript {
+    let mut seen = 0;
+    Box::new(move |_, _, body, _| match body {
+        RequestBody::OffsetCommit(r) => {
+            seen += 1;
+            which
+                .contains(&(seen - 1))
+                .then(|| Action::Respond(RequestBodyReply::OffsetCommit(commit_error(r, code))))
+        }
+        _ => None,
+    })
+}
+
+/// `t-0` at `offset`, as a commit of exactly that.
+fn at(offset: i64) -> Option<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+    Some([(tp("t", 0), OffsetAndMetadata::new(offset))].into())
+}
+
+/// The `t-0` offsets of every OffsetCommit sent, in order.
+fn sent_offsets(cluster: &Cluster) -> Vec<i64> {
+    cluster
+        .offset_commits()
+        .iter()
+        .filter_map(|c| committed_offsets(c).get(&tp("t", 0)).copied())
+        .collect()
+}
+
+/// Runs until every commit of `ids` is reported; their outcomes in the
+/// order they were reported.
+fn reported(cluster: &mut Cluster, ids: &[CommitId]) -> Vec<(CommitId, Result<(), Error>)> {
+    let mut out = Vec::new();
+    cluster.run_until(Duration::from_secs(20), |c| {
+        for e in c.take_events() {
+            if let Event::CommitDone { id, result } = e {
+                out.push((id, result));
+            }
+        }
+        ids.iter().all(|id| out.iter().any(|(done, _)| done == id))
+    });
+    out
+}
+
+const LOAD: ErrorCode = ErrorCode::COORDINATOR_LOAD_IN_PROGRESS;
+
+#[test]
+fn a_newer_commit_waits_behind_an_older_one_being_retried() {
+    let mut cluster = cluster(group_config(), 1);
+    join(&mut cluster);
+    cluster.group_scripts.push(commit_errors(&[0], LOAD));
+    let timeout = Duration::from_secs(10);
+    let older = cluster
+        .consumer
+        .commit(at(5), timeout, cluster.now)
+        .unwrap();
+    cluster.drive();
+    // The older commit failed and backs off; the newer one is made now.
+    assert_eq!(sent_offsets(&cluster), vec![5]);
+    let newer = cluster
+        .consumer
+        .commit(at(8), timeout, cluster.now)
+        .unwrap();
+    cluster.drive();
+    assert_eq!(sent_offsets(&cluster), vec![5], "the newer one waits");
+    let outcomes = reported(&mut cluster, &[older, newer]);
+    assert_eq!(outcomes, vec![(older, Ok(())), (newer, Ok(()))]);
+    assert_eq!(sent_offsets(&cluster), vec![5, 5, 8]);
+    assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 8);
+}
+
+#[test]
+fn an_older_commit_is_never_retried_with_a_partition_a_newer_one_went_out_with() {
+    let mut cluster = cluster(group_config(), 1);
+    join(&mut cluster);
+    cluster.group_scripts.push(commit_errors(&[0], LOAD));
+    let timeout = Duration::from_secs(10);
+    // Both go out at once; the older fails retriably, the newer succeeds.
+    let older = cluster
+        .consumer
+        .commit(at(5), timeout, cluster.now)
+        .unwrap();
+    let newer = cluster
+        .consumer
+        .commit(at(8), timeout, cluster.now)
+        .unwrap();
+    let outcomes = reported(&mut cluster, &[older, newer]);
+    cluster.advance(Duration::from_secs(2));
+    assert_eq!(sent_offsets(&cluster), vec![5, 8], "5 never goes again");
+    assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 8);
+    // The older one's partition is the newer one's now: its outcome is
+    // the newer one's, and it is reported first.
+    assert_eq!(outcomes, vec![(older, Ok(())), (newer, Ok(()))]);
+}
+
+#[test]
+fn an_older_commit_taken_over_by_a_newer_one_that_fails_reports_that_failure() {
+    let mut cluster = cluster(group_config(), 1);
+    join(&mut cluster);
+    // The older fails retriably, the newer fails for good (a script sees
+    // only what the scripts before it let through).
+    cluster.group_scripts.push(commit_errors(&[0], LOAD));
+    cluster
+        .group_scripts
+        .push(commit_errors(&[0], ErrorCode::INVALID_COMMIT_OFFSET_SIZE));
+    let timeout = Duration::from_secs(10);
+    let older = cluster
+        .consumer
+        .commit(at(5), timeout, cluster.now)
+        .unwrap();
+    let newer = cluster
+        .consumer
+        .commit(at(8), timeout, cluster.now)
+        .unwrap();
+    let outcomes = reported(&mut cluster, &[older, newer]);
+    let failed = Err(Error::Partition {
+        api: ApiKey::OffsetCommit,
+        partition: tp("t", 0),
+        code: ErrorCode::INVALID_COMMIT_OFFSET_SIZE,
+    });
+    assert_eq!(outcomes, vec![(older, failed.clone()), (newer, failed)]);
+    assert_eq!(sent_offsets(&cluster), vec![5, 8]);
+    assert!(!cluster.group.committed.contains_key(&tp("t", 0)));
+}
+
+#[test]
+fn an_async_commit_is_retried_alone_but_not_behind_a_newer_commit() {
+    let timeout = Duration::from_secs(10);
+    // Alone: retried like any commit.
+    let mut cluster = cluster(group_config(), 1);
+    join(&mut cluster);
+    cluster.group_scripts.push(commit_errors(&[0], LOAD));
+    let alone = cluster
+        .consumer
+        .commit_async(at(5), timeout, cluster.now)
+        .unwrap();
+    assert_eq!(reported(&mut cluster, &[alone]), vec![(alone, Ok(()))]);
+    assert_eq!(sent_offsets(&cluster), vec![5, 5]);
+
+    // A newer commit made while it backs off: it gives up at once (as
+    // Java's commitAsync), and the newer commit goes.
+    let mut cluster = self::cluster(group_config(), 1);
+    join(&mut cluster);
+    cluster.group_scripts.push(commit_errors(&[0], LOAD));
+    let older = cluster
+        .consumer
+        .commit_async(at(5), timeout, cluster.now)
+        .unwrap();
+    cluster.drive();
+    let newer = cluster
+        .consumer
+        .commit(at(8), timeout, cluster.now)
+        .unwrap();
+    let outcomes = reported(&mut cluster, &[older, newer]);
+    let replaced = Err(Error::CommitFailed {
+        reason: CommitFailure::Retriable(LOAD),
+    });
+    assert_eq!(outcomes, vec![(older, replaced), (newer, Ok(()))]);
+    assert_eq!(sent_offsets(&cluster), vec![5, 8]);
+    assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 8);
+}
+
+#[test]
+fn async_then_sync_in_flight_together_complete_in_order_and_never_rewind() {
+    let mut cluster = cluster(group_config(), 1);
+    join(&mut cluster);
+    // The async commit gets no answer (its connection closes); the sync
+    // one, sent behind it, goes again on the new connection.
+    let mut armed = true;
+    cluster.group_scripts.push(Box::new(move |_, h, _, _| {
+        if armed && h.api_key == ApiKey::OffsetCommit.code() {
+            armed = false;
+            return Some(Action::Disconnect);
+        }
+        None
+    }));
+    let timeout = Duration::from_secs(10);
+    let first = cluster
+        .consumer
+        .commit_async(at(5), timeout, cluster.now)
+        .unwrap();
+    let second = cluster
+        .consumer
+        .commit(at(8), timeout, cluster.now)
+        .unwrap();
+    let outcomes = reported(&mut cluster, &[first, second]);
+    assert_eq!(
+        outcomes,
+        vec![
+            (
+                first,
+                Err(Error::CommitFailed {
+                    reason: CommitFailure::NoAnswer
+                })
+            ),
+            (second, Ok(()))
+        ]
+    );
+    let sent = sent_offsets(&cluster);
+    assert_eq!(sent.last(), Some(&8), "{sent:?}");
+    assert_eq!(sent.iter().filter(|&&o| o == 5).count(), 1, "{sent:?}");
+    assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 8);
+}
+
+#[test]
+fn commits_made_during_a_coordinator_move_reach_the_new_coordinator_in_order() {
+    let mut cluster = cluster(group_config(), 2);
+    join(&mut cluster);
+    // Broker 1 stops coordinating at the first commit; everything it gets
+    // from then on is NOT_COORDINATOR.
+    cluster.group_scripts.push(Box::new(|broker, h, _, group| {
+        if broker == 1 && h.api_key == ApiKey::OffsetCommit.code() {
+            group.coordinator = 2;
+        }
+        None
+    }));
+    let timeout = Duration::from_secs(10);
+    let first = cluster
+        .consumer
+        .commit(at(5), timeout, cluster.now)
+        .unwrap();
+    let second = cluster
+        .consumer
+        .commit_async(at(7), timeout, cluster.now)
+        .unwrap();
+    cluster.drive();
+    // Made while the coordinator is looked for.
+    let third = cluster
+        .consumer
+        .commit(at(8), timeout, cluster.now)
+        .unwrap();
+    let outcomes = reported(&mut cluster, &[first, second, third]);
+    let ids: Vec<CommitId> = outcomes.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![first, second, third], "reported in order");
+    assert_eq!(outcomes[2].1, Ok(()));
+    let on_new: Vec<i64> = cluster
+        .requests(ApiKey::OffsetCommit)
+        .iter()
+        .filter(|r| r.broker == 2)
+        .filter_map(|r| match &r.body {
+            RequestBody::OffsetCommit(c) => committed_offsets(c).get(&tp("t", 0)).copied(),
+            _ => None,
+        })
+        .collect();
+    assert!(on_new.is_sorted(), "{on_new:?}");
+    assert_eq!(on_new.last(), Some(&8));
+    assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 8);
+}

@@ -294,7 +294,7 @@ impl Session {
         now: Instant,
     ) -> Result<(), Error> {
         let timeout = self.core.config().default_api_timeout;
-        let id = self.core.commit(offsets, timeout, now)?;
+        let id = self.core.commit_async(offsets, timeout, now)?;
         match self.commit_results.remove(&id) {
             // Finished at once (nothing to commit).
             Some(result) => callback(result),

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::{Consumer, Event, PartitionState, Phase, QueryId, reset_phase};
 use crate::conn::Node;
 use crate::error::{Error, Misuse};
+use crate::group::commits::CommitKind;
 use crate::group::consumer_group::{Assigned, ConsumerGroup, GroupAction, GroupCtx, GroupPurpose};
 use crate::group::{GroupMetadata, RebalanceEvent};
 use crate::protocol::messages::{
@@ -327,13 +328,32 @@ impl Consumer {
     /// assigned partition (what was delivered), `Some` commits exactly
     /// those. The outcome arrives as [`Event::CommitDone`]; retriable
     /// failures are retried until `timeout`.
+    ///
+    /// Commits go out, and complete, in the order they are made, and a
+    /// partition's committed offset never moves backwards: an older commit
+    /// is never sent with a partition a newer one already went out with
+    /// (its outcome then includes the newer one's).
     pub fn commit(
         &mut self,
         offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
         timeout: Duration,
         now: Instant,
     ) -> Result<CommitId, Error> {
-        self.queue_commit(offsets, timeout, false, now)
+        self.queue_commit(offsets, CommitKind::Sync, timeout, false, now)
+    }
+
+    /// Like [`commit`](Self::commit), for an application that does not
+    /// wait for it (Java's `commitAsync`): a retriable failure is retried
+    /// only while no newer commit of its partitions was made; otherwise it
+    /// fails with [`CommitFailure::Retriable`](crate::CommitFailure) or
+    /// `NoAnswer`, as the newer commit carries newer offsets.
+    pub fn commit_async(
+        &mut self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<CommitId, Error> {
+        self.queue_commit(offsets, CommitKind::Async, timeout, false, now)
     }
 
     /// A commit from a rebalance listener: allowed while the rebalance
@@ -344,12 +364,13 @@ impl Consumer {
         timeout: Duration,
         now: Instant,
     ) -> Result<CommitId, Error> {
-        self.queue_commit(offsets, timeout, true, now)
+        self.queue_commit(offsets, CommitKind::Sync, timeout, true, now)
     }
 
     fn queue_commit(
         &mut self,
         offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+        kind: CommitKind,
         timeout: Duration,
         from_listener: bool,
         now: Instant,
@@ -367,7 +388,7 @@ impl Consumer {
         let deadline = now + timeout;
         let id = self
             .with_group(now, |g, ctx| {
-                g.commit(offsets, deadline, from_listener, ctx)
+                g.commit(offsets, kind, deadline, from_listener, ctx)
             })
             .ok_or(Error::NoGroup("commit"))??;
         self.progress(now);

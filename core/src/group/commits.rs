@@ -3,7 +3,7 @@
 //! lookups, both the application's and those that start newly assigned
 //! partitions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use crate::backoff::Retry;
@@ -20,21 +20,36 @@ use crate::types::{OffsetAndMetadata, TopicPartition};
 
 use super::consumer_group::GroupCtx;
 
-/// Why a commit was made, which decides who hears of its outcome.
+/// Why a commit was made, which decides who hears of its outcome and
+/// whether a retriable failure is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CommitKind {
-    /// The application asked: its outcome is an event.
-    User,
-    /// Auto-commit: failures are only logged.
+    /// The application waits for it: retried until its deadline.
+    Sync,
+    /// The application's `commit_async`: retried only while no newer
+    /// commit of its partitions was made (Java never retries `commitAsync`;
+    /// the newer commit carries newer offsets).
+    Async,
+    /// Auto-commit: retried like `Async`; failures are only logged.
     Auto,
 }
 
-/// A commit on its way; its deadline is [`Timer::CommitDeadline`].
+/// A commit not reported yet; its deadline is [`Timer::CommitDeadline`].
 #[derive(Debug)]
 struct PendingCommit {
+    /// What is still to be sent. A newer commit that went out with one of
+    /// these partitions takes it over (see [`Commits::newest_sent`]).
     offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
     kind: CommitKind,
     retry: Retry,
+    /// What the last attempt failed with, retriably.
+    last_failure: Option<Error>,
+    /// Its own outcome once known; it is reported once every older commit
+    /// was (commits complete in the order they were made).
+    outcome: Option<Result<(), Error>>,
+    /// Newer commits that took over some of its partitions: their outcomes
+    /// are part of its own.
+    superseded_by: BTreeSet<CommitId>,
 }
 
 /// A committed-offsets lookup; its deadline is [`Timer::CommittedDeadline`].
@@ -84,11 +99,24 @@ struct Fetched {
 /// fence each had when the lookup went out.
 pub(crate) type FoundPositions = Vec<(TopicPartition, u64, Option<(i64, Option<i32>)>)>;
 
+/// The commit queue. Three rules keep a partition's committed offset from
+/// ever moving backwards:
+/// - commits go out in the order they were made (several may be in flight
+///   on the coordinator's connection, which the broker serves in order),
+///   and none overtakes an older one waiting to be retried;
+/// - an older commit is never sent with a partition that a newer commit
+///   already went out with: the newer one takes it over;
+/// - asynchronous commits and auto-commits are not retried once a newer
+///   commit of their partitions exists.
+///
+/// Outcomes are reported in the order the commits were made.
 #[derive(Debug)]
 pub(crate) struct Commits {
     group_id: String,
     commits: BTreeMap<CommitId, PendingCommit>,
     next_commit: u64,
+    /// Per partition, the newest commit that went out with it.
+    newest_sent: HashMap<TopicPartition, CommitId>,
     /// Offsets known to be committed, so auto-commit sends only changes.
     last_committed: HashMap<TopicPartition, i64>,
     committed_queries: BTreeMap<QueryId, CommittedQuery>,
@@ -102,13 +130,14 @@ impl Commits {
             group_id,
             commits: BTreeMap::new(),
             next_commit: 1,
+            newest_sent: HashMap::new(),
             last_committed: HashMap::new(),
             committed_queries: BTreeMap::new(),
             positions_fetch: Retry::new(Timer::PositionsFetchRetry),
         }
     }
 
-    /// Commits waiting for an answer (the application's and auto-commits).
+    /// Commits not reported yet (the application's and auto-commits).
     pub(crate) fn has_pending(&self) -> bool {
         !self.commits.is_empty()
     }
@@ -117,12 +146,15 @@ impl Commits {
         !self.committed_queries.is_empty()
     }
 
+    /// An auto-commit is still under way.
     pub(crate) fn auto_in_flight(&self) -> bool {
-        self.commits.values().any(|c| c.kind == CommitKind::Auto)
+        self.commits
+            .values()
+            .any(|c| c.kind == CommitKind::Auto && c.outcome.is_none())
     }
 
     /// Queues a commit of `offsets` that gives up at `deadline`. An empty
-    /// one is done at once.
+    /// one is done at once (reported after any older commit).
     pub(crate) fn queue(
         &mut self,
         offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
@@ -132,12 +164,9 @@ impl Commits {
     ) -> CommitId {
         let id = CommitId(self.next_commit);
         self.next_commit += 1;
-        if offsets.is_empty() {
-            if kind == CommitKind::User {
-                ctx.events
-                    .push_back(Event::CommitDone { id, result: Ok(()) });
-            }
-            return id;
+        let outcome = offsets.is_empty().then_some(Ok(()));
+        if outcome.is_none() {
+            ctx.timers.set(Timer::CommitDeadline(id), deadline);
         }
         self.commits.insert(
             id,
@@ -145,9 +174,12 @@ impl Commits {
                 offsets,
                 kind,
                 retry: Retry::new(Timer::CommitRetry(id)),
+                last_failure: None,
+                outcome,
+                superseded_by: BTreeSet::new(),
             },
         );
-        ctx.timers.set(Timer::CommitDeadline(id), deadline);
+        self.report_finished(ctx);
         id
     }
 
@@ -172,27 +204,107 @@ impl Commits {
 
     /// The membership is gone: auto-commits for the old generation would
     /// be refused anyway.
-    pub(crate) fn drop_auto_commits(&mut self, timers: &mut TimerTable) {
+    pub(crate) fn drop_auto_commits(&mut self, ctx: &mut GroupCtx<'_>) {
         let auto: Vec<CommitId> = self
             .commits
             .iter()
-            .filter(|(_, c)| c.kind == CommitKind::Auto)
+            .filter(|(_, c)| c.kind == CommitKind::Auto && c.outcome.is_none())
             .map(|(id, _)| *id)
             .collect();
         for id in auto {
-            if let Some(commit) = self.commits.remove(&id) {
-                commit.retry.cancel(timers);
-                timers.stop(&Timer::CommitDeadline(id));
-            }
+            self.finish(id, Err(super::member::not_a_member()), ctx);
         }
     }
 
-    /// The next commit ready to go (not in flight, not backing off).
-    pub(crate) fn next_ready(&self, timers: &TimerTable) -> Option<CommitId> {
-        self.commits
+    /// True if a commit newer than `id` was made with partition `tp`.
+    fn newer_exists(&self, id: CommitId, tp: &TopicPartition) -> bool {
+        self.newest_sent.get(tp).is_some_and(|&n| n > id)
+            || self
+                .commits
+                .range(CommitId(id.0 + 1)..)
+                .any(|(_, c)| c.offsets.contains_key(tp))
+    }
+
+    /// The next commit to send, if one may go now. Commits go in the order
+    /// they were made: one waiting for its retry holds back every newer
+    /// one. On the way, partitions a newer commit took over are dropped,
+    /// and asynchronous commits that a newer one replaces give up.
+    pub(crate) fn next_to_send(&mut self, ctx: &mut GroupCtx<'_>) -> Option<CommitId> {
+        let ids: Vec<CommitId> = self
+            .commits
             .iter()
-            .find(|(_, c)| c.retry.ready(timers))
+            .filter(|(_, c)| c.outcome.is_none())
             .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let Some(commit) = self.commits.get(&id) else {
+                continue;
+            };
+            if commit.retry.in_flight() {
+                continue;
+            }
+            if self.give_up_if_replaced(id, ctx) {
+                continue;
+            }
+            let Some(commit) = self.commits.get(&id) else {
+                continue;
+            };
+            if !commit.retry.ready(ctx.timers) {
+                return None;
+            }
+            if self.take_over(id, ctx) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// An asynchronous commit or auto-commit that failed and that a newer
+    /// commit replaces finishes with its failure (true) instead of going
+    /// again.
+    fn give_up_if_replaced(&mut self, id: CommitId, ctx: &mut GroupCtx<'_>) -> bool {
+        let Some(commit) = self.commits.get(&id) else {
+            return false;
+        };
+        let Some(failure) = commit.last_failure.clone() else {
+            return false;
+        };
+        if commit.kind == CommitKind::Sync
+            || !commit.offsets.keys().any(|tp| self.newer_exists(id, tp))
+        {
+            return false;
+        }
+        self.finish(id, Err(failure), ctx);
+        true
+    }
+
+    /// Drops from commit `id` the partitions a newer commit went out with
+    /// (their outcome becomes part of its own); false if nothing is left
+    /// to send, and it finished.
+    fn take_over(&mut self, id: CommitId, ctx: &mut GroupCtx<'_>) -> bool {
+        let Some(commit) = self.commits.get(&id) else {
+            return false;
+        };
+        let taken: Vec<(TopicPartition, CommitId)> = commit
+            .offsets
+            .keys()
+            .filter_map(|tp| {
+                let newest = *self.newest_sent.get(tp)?;
+                (newest > id).then(|| (tp.clone(), newest))
+            })
+            .collect();
+        let Some(commit) = self.commits.get_mut(&id) else {
+            return false;
+        };
+        for (tp, newer) in taken {
+            commit.offsets.remove(&tp);
+            commit.superseded_by.insert(newer);
+        }
+        if commit.offsets.is_empty() {
+            self.finish(id, Ok(()), ctx);
+            return false;
+        }
+        true
     }
 
     /// The OffsetCommit for commit `id`, made as `committer`.
@@ -238,10 +350,15 @@ impl Commits {
         })
     }
 
-    /// Commit `id` went out.
+    /// Commit `id` went out: no older commit may go with its partitions
+    /// from now on.
     pub(crate) fn sent(&mut self, id: CommitId) {
         if let Some(c) = self.commits.get_mut(&id) {
             c.retry.sent();
+            for tp in c.offsets.keys() {
+                let newest = self.newest_sent.entry(tp.clone()).or_insert(id);
+                *newest = (*newest).max(id);
+            }
         }
     }
 
@@ -257,8 +374,18 @@ impl Commits {
             return CommitOutcome::Settled;
         };
         commit.retry.settled();
+        if commit.outcome.is_some() {
+            // It finished meanwhile (its deadline passed).
+            return CommitOutcome::Settled;
+        }
         let Some(response) = response else {
-            self.retry(id, ctx);
+            self.retry(
+                id,
+                Error::CommitFailed {
+                    reason: CommitFailure::NoAnswer,
+                },
+                ctx,
+            );
             return CommitOutcome::CoordinatorLost;
         };
         let worst = response.topics.iter().find_map(|topic| {
@@ -274,19 +401,22 @@ impl Commits {
         });
         let Some((tp, code)) = worst else {
             for (tp, o) in &commit.offsets {
-                self.last_committed.insert(tp.clone(), o.offset);
+                // Only the newest commit sent with a partition says what
+                // is committed for it now.
+                if self.newest_sent.get(tp).is_none_or(|&n| n <= id) {
+                    self.last_committed.insert(tp.clone(), o.offset);
+                }
             }
             self.finish(id, Ok(()), ctx);
             return CommitOutcome::Settled;
         };
+        let retriable = Error::CommitFailed {
+            reason: CommitFailure::Retriable(code),
+        };
         match code {
             ErrorCode::COORDINATOR_NOT_AVAILABLE | ErrorCode::NOT_COORDINATOR => {
-                self.retry(id, ctx);
+                self.retry(id, retriable, ctx);
                 CommitOutcome::CoordinatorLost
-            }
-            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
-                self.retry(id, ctx);
-                CommitOutcome::Settled
             }
             ErrorCode::REBALANCE_IN_PROGRESS => {
                 self.finish(id, Err(Error::RebalanceInProgress), ctx);
@@ -310,7 +440,7 @@ impl Commits {
                 CommitOutcome::Fenced
             }
             code if code.is_retriable() => {
-                self.retry(id, ctx);
+                self.retry(id, retriable, ctx);
                 CommitOutcome::Settled
             }
             code => {
@@ -328,30 +458,76 @@ impl Commits {
         }
     }
 
-    fn retry(&mut self, id: CommitId, ctx: &mut GroupCtx<'_>) {
-        if let Some(commit) = self.commits.get_mut(&id) {
-            commit.retry.failed(ctx.now, ctx.backoff, ctx.timers);
-        }
+    /// Commit `id` failed retriably with `failure`: it goes again after a
+    /// backoff, unless (asynchronous) a newer commit replaces it.
+    fn retry(&mut self, id: CommitId, failure: Error, ctx: &mut GroupCtx<'_>) {
+        let Some(commit) = self.commits.get_mut(&id) else {
+            return;
+        };
+        commit.last_failure = Some(failure);
+        commit.retry.failed(ctx.now, ctx.backoff, ctx.timers);
+        self.give_up_if_replaced(id, ctx);
     }
 
-    /// Ends commit `id` with `result`: an event for the application's
-    /// commits, a log line for a failed auto-commit.
+    /// Commit `id`'s own outcome is `result`; it is reported when every
+    /// older commit was, and with the outcomes of the newer commits that
+    /// took over its partitions.
     pub(crate) fn finish(
         &mut self,
         id: CommitId,
         result: Result<(), Error>,
         ctx: &mut GroupCtx<'_>,
     ) {
-        let Some(commit) = self.commits.remove(&id) else {
+        let Some(commit) = self.commits.get_mut(&id) else {
             return;
         };
+        if commit.outcome.is_some() {
+            return;
+        }
         commit.retry.cancel(ctx.timers);
         ctx.timers.stop(&Timer::CommitDeadline(id));
-        match commit.kind {
-            CommitKind::User => ctx.events.push_back(Event::CommitDone { id, result }),
-            CommitKind::Auto => {
-                if let Err(error) = result {
-                    tracing::warn!(%error, "auto-commit failed");
+        commit.outcome = Some(result);
+        self.report_finished(ctx);
+    }
+
+    /// Commit `id`'s whole outcome (its own and those of the commits that
+    /// took over its partitions), once all are known.
+    fn whole_outcome(&self, id: CommitId) -> Option<Result<(), Error>> {
+        let commit = self.commits.get(&id)?;
+        let own = commit.outcome.clone()?;
+        let mut whole = own;
+        for newer in &commit.superseded_by {
+            // A newer commit is reported after this one, so it is here.
+            let theirs = self.whole_outcome(*newer)?;
+            whole = whole.and(theirs);
+        }
+        Some(whole)
+    }
+
+    /// Reports finished commits, oldest first, stopping at the first one
+    /// still under way.
+    fn report_finished(&mut self, ctx: &mut GroupCtx<'_>) {
+        while let Some((&id, _)) = self.commits.first_key_value() {
+            let Some(result) = self.whole_outcome(id) else {
+                return;
+            };
+            let Some(commit) = self.commits.remove(&id) else {
+                return;
+            };
+            // Every older commit is gone: none is left for it to hold back.
+            for tp in commit.offsets.keys() {
+                if self.newest_sent.get(tp) == Some(&id) {
+                    self.newest_sent.remove(tp);
+                }
+            }
+            match commit.kind {
+                CommitKind::Sync | CommitKind::Async => {
+                    ctx.events.push_back(Event::CommitDone { id, result })
+                }
+                CommitKind::Auto => {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "auto-commit failed");
+                    }
                 }
             }
         }
@@ -585,14 +761,9 @@ impl Commits {
     /// What is still pending fails with `error` (the consumer closes, or
     /// it cannot authenticate).
     pub(crate) fn fail_all(&mut self, ctx: &mut GroupCtx<'_>, error: &Error) {
-        for (id, commit) in std::mem::take(&mut self.commits) {
-            commit.retry.cancel(ctx.timers);
-            if commit.kind == CommitKind::User {
-                ctx.events.push_back(Event::CommitDone {
-                    id,
-                    result: Err(error.clone()),
-                });
-            }
+        let ids: Vec<CommitId> = self.commits.keys().copied().collect();
+        for id in ids {
+            self.finish(id, Err(error.clone()), ctx);
         }
         for (id, query) in std::mem::take(&mut self.committed_queries) {
             query.retry.cancel(ctx.timers);

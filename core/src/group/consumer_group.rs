@@ -311,6 +311,7 @@ impl ConsumerGroup {
     pub(crate) fn commit(
         &mut self,
         offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        kind: CommitKind,
         deadline: Instant,
         from_listener: bool,
         ctx: &mut GroupCtx<'_>,
@@ -318,7 +319,7 @@ impl ConsumerGroup {
         if !from_listener {
             self.member.check_commit()?;
         }
-        Ok(self.commits.queue(offsets, CommitKind::User, deadline, ctx))
+        Ok(self.commits.queue(offsets, kind, deadline, ctx))
     }
 
     /// Starts the application's committed-offsets lookup `id`.
@@ -367,7 +368,7 @@ impl ConsumerGroup {
         let owned = ctx.assigned.partitions();
         self.commits.forget(&owned);
         // Commits for the old generation would be refused anyway.
-        self.commits.drop_auto_commits(ctx.timers);
+        self.commits.drop_auto_commits(ctx);
         if !owned.is_empty() {
             ctx.act(GroupAction::Remove(owned.clone()));
         }
@@ -644,7 +645,7 @@ impl ConsumerGroup {
     }
 
     fn send_commits(&mut self, ctx: &mut GroupCtx<'_>) {
-        while let Some(id) = self.commits.next_ready(ctx.timers) {
+        while let Some(id) = self.commits.next_to_send(ctx) {
             let Some(committer) = self.member.committer() else {
                 self.commits.finish(id, Err(not_a_member()), ctx);
                 continue;

@@ -12,7 +12,7 @@
 //! together by `consumer_group`.
 
 pub mod assignor;
-mod commits;
+pub(crate) mod commits;
 pub(crate) mod consumer_group;
 mod coordinator;
 mod listener;
