@@ -130,6 +130,13 @@ pub struct ConsumerConfig {
     pub enable_auto_commit: bool,
     /// `auto.commit.interval.ms`: how often auto-commit runs.
     pub auto_commit_interval: Duration,
+    /// `enable.auto.offset.store` (librdkafka): what commits without
+    /// explicit offsets (auto-commit, `commit()`, the commit before a
+    /// revocation or on close) send. `true` (the default): the position
+    /// after the last record each poll returned. `false`: only what the
+    /// application stored with `store_offset(s)`, for applications that
+    /// finish records out of poll order.
+    pub enable_auto_offset_store: bool,
     /// `partition.assignment.strategy`: the assignors this member supports,
     /// preferred first.
     pub partition_assignment_strategy: Assignors,
@@ -183,6 +190,7 @@ impl Default for ConsumerConfig {
             max_poll_interval: Duration::from_millis(300_000),
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_millis(5_000),
+            enable_auto_offset_store: true,
             partition_assignment_strategy: Assignors::default(),
             leave_group_on_close: None,
             security_protocol: SecurityProtocol::Plaintext,
@@ -210,6 +218,7 @@ impl fmt::Debug for ConsumerConfig {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("max_poll_interval", &self.max_poll_interval)
             .field("enable_auto_commit", &self.enable_auto_commit)
+            .field("enable_auto_offset_store", &self.enable_auto_offset_store)
             .field("auto_commit_interval", &self.auto_commit_interval)
             .field(
                 "partition_assignment_strategy",
@@ -432,6 +441,7 @@ impl ConsumerConfig {
             }
             "enable.auto.commit" => self.enable_auto_commit = parse_bool(key, value)?,
             "auto.commit.interval.ms" => self.auto_commit_interval = parse_millis(key, value)?,
+            "enable.auto.offset.store" => self.enable_auto_offset_store = parse_bool(key, value)?,
             "session.timeout.ms" => self.session_timeout = parse_millis(key, value)?,
             "heartbeat.interval.ms" => self.heartbeat_interval = parse_millis(key, value)?,
             "max.poll.interval.ms" => self.max_poll_interval = parse_millis(key, value)?,
@@ -966,6 +976,8 @@ impl<T> ConsumerBuilder<T> {
         enable_auto_commit: bool;
         /// `auto.commit.interval.ms`.
         auto_commit_interval: std::time::Duration;
+        /// `enable.auto.offset.store`: `false` commits only stored offsets.
+        enable_auto_offset_store: bool;
         /// `partition.assignment.strategy`.
         partition_assignment_strategy: Assignors;
     }

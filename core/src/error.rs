@@ -157,6 +157,12 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Misuse {
+    /// `store_offset(s)` with `enable.auto.offset.store` on: positions are
+    /// stored by every poll already.
+    #[error(
+        "store_offset needs enable.auto.offset.store=false (every poll stores positions otherwise)"
+    )]
+    AutoOffsetStore,
     /// The partition is not in the assignment.
     #[error("partition {0} is not assigned")]
     NotAssigned(TopicPartition),

@@ -55,6 +55,6 @@ pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, Qu
 pub use error::{CommitFailure, Error, Misuse, Operation, RuntimeFailure};
 pub use group::{GroupMetadata, NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};
 pub use types::{
-    BrokerAddress, BrokerId, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress,
+    BrokerAddress, BrokerId, CloseOptions, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress,
     OffsetAndMetadata, OffsetAndTimestamp, TopicPartition,
 };

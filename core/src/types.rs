@@ -394,3 +394,66 @@ impl OffsetAndMetadata {
         self
     }
 }
+
+/// How a consumer closes (Java's `close(Duration)`, kafka-python's
+/// `close(autocommit=…)`).
+///
+/// ```
+/// use std::time::Duration;
+/// use odradek_core::CloseOptions;
+///
+/// // Leave the group within 2 s, committing nothing on the way out.
+/// let options = CloseOptions::new()
+///     .timeout(Duration::from_secs(2))
+///     .without_commit();
+/// assert!(!options.commits());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseOptions {
+    timeout: std::time::Duration,
+    commit: bool,
+}
+
+impl CloseOptions {
+    /// The default close: auto-commit (if enabled) and leave the group,
+    /// giving the group's part 4 s (Java gives 30; a close that waits on an
+    /// unreachable coordinator for long helps nobody).
+    pub fn new() -> Self {
+        Self {
+            timeout: std::time::Duration::from_secs(4),
+            commit: true,
+        }
+    }
+
+    /// The longest the group's part of the close (the final commit and
+    /// LeaveGroup) may take; whatever is unanswered then is given up.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Close without the final auto-commit (kafka-python's
+    /// `close(autocommit=False)`): the group's committed offsets stay as
+    /// they are, and the next owner reads again what this consumer
+    /// delivered since its last commit.
+    pub fn without_commit(mut self) -> Self {
+        self.commit = false;
+        self
+    }
+
+    /// The timeout given.
+    pub fn close_timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
+    /// Whether the close makes the final auto-commit.
+    pub fn commits(&self) -> bool {
+        self.commit
+    }
+}
+
+impl Default for CloseOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -2148,3 +2148,119 @@ fn commits_made_during_a_coordinator_move_reach_the_new_coordinator_in_order() {
     assert_eq!(on_new.last(), Some(&8));
     assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 8);
 }
+
+// ---- the offset store ---------------------------------------------------
+
+#[test]
+fn with_auto_offset_store_off_commits_send_only_stored_offsets() {
+    let interval = Duration::from_secs(2);
+    let mut cluster = cluster(
+        with(|c| {
+            c.enable_auto_commit = true;
+            c.auto_commit_interval = interval;
+            c.enable_auto_offset_store = false;
+        }),
+        1,
+    );
+    join(&mut cluster);
+    let got = records(&mut cluster, 20);
+    // The application finished t-0's record 3 only (out of poll order).
+    let third = got
+        .iter()
+        .find(|r| r.partition() == 0 && r.offset() == 3)
+        .unwrap();
+    cluster.consumer.store_offset(third).unwrap();
+    assert_eq!(
+        cluster
+            .consumer
+            .store_offsets([(tp("u", 0), OffsetAndMetadata::new(1))].into()),
+        Err(Error::InvalidArgument(Misuse::NotAssigned(tp("u", 0))))
+    );
+    cluster.advance(interval);
+    cluster.poll().unwrap();
+    cluster.drive();
+    let commits = cluster.offset_commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(
+        committed_offsets(&commits[0]),
+        BTreeMap::from([(tp("t", 0), 4)]),
+        "the stored offset, not the delivered positions (10, 10)"
+    );
+
+    // commit() without offsets sends what is stored, too.
+    cluster
+        .consumer
+        .store_offsets([(tp("t", 1), OffsetAndMetadata::new(7))].into())
+        .unwrap();
+    let id = cluster
+        .consumer
+        .commit(None, Duration::from_secs(5), cluster.now)
+        .unwrap();
+    assert_eq!(commit_result(&mut cluster, id), Ok(()));
+    assert_eq!(cluster.group.committed[&tp("t", 0)].offset, 4);
+    assert_eq!(cluster.group.committed[&tp("t", 1)].offset, 7);
+}
+
+#[test]
+fn storing_offsets_with_auto_offset_store_on_is_a_typed_misuse() {
+    let mut cluster = cluster(group_config(), 1);
+    join(&mut cluster);
+    let got = records(&mut cluster, 20);
+    assert_eq!(
+        cluster.consumer.store_offset(&got[0]),
+        Err(Error::InvalidArgument(Misuse::AutoOffsetStore))
+    );
+}
+
+// ---- close options ------------------------------------------------------
+
+#[test]
+fn close_without_commit_revokes_and_leaves_but_commits_nothing() {
+    let mut cluster = cluster(
+        with(|c| {
+            c.enable_auto_commit = true;
+            c.auto_commit_interval = Duration::from_secs(30);
+        }),
+        1,
+    );
+    join(&mut cluster);
+    records(&mut cluster, 20);
+    cluster.consumer.close_with(
+        odradek_core::CloseOptions::new().without_commit(),
+        cluster.now,
+    );
+    cluster.advance(Duration::from_millis(200));
+    assert_eq!(cluster.count(ApiKey::OffsetCommit), 0);
+    assert_eq!(cluster.count(ApiKey::LeaveGroup), 1);
+    assert!(cluster.events.contains(&Event::Closed));
+}
+
+#[test]
+fn close_gives_up_on_an_unanswered_commit_at_the_callers_timeout() {
+    let mut cluster = cluster(
+        with(|c| {
+            c.enable_auto_commit = true;
+            c.auto_commit_interval = Duration::from_secs(30);
+        }),
+        1,
+    );
+    join(&mut cluster);
+    records(&mut cluster, 20);
+    cluster.group_scripts.push(Box::new(|_, h, _, _| {
+        (h.api_key == ApiKey::OffsetCommit.code()).then_some(Action::Ignore)
+    }));
+    let timeout = Duration::from_millis(1_500);
+    cluster.consumer.close_with(
+        odradek_core::CloseOptions::new().timeout(timeout),
+        cluster.now,
+    );
+    cluster.advance(Duration::from_millis(1_400));
+    assert!(cluster.count(ApiKey::OffsetCommit) >= 1);
+    assert!(!cluster.events.contains(&Event::Closed), "still waiting");
+    cluster.advance(Duration::from_millis(200));
+    assert!(
+        cluster.events.contains(&Event::Closed),
+        "closed at the timeout"
+    );
+    assert!(cluster.consumer.is_closed());
+}

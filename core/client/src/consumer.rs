@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 use odradek_core::{
-    ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromConfig,
-    GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, Operation, QueryId,
-    RebalanceListener, TopicPartition,
+    CloseOptions, ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error,
+    FromConfig, GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, Operation,
+    QueryId, RebalanceListener, TopicPartition,
 };
 
 use crate::driver::Driver;
 use crate::runtime::{AsyncRuntime, Runtime};
-use crate::session::{ANSWER_GRACE, CLOSE_TIMEOUT, Session, offsets_only};
+use crate::session::{ANSWER_GRACE, CLOSE_GRACE, Session, offsets_only};
 use crate::shared::{Check, ForgetCommit, Shared, Wait};
 
 /// How a consumer's waiting calls wait: [`Async`] or [`Blocking`].
@@ -270,6 +270,43 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         })
     }
 
+    /// Stores the offset after `record` as its partition's offset to
+    /// commit, with `enable.auto.offset.store=false` (librdkafka's
+    /// `offset_store`, Sarama's `MarkMessage`): auto-commit, `commit()`,
+    /// and the commits before a revocation and on close then send only
+    /// stored offsets, so records finished out of poll order are never
+    /// committed before they are done.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Blocking, Consumer, Runtime};
+    /// # fn f<R: Runtime>() -> Result<(), odradek_core::Error> {
+    /// // Consumer: odradek_blocking::Consumer (the others alike)
+    /// let consumer = Consumer::<R, Blocking>::from_properties([
+    ///     ("bootstrap.servers", "localhost:9092"),
+    ///     ("group.id", "workers"),
+    ///     ("enable.auto.offset.store", "false"),
+    /// ])?;
+    /// consumer.subscribe(["jobs"])?;
+    /// for record in consumer.iter() {
+    ///     let record = record?;
+    ///     // ... hand the record to a worker; once it is done:
+    ///     consumer.store_offset(&record)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        self.command(|core, _| core.store_offset(record))
+    }
+
+    /// Stores `offsets` (each the next offset to read) as the offsets to
+    /// commit; see [`store_offset`](Self::store_offset).
+    pub fn store_offsets(
+        &self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.command(|core, _| core.store_offsets(offsets))
+    }
+
     // The waiting calls, each written once as a `Wait`; the `Async` and
     // `Blocking` impls below only await or block on it.
 
@@ -342,11 +379,12 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         Ok(Wait::new(Some(limit), check, on_timeout))
     }
 
-    fn close_wait(&self) -> Wait<(), impl Check<()>> {
-        self.with_session(|session, now| session.close(now));
+    fn close_wait(&self, options: CloseOptions) -> Wait<(), impl Check<()>> {
+        self.with_session(|session, now| session.close(options, now));
         let check = |session: &mut Session, _| session.stopped().map(|s| s.close_result());
         let on_timeout = Err(Error::Timeout(Operation::Close));
-        Wait::new(Some(CLOSE_TIMEOUT), check, on_timeout)
+        let limit = options.close_timeout().saturating_add(CLOSE_GRACE);
+        Wait::new(Some(limit), check, on_timeout)
     }
 }
 
@@ -470,10 +508,31 @@ impl<R: AsyncRuntime> Consumer<R, Async> {
 
     /// Closes the consumer: a group member commits (with auto-commit),
     /// hears of the revocation and leaves; then connections close and
-    /// pending calls fail with [`Error::Closed`]. Returns within a bounded
-    /// time whatever the brokers do.
+    /// pending calls fail with [`Error::Closed`]. Returns within about 5 s
+    /// whatever the brokers do ([`CloseOptions::new`]).
     pub async fn close(&self) -> Result<(), Error> {
-        self.wait(self.close_wait()).await
+        self.close_with(CloseOptions::new()).await
+    }
+
+    /// Closes with `options`: a caller's timeout (Java's
+    /// `close(Duration)`), or no final commit (kafka-python's
+    /// `close(autocommit=False)`). Returns within the timeout plus a
+    /// second to close the connections.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{AsyncRuntime, Consumer};
+    /// # async fn f<R: AsyncRuntime>(consumer: &Consumer<R>) -> Result<(), odradek_core::Error> {
+    /// use std::time::Duration;
+    /// use odradek_core::CloseOptions;
+    /// // consumer: &odradek_tokio::Consumer (or odradek_async_std's)
+    /// let options = CloseOptions::new()
+    ///     .timeout(Duration::from_secs(1))
+    ///     .without_commit();
+    /// consumer.close_with(options).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn close_with(&self, options: CloseOptions) -> Result<(), Error> {
+        self.wait(self.close_wait(options)).await
     }
 }
 
@@ -585,10 +644,28 @@ impl<R: Runtime> Consumer<R, Blocking> {
 
     /// Closes the consumer: a group member commits (with auto-commit),
     /// hears of the revocation and leaves; then connections close and
-    /// pending calls fail with [`Error::Closed`]. Returns within a bounded
-    /// time whatever the brokers do.
+    /// pending calls fail with [`Error::Closed`]. Returns within about 5 s
+    /// whatever the brokers do ([`CloseOptions::new`]).
     pub fn close(&self) -> Result<(), Error> {
-        self.wait(self.close_wait())
+        self.close_with(CloseOptions::new())
+    }
+
+    /// Closes with `options`: a caller's timeout (Java's
+    /// `close(Duration)`), or no final commit (kafka-python's
+    /// `close(autocommit=False)`). Returns within the timeout plus a
+    /// second to close the connections.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Blocking, Consumer, Runtime};
+    /// # fn f<R: Runtime>(consumer: &Consumer<R, Blocking>) -> Result<(), odradek_core::Error> {
+    /// use std::time::Duration;
+    /// use odradek_core::CloseOptions;
+    /// // consumer: &odradek_blocking::Consumer
+    /// consumer.close_with(CloseOptions::new().timeout(Duration::from_secs(10)))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn close_with(&self, options: CloseOptions) -> Result<(), Error> {
+        self.wait(self.close_wait(options))
     }
 }
 
@@ -611,7 +688,9 @@ impl<R: Runtime, W: Waiting> FromConfig for Consumer<R, W> {
 impl<R: Runtime, W: Waiting> Drop for Consumer<R, W> {
     fn drop(&mut self) {
         // Never blocks: the driver closes the connections and exits.
-        self.shared.lock().close(self.runtime.now());
+        self.shared
+            .lock()
+            .close(CloseOptions::new(), self.runtime.now());
         self.shared.wake_driver();
     }
 }

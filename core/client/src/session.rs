@@ -10,19 +10,15 @@ use std::time::{Duration, Instant};
 
 use odradek_core::group::dispatch_rebalance;
 use odradek_core::{
-    CommitId, CommittedResult, Consumer, ConsumerRecords, Error, Event, Io, NoopListener,
-    OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, QueryId, RebalanceListener,
+    CloseOptions, CommitId, CommittedResult, Consumer, ConsumerRecords, Error, Event, Io,
+    NoopListener, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, QueryId, RebalanceListener,
     RuntimeFailure, TopicPartition,
 };
 
-/// How long a group member may spend committing and leaving when closed;
-/// `close` gives the whole close a little longer.
-pub(crate) const GROUP_CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// How long `close` waits for the driver to finish: the group's part, then
-/// closing connections (which needs no broker).
-pub(crate) const CLOSE_TIMEOUT: Duration =
-    GROUP_CLOSE_TIMEOUT.saturating_add(Duration::from_secs(1));
+/// How much longer than the group's part of a close (its
+/// [`CloseOptions`] timeout) `close` waits for the driver to finish:
+/// closing connections needs no broker.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// How much longer than the request's own timeout a caller waits for a
 /// commit, committed-offsets or offsets answer (the core gives up first;
@@ -253,9 +249,9 @@ impl Session {
 
     /// Starts closing (commit, revoke, leave, then the connections), unless
     /// already closed; the driver finishes it.
-    pub(crate) fn close(&mut self, now: Instant) {
+    pub(crate) fn close(&mut self, options: CloseOptions, now: Instant) {
         if !self.core.is_closed() {
-            self.core.close_gracefully(GROUP_CLOSE_TIMEOUT, now);
+            self.core.close_with(options, now);
             self.dispatch_rebalance(now);
         }
     }

@@ -214,7 +214,9 @@ fn a_closed_consumer_stops_the_driver_closes_connections_and_ends_waits() {
     let (fake, shared, mut driver) = driver(&[]);
     driver.drain();
     let conn = first_conn(&fake);
-    shared.lock().close(fake.now());
+    shared
+        .lock()
+        .close(odradek_core::CloseOptions::new(), fake.now());
     let mut steps = 0;
     while driver.drain() != Next::Stop {
         steps += 1;

@@ -18,25 +18,42 @@ use crate::protocol::messages::{
     OffsetFetchRequest, SyncGroupRequest,
 };
 use crate::protocol::{Request, decode_response};
-use crate::types::{OffsetAndMetadata, TopicPartition};
+use crate::types::{ConsumerRecord, OffsetAndMetadata, TopicPartition};
 
 use super::CommitId;
 
-impl Assigned for BTreeMap<TopicPartition, PartitionState> {
+/// The assignment as the group sees it. What a commit without explicit
+/// offsets sends is each partition's position (everything before it was
+/// delivered) or, with `enable.auto.offset.store=false`, the offset the
+/// application stored.
+pub(super) struct AssignedView<'a> {
+    pub(super) partitions: &'a BTreeMap<TopicPartition, PartitionState>,
+    pub(super) stored_only: bool,
+}
+
+impl Assigned for AssignedView<'_> {
     fn partitions(&self) -> Vec<TopicPartition> {
-        self.keys().cloned().collect()
+        self.partitions.keys().cloned().collect()
     }
 
     fn is_empty(&self) -> bool {
-        BTreeMap::is_empty(self)
+        self.partitions.is_empty()
     }
 
     fn delivered(
         &self,
         only: Option<&[TopicPartition]>,
     ) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
-        self.iter()
-            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
+        let wanted = self
+            .partitions
+            .iter()
+            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)));
+        if self.stored_only {
+            return wanted
+                .filter_map(|(tp, s)| Some((tp.clone(), s.stored.clone()?)))
+                .collect();
+        }
+        wanted
             .filter(|(_, s)| matches!(s.phase, Phase::Fetching) && s.position >= 0)
             .map(|(tp, s)| {
                 (
@@ -52,7 +69,8 @@ impl Assigned for BTreeMap<TopicPartition, PartitionState> {
     }
 
     fn awaiting_committed(&self) -> Vec<(TopicPartition, u64)> {
-        self.iter()
+        self.partitions
+            .iter()
             .filter(|(_, s)| matches!(s.phase, Phase::AwaitingCommitted))
             .map(|(tp, s)| (tp.clone(), s.fence))
             .collect()
@@ -69,6 +87,10 @@ impl Consumer {
     ) -> Option<T> {
         let group = self.group.as_mut()?;
         let mut actions = VecDeque::new();
+        let assigned = AssignedView {
+            partitions: &self.partitions,
+            stored_only: !self.config.enable_auto_offset_store,
+        };
         let mut ctx = GroupCtx {
             now,
             config: &self.config,
@@ -76,7 +98,7 @@ impl Consumer {
             backoff: &mut self.retry_backoff,
             conns: &mut self.conns,
             metadata: &mut self.metadata,
-            assigned: &self.partitions,
+            assigned: &assigned,
             events: &mut self.events,
             actions: &mut actions,
         };
@@ -398,10 +420,59 @@ impl Consumer {
     /// The positions of every assigned partition that has one, and of
     /// partitions being revoked.
     fn delivered_positions(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        let assigned = AssignedView {
+            partitions: &self.partitions,
+            stored_only: !self.config.enable_auto_offset_store,
+        };
         match &self.group {
-            Some(group) => group.delivered(None, &self.partitions),
-            None => self.partitions.delivered(None),
+            Some(group) => group.delivered(None, &assigned),
+            None => assigned.delivered(None),
         }
+    }
+
+    /// Stores the offset after `record` as its partition's offset to commit
+    /// (librdkafka's `rd_kafka_offset_store`, Sarama's `MarkMessage`):
+    /// with `enable.auto.offset.store=false`, commits without explicit
+    /// offsets send only stored offsets. Storing an offset below the one
+    /// stored already moves it back (the application decides).
+    pub fn store_offset(&mut self, record: &ConsumerRecord) -> Result<(), Error> {
+        let tp = record.topic_partition().clone();
+        let offset = OffsetAndMetadata {
+            offset: record.offset() + 1,
+            leader_epoch: record.leader_epoch(),
+            metadata: String::new(),
+        };
+        self.store_offsets([(tp, offset)].into())
+    }
+
+    /// Stores `offsets` (each the offset of the next record to read) as
+    /// the offsets to commit; see [`store_offset`](Self::store_offset).
+    /// Fails, storing nothing, if auto offset store is on or a partition
+    /// is not assigned.
+    pub fn store_offsets(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.check_usable()?;
+        if self.config.enable_auto_offset_store {
+            return Err(Error::InvalidArgument(Misuse::AutoOffsetStore));
+        }
+        for (tp, o) in &offsets {
+            if o.offset < 0 {
+                return Err(Error::InvalidArgument(Misuse::InvalidCommitOffset(
+                    tp.clone(),
+                )));
+            }
+            if !self.partitions.contains_key(tp) {
+                return Err(Error::InvalidArgument(Misuse::NotAssigned(tp.clone())));
+            }
+        }
+        for (tp, o) in offsets {
+            if let Some(state) = self.partitions.get_mut(&tp) {
+                state.stored = Some(o);
+            }
+        }
+        Ok(())
     }
 
     /// Starts looking up the group's committed offsets for `partitions`;

@@ -29,11 +29,11 @@ use crate::protocol::{ApiKey, DecodeError, ErrorCode, decode_response};
 use crate::records::DecodeLimits;
 use crate::security::{SecurityContext, SecurityProtocol};
 use crate::timer::{Timer, TimerTable};
-use crate::types::OffsetAndMetadata;
 use crate::types::{
     BrokerAddress, BrokerId, ConnId, ConsumerRecord, ConsumerRecords, OffsetAndTimestamp,
     TopicPartition,
 };
+use crate::types::{CloseOptions, OffsetAndMetadata};
 use fetch::PartitionBuffer;
 use offsets::{OffsetsTarget, Query};
 use validation::ValidatedPartition;
@@ -202,6 +202,9 @@ struct PartitionState {
     high_watermark: i64,
     last_stable_offset: i64,
     log_start_offset: i64,
+    /// The offset the application stored to commit
+    /// (`enable.auto.offset.store=false`).
+    stored: Option<OffsetAndMetadata>,
 }
 
 impl PartitionState {
@@ -227,6 +230,7 @@ impl PartitionState {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
+            stored: None,
         }
     }
 }
@@ -1001,13 +1005,23 @@ impl Consumer {
     /// (dynamic members), waiting at most `timeout` for that; then closes.
     /// [`Event::Closed`] says when it is done.
     pub fn close_gracefully(&mut self, timeout: Duration, now: Instant) {
+        self.close_with(CloseOptions::new().timeout(timeout), now);
+    }
+
+    /// Like [`close_gracefully`](Self::close_gracefully) with `options`:
+    /// the group's part may take at most their timeout, and
+    /// [`CloseOptions::without_commit`] skips the final auto-commit (the
+    /// member still revokes and leaves).
+    pub fn close_with(&mut self, options: CloseOptions, now: Instant) {
         if self.is_closed() {
             return;
         }
         self.now = now;
+        let deadline = now + options.close_timeout();
+        let commit = options.commits();
         let closing = self.stopped.is_none()
             && self
-                .with_group(now, |g, ctx| g.begin_close(now + timeout, ctx))
+                .with_group(now, |g, ctx| g.begin_close(deadline, commit, ctx))
                 .unwrap_or(false);
         if closing {
             self.progress(now);

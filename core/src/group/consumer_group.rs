@@ -161,6 +161,8 @@ pub(crate) struct ConsumerGroup {
     /// earlier polls returned (never from the timer itself, which would
     /// commit records the application may still be processing).
     auto_commit_due: bool,
+    /// The application closes without the final commit.
+    no_final_commit: bool,
 }
 
 impl ConsumerGroup {
@@ -175,6 +177,7 @@ impl ConsumerGroup {
             commits: Commits::new(id.clone()),
             closing: None,
             auto_commit_due: false,
+            no_final_commit: false,
             id,
         }
     }
@@ -353,7 +356,7 @@ impl ConsumerGroup {
     /// Auto-commits the delivered positions of `partitions` (if enabled)
     /// before they are revoked.
     fn commit_before_revoke(&mut self, partitions: &[TopicPartition], ctx: &mut GroupCtx<'_>) {
-        if !ctx.config.enable_auto_commit {
+        if !ctx.config.enable_auto_commit || self.no_final_commit {
             return;
         }
         let offsets = self
@@ -944,10 +947,16 @@ impl ConsumerGroup {
     /// Starts a graceful close: commit what was delivered (auto-commit),
     /// revoke, leave the group; the close ends when that is done or at
     /// `deadline`. Returns false if there is nothing to do (close at once).
-    pub(crate) fn begin_close(&mut self, deadline: Instant, ctx: &mut GroupCtx<'_>) -> bool {
+    pub(crate) fn begin_close(
+        &mut self,
+        deadline: Instant,
+        commit: bool,
+        ctx: &mut GroupCtx<'_>,
+    ) -> bool {
         if self.closing.is_some() {
             return true;
         }
+        self.no_final_commit = !commit;
         let member = self.member.is_subscribed() && self.member.has_member_id();
         let owned = ctx.assigned.partitions();
         let had_commits = self.commits.has_pending();
