@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::group::Assignors;
+use crate::group::{Assignors, PartitionAssignmentStrategy, RebalanceListener};
 use crate::security::{
     AwsCredentials, AwsCredentialsProvider, AwsCredentialsSource, AwsMskIamConfig,
     OAuthBearerSource, OAuthBearerTokenProvider, Provider, SaslConfig, SaslMechanism, SecretString,
@@ -833,6 +833,21 @@ impl FromConfig for ConsumerConfig {
     }
 }
 
+/// A consumer that can be built with a rebalance listener
+/// ([`ConsumerBuilder::rebalance_listener`]): the listener hears the
+/// rebalances of every `subscribe` call that does not give its own.
+pub trait FromConfigWithListener: FromConfig {
+    /// Builds from a validated configuration and the builder's listener.
+    fn from_config_with_listener(
+        config: ConsumerConfig,
+        listener: Box<dyn RebalanceListener>,
+    ) -> Result<Self, Self::Error>;
+}
+
+/// What builds the target once the builder has a listener.
+type BuildWithListener<T> =
+    Box<dyn FnOnce(ConsumerConfig) -> Result<T, <T as FromConfig>::Error> + Send>;
+
 /// A typed builder for a consumer (or a bare [`ConsumerConfig`]).
 ///
 /// ```
@@ -848,22 +863,25 @@ impl FromConfig for ConsumerConfig {
 ///     .unwrap();
 /// assert_eq!(config.fetch_max_wait, Duration::from_millis(100));
 /// ```
-pub struct ConsumerBuilder<T> {
+pub struct ConsumerBuilder<T: FromConfig = ConsumerConfig> {
     config: ConsumerConfig,
     error: Option<ConfigError>,
+    /// Set by [`rebalance_listener`](Self::rebalance_listener).
+    with_listener: Option<BuildWithListener<T>>,
     _target: PhantomData<fn() -> T>,
 }
 
-impl<T> fmt::Debug for ConsumerBuilder<T> {
+impl<T: FromConfig> fmt::Debug for ConsumerBuilder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConsumerBuilder")
             .field("config", &self.config)
             .field("error", &self.error)
+            .field("rebalance_listener", &self.with_listener.is_some())
             .finish()
     }
 }
 
-impl<T> Default for ConsumerBuilder<T> {
+impl<T: FromConfig> Default for ConsumerBuilder<T> {
     fn default() -> Self {
         Self::new()
     }
@@ -879,14 +897,65 @@ macro_rules! setters {
     )*};
 }
 
-impl<T> ConsumerBuilder<T> {
+impl<T: FromConfigWithListener + 'static> ConsumerBuilder<T> {
+    /// The consumer's rebalance listener (krafka's builder option): it
+    /// hears of assigned, revoked and lost partitions for every
+    /// `subscribe` call that gives no listener of its own.
+    ///
+    /// ```no_run
+    /// # use odradek_core::{ConsumerBuilder, FromConfigWithListener, RebalanceContext, RebalanceListener, TopicPartition};
+    /// struct Log;
+    /// impl RebalanceListener for Log {
+    ///     fn on_partitions_assigned(&mut self, _: &mut RebalanceContext<'_>, p: &[TopicPartition]) {
+    ///         println!("assigned {p:?}");
+    ///     }
+    ///     fn on_partitions_revoked(&mut self, _: &mut RebalanceContext<'_>, p: &[TopicPartition]) {
+    ///         println!("revoked {p:?}");
+    ///     }
+    /// }
+    /// # fn f<C: FromConfigWithListener + 'static>() -> Result<C, C::Error> {
+    /// // C: odradek_tokio::Consumer, odradek_async_std::Consumer, ...
+    /// let consumer = ConsumerBuilder::<C>::new()
+    ///     .bootstrap_servers("localhost:9092")
+    ///     .group_id("billing")
+    ///     .rebalance_listener(Log)
+    ///     .build()?;
+    /// # Ok(consumer) }
+    /// ```
+    pub fn rebalance_listener(mut self, listener: impl RebalanceListener + 'static) -> Self {
+        let listener: Box<dyn RebalanceListener> = Box::new(listener);
+        self.with_listener = Some(Box::new(move |config| {
+            T::from_config_with_listener(config, listener)
+        }));
+        self
+    }
+}
+
+impl<T: FromConfig> ConsumerBuilder<T> {
     /// A builder starting from the defaults.
     pub fn new() -> Self {
         Self {
             config: ConsumerConfig::default(),
             error: None,
+            with_listener: None,
             _target: PhantomData,
         }
+    }
+
+    /// One built-in assignment strategy (`partition.assignment.strategy`).
+    pub fn assignment_strategy(mut self, strategy: PartitionAssignmentStrategy) -> Self {
+        self.config.partition_assignment_strategy = strategy.into();
+        self
+    }
+
+    /// Several built-in strategies, preferred first (the group uses the
+    /// first every member supports).
+    pub fn assignment_strategies(
+        mut self,
+        strategies: impl IntoIterator<Item = PartitionAssignmentStrategy>,
+    ) -> Self {
+        self.config.partition_assignment_strategy = strategies.into_iter().collect();
+        self
     }
 
     /// A builder starting from `config`.
@@ -894,6 +963,7 @@ impl<T> ConsumerBuilder<T> {
         Self {
             config,
             error: None,
+            with_listener: None,
             _target: PhantomData,
         }
     }
@@ -1140,15 +1210,15 @@ impl<T> ConsumerBuilder<T> {
     }
 
     /// Validates the configuration and builds the target.
-    pub fn build(self) -> Result<T, T::Error>
-    where
-        T: FromConfig,
-    {
+    pub fn build(self) -> Result<T, T::Error> {
         if let Some(e) = self.error {
             return Err(e.into());
         }
         self.config.validate()?;
-        T::from_config(self.config)
+        match self.with_listener {
+            Some(build) => build(self.config),
+            None => T::from_config(self.config),
+        }
     }
 }
 

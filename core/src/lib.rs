@@ -15,7 +15,10 @@
 //! - [`ConsumerConfig`] and [`ConsumerBuilder`]: configuration with the Java
 //!   client's defaults and property names.
 //! - [`ConsumerRecord`], [`ConsumerRecords`], [`TopicPartition`]: what the
-//!   application sees.
+//!   application sees; [`payload`]: keys and values as the application's
+//!   types ([`FromPayload`], JSON with the `json` feature).
+//! - [`CloseOptions`]: a close with a caller's timeout, or without the final
+//!   commit.
 //! - [`Error`]: everything the consumer can fail with.
 //! - [`group`]: consumer groups: the partition assignors (built-in and the
 //!   trait for custom ones) and [`RebalanceEvent`], what a rebalance tells
@@ -39,6 +42,7 @@ mod timer;
 mod types;
 
 pub mod group;
+pub mod payload;
 pub mod protocol;
 pub mod records;
 pub mod sasl;
@@ -47,13 +51,17 @@ pub mod security;
 pub use rustls;
 
 pub use config::{
-    ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, FromConfig, IsolationLevel,
-    OffsetReset,
+    ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, FromConfig,
+    FromConfigWithListener, IsolationLevel, OffsetReset,
 };
 pub use conn::{AuthFailure, ConnectionProblem, HandshakeFailure, Io, TlsFailure};
 pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
 pub use error::{CommitFailure, Error, Misuse, Operation, RuntimeFailure};
-pub use group::{GroupMetadata, NoopListener, RebalanceContext, RebalanceEvent, RebalanceListener};
+pub use group::{
+    GroupMetadata, NoopListener, PartitionAssignmentStrategy, RebalanceContext, RebalanceEvent,
+    RebalanceListener,
+};
+pub use payload::{FromPayload, PayloadError};
 pub use types::{
     BrokerAddress, BrokerId, CloseOptions, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress,
     OffsetAndMetadata, OffsetAndTimestamp, TopicPartition,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::payload::{FromPayload, PayloadError, PayloadPart};
 use crate::records::{Headers, Record, TimestampType};
 
 /// A topic name and partition number.
@@ -250,6 +251,72 @@ impl ConsumerRecord {
     pub fn headers(&self) -> Headers<'_> {
         self.record.headers()
     }
+
+    /// The key's size in bytes, -1 for a null key (as Java).
+    pub fn serialized_key_size(&self) -> i32 {
+        size(self.key())
+    }
+
+    /// The value's size in bytes, -1 for a null value (as Java).
+    pub fn serialized_value_size(&self) -> i32 {
+        size(self.value())
+    }
+
+    /// The key as text; `None` for a null key, an error naming the record
+    /// if it is not UTF-8.
+    pub fn key_str(&self) -> Result<Option<&str>, PayloadError> {
+        self.key_as()
+    }
+
+    /// The value as text; `None` for a null value, an error naming the
+    /// record if it is not UTF-8.
+    ///
+    /// ```
+    /// # fn f(record: &odradek_core::ConsumerRecord) {
+    /// match record.value_str() {
+    ///     Ok(Some(text)) => println!("{text}"),
+    ///     Ok(None) => println!("tombstone"),
+    ///     // Only this record is bad; keep consuming.
+    ///     Err(e) => eprintln!("skipping: {e}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn value_str(&self) -> Result<Option<&str>, PayloadError> {
+        self.value_as()
+    }
+
+    /// The key read as `T` (see [`FromPayload`]); `None` for a null key.
+    pub fn key_as<'a, T: FromPayload<'a>>(&'a self) -> Result<Option<T>, PayloadError> {
+        self.read_as(self.key(), PayloadPart::Key)
+    }
+
+    /// The value read as `T` (see [`FromPayload`]); `None` for a null
+    /// value.
+    pub fn value_as<'a, T: FromPayload<'a>>(&'a self) -> Result<Option<T>, PayloadError> {
+        self.read_as(self.value(), PayloadPart::Value)
+    }
+
+    fn read_as<'a, T: FromPayload<'a>>(
+        &self,
+        bytes: Option<&'a [u8]>,
+        part: PayloadPart,
+    ) -> Result<Option<T>, PayloadError> {
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        T::from_payload(bytes).map(Some).map_err(|e| PayloadError {
+            partition: self.partition.clone(),
+            offset: self.offset(),
+            part,
+            type_name: std::any::type_name::<T>(),
+            source: e.into(),
+        })
+    }
+}
+
+/// A payload's size as Java reports it: -1 for null.
+fn size(payload: Option<&[u8]>) -> i32 {
+    payload.map_or(-1, |p| i32::try_from(p.len()).unwrap_or(i32::MAX))
 }
 
 impl fmt::Debug for ConsumerRecord {
@@ -300,6 +367,12 @@ impl ConsumerRecords {
             }
         }
         seen
+    }
+
+    /// The records of one topic, in delivery order (Java's
+    /// `records(String topic)`).
+    pub fn by_topic<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a ConsumerRecord> + 'a {
+        self.records.iter().filter(move |r| r.topic() == topic)
     }
 
     /// The records of one partition, in offset order.

@@ -53,8 +53,9 @@ pub type Consumer = odradek_client::Consumer<AsyncIoRuntime>;
 /// The records of a [`Consumer`] as a `Stream`; see [`Consumer::stream`].
 pub type RecordStream<'a> = odradek_client::RecordStream<'a, AsyncIoRuntime>;
 pub use odradek_core::{
-    BrokerAddress, CommitFailure, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig,
-    ConsumerRecord, ConsumerRecords, Error, GroupMetadata, IsolationLevel, Misuse, NoopListener,
-    OffsetAndMetadata, OffsetAndTimestamp, OffsetReset, Operation, RebalanceContext,
-    RebalanceListener, RuntimeFailure, TopicPartition, group, protocol, records,
+    BrokerAddress, CloseOptions, CommitFailure, ConfigError, ConfigErrorKind, ConsumerBuilder,
+    ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromPayload, GroupMetadata,
+    IsolationLevel, Misuse, NoopListener, OffsetAndMetadata, OffsetAndTimestamp, OffsetReset,
+    Operation, PartitionAssignmentStrategy, PayloadError, RebalanceContext, RebalanceListener,
+    RuntimeFailure, TopicPartition, group, payload, protocol, records,
 };

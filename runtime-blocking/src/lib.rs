@@ -48,8 +48,9 @@ pub type Consumer = odradek_client::Consumer<ThreadRuntime, odradek_client::Bloc
 /// The records of a [`Consumer`] as an `Iterator`; see [`Consumer::iter`].
 pub type Iter<'a> = odradek_client::Iter<'a, ThreadRuntime>;
 pub use odradek_core::{
-    BrokerAddress, CommitFailure, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig,
-    ConsumerRecord, ConsumerRecords, Error, GroupMetadata, IsolationLevel, Misuse, NoopListener,
-    OffsetAndMetadata, OffsetAndTimestamp, OffsetReset, Operation, RebalanceContext,
-    RebalanceListener, RuntimeFailure, TopicPartition, group, protocol, records,
+    BrokerAddress, CloseOptions, CommitFailure, ConfigError, ConfigErrorKind, ConsumerBuilder,
+    ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, FromPayload, GroupMetadata,
+    IsolationLevel, Misuse, NoopListener, OffsetAndMetadata, OffsetAndTimestamp, OffsetReset,
+    Operation, PartitionAssignmentStrategy, PayloadError, RebalanceContext, RebalanceListener,
+    RuntimeFailure, TopicPartition, group, payload, protocol, records,
 };

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use futures_lite::Stream;
 use odradek_core::{
     CloseOptions, ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error,
-    FromConfig, GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, Operation,
-    QueryId, RebalanceListener, TopicPartition,
+    FromConfig, FromConfigWithListener, GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp,
+    OffsetsResult, Operation, QueryId, RebalanceListener, TopicPartition,
 };
 
 use crate::driver::Driver;
@@ -69,7 +69,17 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
     /// Fails with the runtime's error if there is none (odradek-tokio
     /// consumers must be created inside a tokio runtime), or with
     /// [`Error::Runtime`] if the driver cannot start.
-    pub fn new(mut config: ConsumerConfig) -> Result<Self, Error> {
+    pub fn new(config: ConsumerConfig) -> Result<Self, Error> {
+        Self::with_listener(config, None)
+    }
+
+    /// A consumer with `config` whose subscriptions without a listener of
+    /// their own are heard by `listener` (see
+    /// [`ConsumerBuilder::rebalance_listener`]).
+    fn with_listener(
+        mut config: ConsumerConfig,
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<Self, Error> {
         let runtime = R::start()?;
         if config.random_seed.is_none() {
             config.random_seed = Some(
@@ -84,7 +94,7 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
             }
             None => odradek_core::Consumer::new(config, runtime.now())?,
         };
-        let shared = Arc::new(Shared::new(core));
+        let shared = Arc::new(Shared::new(core, listener));
         runtime.spawn_driver(Driver::new(runtime.clone(), shared.clone()))?;
         Ok(Consumer {
             shared,
@@ -152,12 +162,14 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         self.command(|core, now| core.seek(partition, offset, now))
     }
 
-    /// Moves the partitions to the start of their logs.
+    /// Moves the partitions to the start of their logs; `&[]` moves every
+    /// assigned partition (as Java and kafka-python).
     pub fn seek_to_beginning(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
         self.command(|core, now| core.seek_to_beginning(partitions, now))
     }
 
-    /// Moves the partitions to the end of their logs.
+    /// Moves the partitions to the end of their logs; `&[]` moves every
+    /// assigned partition.
     pub fn seek_to_end(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
         self.command(|core, now| core.seek_to_end(partitions, now))
     }
@@ -183,9 +195,34 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         self.shared.lock().core.buffered_bytes()
     }
 
+    /// The high watermark of `partition` from the last fetch response, or
+    /// `None` before one arrived (no request is made for it).
+    pub fn high_watermark(&self, partition: &TopicPartition) -> Option<i64> {
+        self.shared.lock().core.high_watermark(partition)
+    }
+
+    /// How many records `partition` has after the position (Java's
+    /// `currentLag`), from the last fetch response: `None` while the
+    /// position or the end is unknown; no request is made for it.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Consumer, Runtime, Waiting};
+    /// # fn f<R: Runtime, W: Waiting>(consumer: &Consumer<R, W>) {
+    /// for tp in consumer.assignment() {
+    ///     if let Some(lag) = consumer.lag(&tp) {
+    ///         println!("{tp}: {lag} behind");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn lag(&self, partition: &TopicPartition) -> Option<i64> {
+        self.shared.lock().core.lag(partition)
+    }
+
     /// Joins the consumer group (`group.id`) for `topics`, replacing any
     /// earlier subscription (and listener). Partitions are assigned during
-    /// `poll`.
+    /// `poll`; the builder's [`rebalance_listener`](ConsumerBuilder::rebalance_listener),
+    /// if one was given, hears of the rebalances.
     pub fn subscribe<I, S>(&self, topics: I) -> Result<(), Error>
     where
         I: IntoIterator<Item = S>,
@@ -310,8 +347,11 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
     // The waiting calls, each written once as a `Wait`; the `Async` and
     // `Blocking` impls below only await or block on it.
 
-    fn poll_wait(timeout: Duration) -> Wait<ConsumerRecords, impl Check<ConsumerRecords>> {
-        let check = |session: &mut Session, now| match session.take_records(usize::MAX, now) {
+    fn poll_wait(
+        timeout: Duration,
+        max_records: usize,
+    ) -> Wait<ConsumerRecords, impl Check<ConsumerRecords>> {
+        let check = move |session: &mut Session, now| match session.take_records(max_records, now) {
             Ok(records) if records.is_empty() => None,
             other => Some(other),
         };
@@ -404,7 +444,28 @@ impl<R: AsyncRuntime> Consumer<R, Async> {
     /// records are taken in one step as the future completes, so dropping
     /// it earlier loses none.
     pub async fn poll(&self, timeout: Duration) -> Result<ConsumerRecords, Error> {
-        self.wait(Self::poll_wait(timeout)).await
+        self.wait(Self::poll_wait(timeout, usize::MAX)).await
+    }
+
+    /// Like [`poll`](Self::poll), returning at most `max_records` records
+    /// (kafka-python's `poll(max_records=…)`; capped at
+    /// `max.poll.records`). Cancel safe, like `poll`.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{AsyncRuntime, Consumer};
+    /// # async fn f<R: AsyncRuntime>(consumer: &Consumer<R>) -> Result<(), odradek_core::Error> {
+    /// use std::time::Duration;
+    /// // consumer: &odradek_tokio::Consumer (or odradek_async_std's)
+    /// let batch = consumer.poll_max(Duration::from_secs(1), 10).await?;
+    /// assert!(batch.len() <= 10);
+    /// # Ok(()) }
+    /// ```
+    pub async fn poll_max(
+        &self,
+        timeout: Duration,
+        max_records: usize,
+    ) -> Result<ConsumerRecords, Error> {
+        self.wait(Self::poll_wait(timeout, max_records)).await
     }
 
     /// The next record, waiting as long as it takes; [`Error::Closed`] once
@@ -547,7 +608,28 @@ impl<R: Runtime> Consumer<R, Blocking> {
     /// Returns buffered records (at most `max.poll.records`) as soon as any
     /// are available, or an empty set when `timeout` passes.
     pub fn poll(&self, timeout: Duration) -> Result<ConsumerRecords, Error> {
-        self.wait(Self::poll_wait(timeout))
+        self.wait(Self::poll_wait(timeout, usize::MAX))
+    }
+
+    /// Like [`poll`](Self::poll), returning at most `max_records` records
+    /// (kafka-python's `poll(max_records=…)`; capped at
+    /// `max.poll.records`).
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Blocking, Consumer, Runtime};
+    /// # fn f<R: Runtime>(consumer: &Consumer<R, Blocking>) -> Result<(), odradek_core::Error> {
+    /// use std::time::Duration;
+    /// // consumer: &odradek_blocking::Consumer
+    /// let batch = consumer.poll_max(Duration::from_secs(1), 10)?;
+    /// assert!(batch.len() <= 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_max(
+        &self,
+        timeout: Duration,
+        max_records: usize,
+    ) -> Result<ConsumerRecords, Error> {
+        self.wait(Self::poll_wait(timeout, max_records))
     }
 
     /// The next record, waiting as long as it takes; [`Error::Closed`] once
@@ -682,6 +764,15 @@ impl<R: Runtime, W: Waiting> FromConfig for Consumer<R, W> {
 
     fn from_config(config: ConsumerConfig) -> Result<Self, Error> {
         Self::new(config)
+    }
+}
+
+impl<R: Runtime, W: Waiting> FromConfigWithListener for Consumer<R, W> {
+    fn from_config_with_listener(
+        config: ConsumerConfig,
+        listener: Box<dyn RebalanceListener>,
+    ) -> Result<Self, Error> {
+        Self::with_listener(config, Some(listener))
     }
 }
 

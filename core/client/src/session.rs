@@ -122,7 +122,11 @@ pub(crate) struct Session {
     unwatched_commits: HashSet<CommitId>,
     committed_results: HashMap<QueryId, CommittedResult>,
     callbacks: HashMap<CommitId, CommitCallback>,
-    listener: Box<dyn RebalanceListener>,
+    /// The listener the builder gave (one that does nothing without).
+    builder_listener: Box<dyn RebalanceListener>,
+    /// The current subscription's own listener; without one, the
+    /// builder's hears.
+    listener: Option<Box<dyn RebalanceListener>>,
     listener_owner: ListenerOwner,
     stopped: Option<Stopped>,
 }
@@ -143,9 +147,14 @@ pub(crate) struct Drained {
 }
 
 impl Session {
-    /// A session around `core`; `listener_owner` hears when the rebalance
-    /// listener runs.
-    pub(crate) fn new(core: Consumer, listener_owner: ListenerOwner) -> Self {
+    /// A session around `core`; `builder_listener` hears of rebalances of
+    /// subscriptions that give no listener, and `listener_owner` hears
+    /// when a listener runs.
+    pub(crate) fn new(
+        core: Consumer,
+        builder_listener: Option<Box<dyn RebalanceListener>>,
+        listener_owner: ListenerOwner,
+    ) -> Self {
         Self {
             core,
             query_results: HashMap::new(),
@@ -153,7 +162,8 @@ impl Session {
             unwatched_commits: HashSet::new(),
             committed_results: HashMap::new(),
             callbacks: HashMap::new(),
-            listener: Box::new(NoopListener),
+            builder_listener: builder_listener.unwrap_or_else(|| Box::new(NoopListener)),
+            listener: None,
             listener_owner,
             stopped: None,
         }
@@ -200,7 +210,11 @@ impl Session {
     /// Hands pending rebalance events to the listener.
     fn dispatch_rebalance(&mut self, now: Instant) {
         let _in_listener = self.listener_owner.enter();
-        dispatch_rebalance(&mut self.core, self.listener.as_mut(), now);
+        let listener = match &mut self.listener {
+            Some(own) => own.as_mut(),
+            None => self.builder_listener.as_mut(),
+        };
+        dispatch_rebalance(&mut self.core, listener, now);
     }
 
     /// Polls for at most `max` records, running the rebalance listener
@@ -216,15 +230,15 @@ impl Session {
         records
     }
 
-    /// Subscribes to `topics`; `listener` (or a listener that does nothing)
-    /// hears of the rebalances.
+    /// Subscribes to `topics`; `listener` (or the builder's, or a listener
+    /// that does nothing) hears of the rebalances.
     pub(crate) fn subscribe(
         &mut self,
         topics: impl IntoIterator<Item = impl Into<String>>,
         listener: Option<Box<dyn RebalanceListener>>,
         now: Instant,
     ) -> Result<(), Error> {
-        self.listener = listener.unwrap_or_else(|| Box::new(NoopListener));
+        self.listener = listener;
         self.core.subscribe(topics, now)
     }
 
@@ -236,7 +250,7 @@ impl Session {
         listener: Option<Box<dyn RebalanceListener>>,
         now: Instant,
     ) -> Result<(), Error> {
-        self.listener = listener.unwrap_or_else(|| Box::new(NoopListener));
+        self.listener = listener;
         self.core.subscribe_pattern(pattern, now)
     }
 

@@ -654,7 +654,9 @@ impl Consumer {
         Ok(())
     }
 
-    /// Moves each partition to the start of its log (resolved lazily).
+    /// Moves each partition to the start of its log (resolved lazily); no
+    /// partitions means every assigned partition (as Java and
+    /// kafka-python).
     pub fn seek_to_beginning(
         &mut self,
         partitions: &[TopicPartition],
@@ -663,7 +665,8 @@ impl Consumer {
         self.seek_to(partitions, OffsetReset::Earliest, now)
     }
 
-    /// Moves each partition to the end of its log (resolved lazily).
+    /// Moves each partition to the end of its log (resolved lazily); no
+    /// partitions means every assigned partition.
     pub fn seek_to_end(
         &mut self,
         partitions: &[TopicPartition],
@@ -679,6 +682,13 @@ impl Consumer {
         now: Instant,
     ) -> Result<(), Error> {
         self.check_usable()?;
+        let all: Vec<TopicPartition>;
+        let partitions = if partitions.is_empty() {
+            all = self.partitions.keys().cloned().collect();
+            &all
+        } else {
+            partitions
+        };
         for tp in partitions {
             self.assigned_mut(tp)?;
         }
@@ -742,6 +752,13 @@ impl Consumer {
     /// their positions stay.
     pub fn pause(&mut self, partitions: &[TopicPartition], now: Instant) -> Result<(), Error> {
         self.check_usable()?;
+        let all: Vec<TopicPartition>;
+        let partitions = if partitions.is_empty() {
+            all = self.partitions.keys().cloned().collect();
+            &all
+        } else {
+            partitions
+        };
         for tp in partitions {
             self.assigned_mut(tp)?;
         }
@@ -1068,6 +1085,22 @@ impl Consumer {
             .get(tp)
             .map(|s| s.high_watermark)
             .filter(|&hw| hw >= 0)
+    }
+
+    /// How many records `tp` has after the position (Java's
+    /// `currentLag`): the high watermark (the last stable offset with
+    /// `read_committed`) from the last fetch response, minus the position.
+    /// `None` while either is unknown; no request is made for it.
+    pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let state = self.partitions.get(tp)?;
+        if !matches!(state.phase, Phase::Fetching) || state.position < 0 {
+            return None;
+        }
+        let end = match self.config.isolation_level {
+            crate::IsolationLevel::ReadCommitted => state.last_stable_offset,
+            crate::IsolationLevel::ReadUncommitted => state.high_watermark,
+        };
+        (end >= 0).then(|| (end - state.position).max(0))
     }
 
     /// The last stable offset last reported for `tp` by a fetch, if any.

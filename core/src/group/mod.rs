@@ -28,6 +28,55 @@ use assignor::{
     RoundRobinAssignor, StickyAssignor,
 };
 
+/// A built-in partition assignment strategy, for the builder
+/// (`ConsumerBuilder::assignment_strategy`) beside the property names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PartitionAssignmentStrategy {
+    /// `range`: each topic's partitions in ranges over the members (eager).
+    Range,
+    /// `roundrobin`: all partitions dealt round the members (eager).
+    RoundRobin,
+    /// `sticky`: balanced, moving as few partitions as possible (eager).
+    Sticky,
+    /// `cooperative-sticky`: sticky, with incremental cooperative
+    /// rebalances (KIP-429): members keep what does not move.
+    CooperativeSticky,
+}
+
+impl PartitionAssignmentStrategy {
+    /// The assignor's protocol name (`range`, `cooperative-sticky`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Range => "range",
+            Self::RoundRobin => "roundrobin",
+            Self::Sticky => "sticky",
+            Self::CooperativeSticky => "cooperative-sticky",
+        }
+    }
+
+    fn assignor(self) -> Arc<dyn PartitionAssignor> {
+        match self {
+            Self::Range => Arc::new(RangeAssignor),
+            Self::RoundRobin => Arc::new(RoundRobinAssignor),
+            Self::Sticky => Arc::new(StickyAssignor),
+            Self::CooperativeSticky => Arc::new(CooperativeStickyAssignor),
+        }
+    }
+}
+
+impl From<PartitionAssignmentStrategy> for Assignors {
+    fn from(strategy: PartitionAssignmentStrategy) -> Self {
+        Self(vec![strategy.assignor()])
+    }
+}
+
+impl FromIterator<PartitionAssignmentStrategy> for Assignors {
+    fn from_iter<I: IntoIterator<Item = PartitionAssignmentStrategy>>(strategies: I) -> Self {
+        Self(strategies.into_iter().map(|s| s.assignor()).collect())
+    }
+}
+
 /// The assignors a member supports (`partition.assignment.strategy`),
 /// preferred first. The group's leader uses the first one every member
 /// supports.
@@ -47,12 +96,12 @@ impl Assignors {
         let mut list: Vec<Arc<dyn PartitionAssignor>> = Vec::new();
         for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let short = name.rsplit('.').next().unwrap_or(name);
-            let assignor: Arc<dyn PartitionAssignor> = match short {
-                "range" | "RangeAssignor" => Arc::new(RangeAssignor),
-                "roundrobin" | "RoundRobinAssignor" => Arc::new(RoundRobinAssignor),
-                "sticky" | "StickyAssignor" => Arc::new(StickyAssignor),
+            let strategy = match short {
+                "range" | "RangeAssignor" => PartitionAssignmentStrategy::Range,
+                "roundrobin" | "RoundRobinAssignor" => PartitionAssignmentStrategy::RoundRobin,
+                "sticky" | "StickyAssignor" => PartitionAssignmentStrategy::Sticky,
                 "cooperative-sticky" | "CooperativeStickyAssignor" => {
-                    Arc::new(CooperativeStickyAssignor)
+                    PartitionAssignmentStrategy::CooperativeSticky
                 }
                 _ => {
                     return Err(format!(
@@ -60,7 +109,7 @@ impl Assignors {
                     ));
                 }
             };
-            list.push(assignor);
+            list.push(strategy.assignor());
         }
         Ok(Self(list))
     }
