@@ -145,6 +145,30 @@ pub struct ConsumerConfig {
     /// through [`leave_group_on_close`](Self::leave_group_on_close) with
     /// `Some(true)`.
     pub leave_group_on_close: Option<bool>,
+    /// `allow.auto.create.topics`: whether a broker that auto-creates topics
+    /// (`auto.create.topics.enable`) may create the topics this consumer
+    /// asks about. Default `false`, as librdkafka (Java's is `true`): a
+    /// typo in a subscription should not create a topic.
+    pub allow_auto_create_topics: bool,
+    /// `exclude.internal.topics`: pattern subscriptions never match internal
+    /// topics (`__consumer_offsets`, `__transaction_state`). Default `true`.
+    pub exclude_internal_topics: bool,
+    /// `enable.partition.eof` (librdkafka): a poll reports each partition
+    /// whose end (high watermark) the application reached, in
+    /// [`ConsumerRecords::reached_end`](crate::ConsumerRecords::reached_end),
+    /// once per time it reaches it (`poll` and `poll_max` return them;
+    /// `recv` and the record stream hand out records only). Default
+    /// `false`.
+    pub enable_partition_eof: bool,
+    /// `connections.max.idle.ms`: a connection with nothing in flight for
+    /// this long is closed (and opened again when next needed), before a
+    /// NAT or load balancer drops it silently. `None` (-1 or 0): never.
+    /// Default 9 minutes, as Java.
+    pub connections_max_idle: Option<Duration>,
+    /// `socket.keepalive.enable`: TCP keepalive on broker connections, so
+    /// a peer that vanished without a FIN is noticed even while idle.
+    /// Default `false`, as Java and librdkafka.
+    pub socket_keepalive: bool,
     /// `security.protocol`: plaintext, TLS, SASL, or SASL inside TLS.
     pub security_protocol: SecurityProtocol,
     /// `sasl.*`: the mechanism and credentials, for `SASL_PLAINTEXT` and
@@ -193,6 +217,11 @@ impl Default for ConsumerConfig {
             enable_auto_offset_store: true,
             partition_assignment_strategy: Assignors::default(),
             leave_group_on_close: None,
+            allow_auto_create_topics: false,
+            exclude_internal_topics: true,
+            enable_partition_eof: false,
+            socket_keepalive: false,
+            connections_max_idle: Some(Duration::from_millis(540_000)),
             security_protocol: SecurityProtocol::Plaintext,
             sasl: SaslConfig::default(),
             tls: TlsConfig::default(),
@@ -219,6 +248,11 @@ impl fmt::Debug for ConsumerConfig {
             .field("max_poll_interval", &self.max_poll_interval)
             .field("enable_auto_commit", &self.enable_auto_commit)
             .field("enable_auto_offset_store", &self.enable_auto_offset_store)
+            .field("allow_auto_create_topics", &self.allow_auto_create_topics)
+            .field("exclude_internal_topics", &self.exclude_internal_topics)
+            .field("enable_partition_eof", &self.enable_partition_eof)
+            .field("socket_keepalive", &self.socket_keepalive)
+            .field("connections_max_idle", &self.connections_max_idle)
             .field("auto_commit_interval", &self.auto_commit_interval)
             .field(
                 "partition_assignment_strategy",
@@ -442,6 +476,33 @@ impl ConsumerConfig {
             "enable.auto.commit" => self.enable_auto_commit = parse_bool(key, value)?,
             "auto.commit.interval.ms" => self.auto_commit_interval = parse_millis(key, value)?,
             "enable.auto.offset.store" => self.enable_auto_offset_store = parse_bool(key, value)?,
+            "allow.auto.create.topics" => self.allow_auto_create_topics = parse_bool(key, value)?,
+            "exclude.internal.topics" => self.exclude_internal_topics = parse_bool(key, value)?,
+            "enable.partition.eof" => self.enable_partition_eof = parse_bool(key, value)?,
+            "socket.keepalive.enable" => self.socket_keepalive = parse_bool(key, value)?,
+            "connections.max.idle.ms" => {
+                self.connections_max_idle = match value.trim() {
+                    "-1" | "0" => None,
+                    _ => Some(parse_millis(key, value)?),
+                };
+            }
+            "client.dns.lookup" => match value.trim() {
+                // What every adapter does: try each address a name resolves
+                // to, in order, until one connects.
+                "use_all_dns_ips" => {}
+                "resolve_canonical_bootstrap_servers_only" => {
+                    return Err(ConfigError {
+                        key: key.into(),
+                        kind: ConfigErrorKind::Unsupported(
+                            "resolve_canonical_bootstrap_servers_only: canonical names matter \
+                             for Kerberos (GSSAPI), which Odradek does not speak; brokers are \
+                             reached by the names given, trying each address (use_all_dns_ips)"
+                                .into(),
+                        ),
+                    });
+                }
+                _ => return Err(ConfigError::invalid(key, value, "use_all_dns_ips")),
+            },
             "session.timeout.ms" => self.session_timeout = parse_millis(key, value)?,
             "heartbeat.interval.ms" => self.heartbeat_interval = parse_millis(key, value)?,
             "max.poll.interval.ms" => self.max_poll_interval = parse_millis(key, value)?,
@@ -1048,6 +1109,16 @@ impl<T: FromConfig> ConsumerBuilder<T> {
         auto_commit_interval: std::time::Duration;
         /// `enable.auto.offset.store`: `false` commits only stored offsets.
         enable_auto_offset_store: bool;
+        /// `allow.auto.create.topics`.
+        allow_auto_create_topics: bool;
+        /// `exclude.internal.topics`.
+        exclude_internal_topics: bool;
+        /// `enable.partition.eof`: polls report partitions that reached their end.
+        enable_partition_eof: bool;
+        /// `socket.keepalive.enable`.
+        socket_keepalive: bool;
+        /// `connections.max.idle.ms` (`None`: never close idle connections).
+        connections_max_idle: Option<std::time::Duration>;
         /// `partition.assignment.strategy`.
         partition_assignment_strategy: Assignors;
     }
@@ -1245,6 +1316,58 @@ mod tests {
         assert_eq!(c.connection_setup_timeout, Duration::from_secs(10));
         assert_eq!(c.metadata_max_age, Duration::from_secs(300));
         assert!(c.check_crcs);
+    }
+
+    #[test]
+    fn the_properties_users_bring_from_other_clients_work_or_say_why_not() {
+        let c = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "b:9092"),
+            ("enable.auto.offset.store", "false"),
+            ("allow.auto.create.topics", "true"),
+            ("exclude.internal.topics", "false"),
+            ("enable.partition.eof", "true"),
+            ("socket.keepalive.enable", "true"),
+            ("connections.max.idle.ms", "180000"),
+            ("client.dns.lookup", "use_all_dns_ips"),
+        ])
+        .unwrap();
+        assert!(!c.enable_auto_offset_store);
+        assert!(c.allow_auto_create_topics);
+        assert!(!c.exclude_internal_topics);
+        assert!(c.enable_partition_eof);
+        assert!(c.socket_keepalive);
+        assert_eq!(c.connections_max_idle, Some(Duration::from_secs(180)));
+        let d = ConsumerConfig::default();
+        assert!(d.enable_auto_offset_store && !d.allow_auto_create_topics);
+        assert!(d.exclude_internal_topics && !d.enable_partition_eof && !d.socket_keepalive);
+        assert_eq!(d.connections_max_idle, Some(Duration::from_secs(540)));
+        for never in ["-1", "0"] {
+            let c = ConsumerConfig::from_properties([
+                ("bootstrap.servers", "b:9092"),
+                ("connections.max.idle.ms", never),
+            ])
+            .unwrap();
+            assert_eq!(c.connections_max_idle, None);
+        }
+        let canonical = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "b:9092"),
+            (
+                "client.dns.lookup",
+                "resolve_canonical_bootstrap_servers_only",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(canonical.key, "client.dns.lookup");
+        assert!(matches!(
+            &canonical.kind,
+            ConfigErrorKind::Unsupported(why) if why.contains("Kerberos")
+        ));
+        let bad = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "b:9092"),
+            ("client.dns.lookup", "maybe"),
+        ])
+        .unwrap_err();
+        assert!(matches!(bad.kind, ConfigErrorKind::InvalidValue { .. }));
     }
 
     #[test]

@@ -42,8 +42,9 @@ pub(crate) struct Applied {
     pub(crate) incomplete: bool,
     /// Non-retriable topic errors (e.g. authorization).
     pub(crate) topic_errors: Vec<(Arc<str>, ErrorCode)>,
-    /// Every non-internal topic the cluster listed, when the refresh asked
-    /// for all topics (a pattern subscription).
+    /// Every topic the cluster listed (internal ones only with
+    /// `exclude.internal.topics=false`), when the refresh asked for all
+    /// topics (a pattern subscription).
     pub(crate) listed_topics: Option<BTreeSet<Arc<str>>>,
 }
 
@@ -62,11 +63,19 @@ pub(crate) struct Metadata {
     /// A refresh was asked for (new topics, a stale leader, its age).
     requested: bool,
     retry: Retry,
+    /// `allow.auto.create.topics`: a broker that auto-creates topics may
+    /// create the ones this consumer asks about.
+    allow_auto_create: bool,
+    /// `exclude.internal.topics`: a pattern never matches internal topics
+    /// (`__consumer_offsets`, `__transaction_state`).
+    exclude_internal: bool,
 }
 
 impl Metadata {
-    pub(crate) fn new(max_age: Duration) -> Self {
+    pub(crate) fn new(max_age: Duration, allow_auto_create: bool, exclude_internal: bool) -> Self {
         Self {
+            allow_auto_create,
+            exclude_internal,
             brokers: BTreeMap::new(),
             topics: HashMap::new(),
             wanted: BTreeSet::new(),
@@ -157,7 +166,7 @@ impl Metadata {
         });
         MetadataRequest {
             topics,
-            allow_auto_topic_creation: false,
+            allow_auto_topic_creation: self.allow_auto_create,
             ..Default::default()
         }
     }
@@ -206,7 +215,8 @@ impl Metadata {
                 None if self.all_topics => Arc::from(name),
                 None => continue,
             };
-            if self.all_topics && !topic.is_internal && ErrorCode(topic.error_code).is_ok() {
+            let excluded = topic.is_internal && self.exclude_internal;
+            if self.all_topics && !excluded && ErrorCode(topic.error_code).is_ok() {
                 listed.insert(key.clone());
             }
             let code = ErrorCode(topic.error_code);

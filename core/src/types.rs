@@ -336,11 +336,36 @@ impl fmt::Debug for ConsumerRecord {
 #[derive(Debug, Clone, Default)]
 pub struct ConsumerRecords {
     records: Vec<ConsumerRecord>,
+    reached_end: Vec<TopicPartition>,
 }
 
 impl ConsumerRecords {
     pub(crate) fn from_vec(records: Vec<ConsumerRecord>) -> Self {
-        Self { records }
+        Self::new(records, Vec::new())
+    }
+
+    pub(crate) fn new(records: Vec<ConsumerRecord>, reached_end: Vec<TopicPartition>) -> Self {
+        Self {
+            records,
+            reached_end,
+        }
+    }
+
+    /// With `enable.partition.eof`: the partitions whose end this poll
+    /// reached (every record up to the high watermark returned, by this
+    /// poll or earlier ones), each reported once per time it gets there,
+    /// as librdkafka's `PARTITION_EOF`. A poll may return only these, with
+    /// no records.
+    ///
+    /// ```no_run
+    /// # fn f(records: &odradek_core::ConsumerRecords) {
+    /// for tp in records.reached_end() {
+    ///     println!("caught up with {tp}");
+    /// }
+    /// # }
+    /// ```
+    pub fn reached_end(&self) -> &[TopicPartition] {
+        &self.reached_end
     }
 
     /// Number of records.

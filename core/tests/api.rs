@@ -196,3 +196,94 @@ fn json_payloads_through_serde() {
     let bad = records[1].value_as::<Json<Named>>().unwrap_err();
     assert!(bad.source.is::<serde_json::Error>(), "{bad}");
 }
+
+#[test]
+fn with_enable_partition_eof_a_poll_reports_each_partition_reaching_its_end_once() {
+    let mut cluster = Cluster::new(
+        {
+            let mut c = earliest();
+            c.enable_partition_eof = true;
+            c
+        },
+        1,
+    );
+    cluster.in_order = true;
+    cluster.topic("e", 2);
+    cluster.log("e", 0).append_values(3);
+    cluster
+        .consumer
+        .assign([tp("e", 0), tp("e", 1)], cluster.now)
+        .unwrap();
+    let mut records = 0;
+    let mut ends: Vec<(usize, odradek_core::TopicPartition)> = Vec::new();
+    cluster.run_until(Duration::from_secs(5), |c| {
+        let polled = c.consumer.take_records(c.now).unwrap();
+        records += polled.len();
+        for tp in polled.reached_end() {
+            ends.push((records, tp.clone()));
+        }
+        ends.len() >= 2
+    });
+    // The empty partition at once; e-0 only after its three records.
+    assert!(ends.contains(&(3, tp("e", 0))), "{ends:?}");
+    assert!(ends.iter().any(|(_, p)| p == &tp("e", 1)), "{ends:?}");
+    // Once per time: nothing more while nothing new arrives.
+    cluster.advance(Duration::from_secs(1));
+    let again = cluster.consumer.take_records(cluster.now).unwrap();
+    assert!(again.reached_end().is_empty(), "{:?}", again.reached_end());
+    // New records, read to the end: e-0 is reported again.
+    cluster.log("e", 0).append_values(2);
+    let mut after = Vec::new();
+    cluster.run_until(Duration::from_secs(5), |c| {
+        let polled = c.consumer.take_records(c.now).unwrap();
+        after.extend(polled.reached_end().iter().cloned());
+        !after.is_empty()
+    });
+    assert_eq!(after, vec![tp("e", 0)]);
+
+    // Off by default: never reported.
+    let mut cluster = Cluster::new(earliest(), 1);
+    cluster.topic("e", 1);
+    cluster.consumer.assign([tp("e", 0)], cluster.now).unwrap();
+    cluster.advance(Duration::from_secs(1));
+    let polled = cluster.consumer.take_records(cluster.now).unwrap();
+    assert!(polled.reached_end().is_empty());
+}
+
+#[test]
+fn an_idle_connection_closes_after_connections_max_idle_ms_and_reopens_when_needed() {
+    let mut cluster = Cluster::new(
+        {
+            let mut c = earliest();
+            c.connections_max_idle = Some(Duration::from_secs(5));
+            c
+        },
+        1,
+    );
+    cluster.in_order = true;
+    cluster.topic("i", 1);
+    cluster.log("i", 0).append_values(3);
+    cluster.consumer.assign([tp("i", 0)], cluster.now).unwrap();
+    assert_eq!(cluster.poll_n(3, Duration::from_secs(5)).len(), 3);
+    // Fetching keeps the connection busy; paused, it has nothing to do.
+    cluster.advance(Duration::from_secs(10));
+    let opened = cluster.opened.len();
+    cluster.consumer.pause(&[tp("i", 0)], cluster.now).unwrap();
+    cluster.advance(Duration::from_secs(4));
+    assert!(cluster.open_links(1) > 0, "not idle long enough yet");
+    cluster.advance(Duration::from_secs(2));
+    assert_eq!(cluster.open_links(1), 0, "closed for idleness");
+    assert!(
+        !cluster
+            .events
+            .iter()
+            .any(|e| matches!(e, odradek_core::Event::ConnectionError { .. })),
+        "an idle close is not an error: {:?}",
+        cluster.events
+    );
+    // Needed again: a new connection, and the records keep coming.
+    cluster.log("i", 0).append_values(2);
+    cluster.consumer.resume(&[tp("i", 0)], cluster.now).unwrap();
+    assert_eq!(cluster.poll_n(2, Duration::from_secs(5)).len(), 2);
+    assert!(cluster.opened.len() > opened);
+}

@@ -2264,3 +2264,44 @@ fn close_gives_up_on_an_unanswered_commit_at_the_callers_timeout() {
     );
     assert!(cluster.consumer.is_closed());
 }
+
+// ---- properties users bring ---------------------------------------------
+
+#[test]
+fn patterns_skip_internal_topics_unless_exclude_internal_topics_is_false() {
+    for exclude in [true, false] {
+        let mut cluster = cluster(with(|c| c.exclude_internal_topics = exclude), 1);
+        // Topic ids come from the name's length: these differ from `t`'s.
+        cluster.topic("__consumer_offsets", 1);
+        cluster.topic("t-new", 1);
+        cluster.group.leader = None;
+        cluster
+            .consumer
+            .subscribe_pattern(".*", cluster.now)
+            .unwrap();
+        poll_until_assigned(&mut cluster);
+        let mut want = vec!["t", "t-new"];
+        if !exclude {
+            want.insert(0, "__consumer_offsets");
+        }
+        assert_eq!(cluster.consumer.subscription(), want, "exclude={exclude}");
+    }
+}
+
+#[test]
+fn metadata_requests_allow_topic_creation_only_when_configured() {
+    for allow in [false, true] {
+        let mut cluster = cluster(with(|c| c.allow_auto_create_topics = allow), 1);
+        join(&mut cluster);
+        let asked: Vec<bool> = cluster
+            .requests(ApiKey::Metadata)
+            .iter()
+            .map(|r| match &r.body {
+                RequestBody::Metadata(m) => m.allow_auto_topic_creation,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert!(!asked.is_empty());
+        assert!(asked.iter().all(|&a| a == allow), "{allow}: {asked:?}");
+    }
+}

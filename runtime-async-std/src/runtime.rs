@@ -100,6 +100,11 @@ async fn connection(link: Link, outbound: async_channel::Receiver<Bytes>) {
         Err(e) => return link.failed(e.to_string()),
     };
     let _ = stream.set_nodelay(true);
+    if link.keepalive() {
+        if let Err(e) = socket2::SockRef::from(&stream).set_keepalive(true) {
+            return link.failed(format!("cannot turn TCP keepalive on: {e}"));
+        }
+    }
     if !link.connected() {
         return;
     }

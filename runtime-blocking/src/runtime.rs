@@ -108,6 +108,9 @@ fn connection(link: &Link, slot: &Mutex<Slot>) {
     let opened = connect(&address.host, address.port, link.setup_timeout()).and_then(|stream| {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        if link.keepalive() {
+            socket2::SockRef::from(&stream).set_keepalive(true)?;
+        }
         let writer = stream.try_clone()?;
         Ok((stream, writer))
     });

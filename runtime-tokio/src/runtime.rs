@@ -80,6 +80,11 @@ async fn connection(link: Link, mut outbound: mpsc::UnboundedReceiver<Bytes>) {
         Err(e) => return link.failed(e.to_string()),
     };
     let _ = stream.set_nodelay(true);
+    if link.keepalive() {
+        if let Err(e) = socket2::SockRef::from(&stream).set_keepalive(true) {
+            return link.failed(format!("cannot turn TCP keepalive on: {e}"));
+        }
+    }
     if !link.connected() {
         return;
     }

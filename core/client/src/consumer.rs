@@ -352,13 +352,15 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         max_records: usize,
     ) -> Wait<ConsumerRecords, impl Check<ConsumerRecords>> {
         let check = move |session: &mut Session, now| match session.take_records(max_records, now) {
-            Ok(records) if records.is_empty() => None,
+            Ok(records) if records.is_empty() && records.reached_end().is_empty() => None,
             other => Some(other),
         };
         Wait::new(Some(timeout), check, Ok(ConsumerRecords::default()))
     }
 
     fn recv_wait() -> Wait<ConsumerRecord, impl Check<ConsumerRecord>> {
+        // End-of-partition markers are for `poll`: a record at a time has
+        // no place for them.
         let check = |session: &mut Session, now| match session.take_records(1, now) {
             Ok(records) => records.into_iter().next().map(Ok),
             Err(e) => Some(Err(e)),

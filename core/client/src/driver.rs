@@ -35,6 +35,8 @@ pub struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     conns: HashMap<ConnId, R::Conn>,
     setup_timeout: Duration,
+    /// `socket.keepalive.enable`.
+    keepalive: bool,
     /// When the core wants `handle_timeout`, as of the last drain.
     deadline: Option<Instant>,
 }
@@ -69,16 +71,17 @@ pub(crate) struct Handled {
 
 impl<R: Runtime> Driver<R> {
     pub(crate) fn new(runtime: R, shared: Arc<Shared>) -> Self {
-        let setup_timeout = shared
-            .lock_unchecked()
-            .core
-            .config()
-            .connection_setup_timeout;
+        let (setup_timeout, keepalive) = {
+            let session = shared.lock_unchecked();
+            let config = session.core.config();
+            (config.connection_setup_timeout, config.socket_keepalive)
+        };
         Self {
             runtime,
             shared,
             conns: HashMap::new(),
             setup_timeout,
+            keepalive,
             deadline: None,
         }
     }
@@ -151,8 +154,13 @@ impl<R: Runtime> Driver<R> {
         for io in drained.io {
             match io {
                 Io::Connect { conn, address } => {
-                    let link =
-                        Link::new(conn, address, self.setup_timeout, self.shared.inbox.clone());
+                    let link = Link::new(
+                        conn,
+                        address,
+                        self.setup_timeout,
+                        self.keepalive,
+                        self.shared.inbox.clone(),
+                    );
                     let opened = self.runtime.connect(link);
                     self.conns.insert(conn, opened);
                 }

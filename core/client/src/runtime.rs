@@ -64,6 +64,7 @@ pub struct Link {
     conn: ConnId,
     address: BrokerAddress,
     setup_timeout: Duration,
+    keepalive: bool,
     inbox: Arc<Inbox>,
 }
 
@@ -81,12 +82,14 @@ impl Link {
         conn: ConnId,
         address: BrokerAddress,
         setup_timeout: Duration,
+        keepalive: bool,
         inbox: Arc<Inbox>,
     ) -> Self {
         Self {
             conn,
             address,
             setup_timeout,
+            keepalive,
             inbox,
         }
     }
@@ -106,6 +109,11 @@ impl Link {
     /// runtime whose connect cannot be cancelled bounds it with this.
     pub fn setup_timeout(&self) -> Duration {
         self.setup_timeout
+    }
+
+    /// Whether to turn TCP keepalive on (`socket.keepalive.enable`).
+    pub fn keepalive(&self) -> bool {
+        self.keepalive
     }
 
     /// The connection is open. False if the driver has stopped: give up.

@@ -283,6 +283,9 @@ struct Conn<P> {
     /// The SASL steps running now renew a session (the connection was
     /// ready before and becomes ready again without news).
     reauthenticating: bool,
+    /// The last request sent or bytes received: an idle connection closes
+    /// after `connections.max.idle.ms`.
+    last_active: Instant,
 }
 
 impl<P> Conn<P> {
@@ -342,6 +345,8 @@ pub(crate) struct ConnConfig {
     pub(crate) request_timeout: Duration,
     pub(crate) setup_timeout: Duration,
     pub(crate) max_frame_size: usize,
+    /// `connections.max.idle.ms`; `None`: connections never idle out.
+    pub(crate) max_idle: Option<Duration>,
     pub(crate) reconnect_backoff: Backoff,
     /// APIs without which a broker cannot serve the client.
     pub(crate) required: Vec<ApiKey>,
@@ -422,6 +427,7 @@ impl<P> Connections<P> {
                 tls: None,
                 reauthenticate_at: None,
                 reauthenticating: false,
+                last_active: now,
             },
         );
         self.rearm(id, timers);
@@ -490,6 +496,7 @@ impl<P> Connections<P> {
         else {
             return Err(purpose);
         };
+        c.last_active = now;
         c.in_flight.push_back(InFlight {
             correlation_id,
             api: R::API_KEY,
@@ -512,9 +519,11 @@ impl<P> Connections<P> {
         let renew = c
             .reauthenticate_at
             .filter(|_| matches!(c.state, State::Ready));
+        let idle = self.idle_deadline(c);
         let next = setup
             .into_iter()
             .chain(renew)
+            .chain(idle)
             .chain(c.in_flight.iter().map(|r| r.deadline))
             .min();
         match next {
@@ -590,6 +599,7 @@ impl<P> Connections<P> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        c.last_active = now;
         let mut peer_closed = false;
         match &mut c.tls {
             None => c.frames.push(data),
@@ -716,12 +726,35 @@ impl<P> Connections<P> {
         }
     }
 
+    /// When `c` closes for idleness: a ready connection with nothing in
+    /// flight, `connections.max.idle.ms` after it was last used.
+    fn idle_deadline(&self, c: &Conn<P>) -> Option<Instant> {
+        let max_idle = self.config.max_idle?;
+        (matches!(c.state, State::Ready) && c.in_flight.is_empty())
+            .then(|| c.last_active + max_idle)
+    }
+
     /// `conn`'s timer went off: closes it if its setup or a request ran
-    /// out of time.
+    /// out of time, or it sat idle for `connections.max.idle.ms`.
     pub(crate) fn on_timeout(&mut self, conn: ConnId, now: Instant, timers: &mut TimerTable) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        if self.idle_deadline(c).is_some_and(|at| at <= now) && !c.reauthentication_due(now) {
+            // Not a failure: no backoff, no error; the next request to the
+            // node opens a new connection.
+            tracing::debug!(broker = %c.address, "closing an idle connection");
+            let node = c.node;
+            self.conns.remove(&conn);
+            timers.stop(&Timer::Connection(conn));
+            if let Some(state) = self.nodes.get_mut(&node) {
+                if state.conn == Some(conn) {
+                    state.conn = None;
+                }
+            }
+            self.io.push_back(Io::Close { conn });
+            return;
+        }
         if c.reauthentication_due(now) && c.in_flight.is_empty() {
             if let Err(e) = self.start_sasl(conn, true, now) {
                 let problem = ConnectionProblem::Authentication(e);

@@ -205,9 +205,28 @@ struct PartitionState {
     /// The offset the application stored to commit
     /// (`enable.auto.offset.store=false`).
     stored: Option<OffsetAndMetadata>,
+    /// The position at which reaching the partition's end was last
+    /// reported (`enable.partition.eof`).
+    end_reported_at: Option<i64>,
 }
 
 impl PartitionState {
+    /// The application has every record up to the partition's end (the
+    /// high watermark, or the last stable offset with `read_committed`)
+    /// and has not been told at this position yet.
+    fn end_unreported(&self, isolation: crate::IsolationLevel) -> bool {
+        let end = match isolation {
+            crate::IsolationLevel::ReadCommitted => self.last_stable_offset,
+            crate::IsolationLevel::ReadUncommitted => self.high_watermark,
+        };
+        !self.paused
+            && matches!(self.phase, Phase::Fetching)
+            && !self.buffer.has_records()
+            && end >= 0
+            && self.position >= end
+            && self.end_reported_at != Some(self.position)
+    }
+
     /// Whether the last fetch found nothing after `fetch_offset` (the high
     /// watermark is known and reached).
     fn caught_up(&self) -> bool {
@@ -231,6 +250,7 @@ impl PartitionState {
             last_stable_offset: -1,
             log_start_offset: -1,
             stored: None,
+            end_reported_at: None,
         }
     }
 }
@@ -459,6 +479,7 @@ impl Consumer {
             request_timeout: config.request_timeout,
             setup_timeout: config.connection_setup_timeout,
             max_frame_size: config.max_response_size,
+            max_idle: config.connections_max_idle,
             reconnect_backoff: Backoff::new(
                 config.reconnect_backoff,
                 config.reconnect_backoff_max,
@@ -475,7 +496,11 @@ impl Consumer {
                 .with_max_decompressed_bytes(config.max_decompressed_batch_bytes)
                 .with_crc_check(config.check_crcs),
             conns: Connections::new(conn_config),
-            metadata: Metadata::new(config.metadata_max_age),
+            metadata: Metadata::new(
+                config.metadata_max_age,
+                config.allow_auto_create_topics,
+                config.exclude_internal_topics,
+            ),
             partitions: BTreeMap::new(),
             fetching_from: HashSet::new(),
             fetch_rotation: 0,
@@ -926,8 +951,18 @@ impl Consumer {
                 return Err(e);
             }
         }
+        let mut reached_end = Vec::new();
+        if self.config.enable_partition_eof {
+            let isolation = self.config.isolation_level;
+            for (tp, state) in &mut self.partitions {
+                if state.end_unreported(isolation) {
+                    state.end_reported_at = Some(state.position);
+                    reached_end.push(tp.clone());
+                }
+            }
+        }
         self.progress(now);
-        Ok(ConsumerRecords::from_vec(out))
+        Ok(ConsumerRecords::new(out, reached_end))
     }
 
     /// True when `take_records` would return records or an error now.
@@ -949,6 +984,11 @@ impl Consumer {
                 .partitions
                 .values()
                 .any(|s| !s.paused && matches!(s.phase, Phase::Fetching) && s.buffer.has_records())
+            || (self.config.enable_partition_eof
+                && self
+                    .partitions
+                    .values()
+                    .any(|s| s.end_unreported(self.config.isolation_level)))
     }
 
     /// The first log truncation no poll has reported yet, marked reported:

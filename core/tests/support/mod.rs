@@ -1176,6 +1176,8 @@ impl Cluster {
                         ..Default::default()
                     },
                     Some((id, logs)) => MetadataResponseTopic {
+                        // Kafka's own topics (`__consumer_offsets`, ...).
+                        is_internal: name.starts_with("__"),
                         name: Some(name),
                         topic_id: *id,
                         partitions: logs
