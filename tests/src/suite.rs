@@ -33,9 +33,9 @@ use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
 use std::sync::{Arc, Mutex};
 
 use odradek_core::{
-    ConsumerConfig, ConsumerRecord, ConsumerRecords, Error, GroupMetadata, OffsetAndMetadata,
-    OffsetAndTimestamp, OffsetReset, Operation, RebalanceContext, RebalanceEvent,
-    RebalanceListener, TopicPartition,
+    CloseOptions, ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error,
+    GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetReset, Operation, RebalanceContext,
+    RebalanceEvent, RebalanceListener, TopicPartition,
 };
 
 use crate::Broker;
@@ -108,6 +108,8 @@ pub trait TestConsumer: Sized {
         topics: &[&str],
         listener: L,
     ) -> Result<(), Error>;
+    /// `subscribe(topics)`: no listener of its own (the builder's hears).
+    fn subscribe_plain(&self, topics: &[&str]) -> Result<(), Error>;
     /// `unsubscribe()`.
     fn unsubscribe(&self) -> Result<(), Error>;
     /// `commit()`.
@@ -125,6 +127,27 @@ pub trait TestConsumer: Sized {
         &self,
         offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
     ) -> Result<(), Error>;
+
+    /// Built through the typed builder with `.rebalance_listener(listener)`.
+    fn build_with_listener<L: RebalanceListener + 'static>(
+        config: ConsumerConfig,
+        listener: L,
+    ) -> Result<Self, Error>;
+    /// `poll_max(timeout, max_records)`.
+    fn poll_max(&self, timeout: Duration, max_records: usize) -> Result<ConsumerRecords, Error>;
+    /// `store_offset(record)`.
+    fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error>;
+    /// `store_offsets(offsets)`.
+    fn store_offsets(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error>;
+    /// `close_with(options)`.
+    fn close_with(&self, options: CloseOptions) -> Result<(), Error>;
+    /// `high_watermark(partition)`.
+    fn high_watermark(&self, partition: &TopicPartition) -> Option<i64>;
+    /// `lag(partition)`.
+    fn lag(&self, partition: &TopicPartition) -> Option<i64>;
 
     /// Two `beginning_offsets` calls in flight at once (async: joined in
     /// one task; blocking: on two threads).
@@ -412,6 +435,9 @@ impl TestConsumer for TokioConsumer {
         self.consumer()
             .subscribe_with_listener(topics.iter().copied(), listener)
     }
+    fn subscribe_plain(&self, topics: &[&str]) -> Result<(), Error> {
+        self.consumer().subscribe(topics.iter().copied())
+    }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.consumer().unsubscribe()
     }
@@ -435,6 +461,37 @@ impl TestConsumer for TokioConsumer {
             None => self.consumer().commit_async(callback),
             Some(offsets) => self.consumer().commit_offsets_async(offsets, callback),
         })
+    }
+    fn build_with_listener<L: RebalanceListener + 'static>(
+        config: ConsumerConfig,
+        listener: L,
+    ) -> Result<Self, Error> {
+        let _inside = Self::runtime().enter();
+        let consumer = ConsumerBuilder::<odradek_tokio::Consumer>::from_config(config)
+            .rebalance_listener(listener)
+            .build()?;
+        Ok(TokioConsumer { consumer })
+    }
+    fn poll_max(&self, timeout: Duration, max_records: usize) -> Result<ConsumerRecords, Error> {
+        self.block_on(self.consumer().poll_max(timeout, max_records))
+    }
+    fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        self.consumer().store_offset(record)
+    }
+    fn store_offsets(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.consumer().store_offsets(offsets.clone())
+    }
+    fn close_with(&self, options: CloseOptions) -> Result<(), Error> {
+        self.block_on(self.consumer().close_with(options))
+    }
+    fn high_watermark(&self, partition: &TopicPartition) -> Option<i64> {
+        self.consumer().high_watermark(partition)
+    }
+    fn lag(&self, partition: &TopicPartition) -> Option<i64> {
+        self.consumer().lag(partition)
     }
     fn beginning_offsets_concurrently(
         &self,
@@ -581,6 +638,9 @@ macro_rules! async_io_consumer {
                 self.0
                     .subscribe_with_listener(topics.iter().copied(), listener)
             }
+            fn subscribe_plain(&self, topics: &[&str]) -> Result<(), Error> {
+                self.0.subscribe(topics.iter().copied())
+            }
             fn unsubscribe(&self) -> Result<(), Error> {
                 self.0.unsubscribe()
             }
@@ -604,6 +664,40 @@ macro_rules! async_io_consumer {
                     None => self.0.commit_async(callback),
                     Some(offsets) => self.0.commit_offsets_async(offsets, callback),
                 })
+            }
+            fn build_with_listener<L: RebalanceListener + 'static>(
+                config: ConsumerConfig,
+                listener: L,
+            ) -> Result<Self, Error> {
+                ConsumerBuilder::<odradek_async_std::Consumer>::from_config(config)
+                    .rebalance_listener(listener)
+                    .build()
+                    .map($name)
+            }
+            fn poll_max(
+                &self,
+                timeout: Duration,
+                max_records: usize,
+            ) -> Result<ConsumerRecords, Error> {
+                self.block_on(self.0.poll_max(timeout, max_records))
+            }
+            fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+                self.0.store_offset(record)
+            }
+            fn store_offsets(
+                &self,
+                offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+            ) -> Result<(), Error> {
+                self.0.store_offsets(offsets.clone())
+            }
+            fn close_with(&self, options: CloseOptions) -> Result<(), Error> {
+                self.block_on(self.0.close_with(options))
+            }
+            fn high_watermark(&self, partition: &TopicPartition) -> Option<i64> {
+                self.0.high_watermark(partition)
+            }
+            fn lag(&self, partition: &TopicPartition) -> Option<i64> {
+                self.0.lag(partition)
             }
             fn beginning_offsets_concurrently(
                 &self,
@@ -783,6 +877,9 @@ impl TestConsumer for BlockingConsumer {
         self.0
             .subscribe_with_listener(topics.iter().copied(), listener)
     }
+    fn subscribe_plain(&self, topics: &[&str]) -> Result<(), Error> {
+        self.0.subscribe(topics.iter().copied())
+    }
     fn unsubscribe(&self) -> Result<(), Error> {
         self.0.unsubscribe()
     }
@@ -806,6 +903,36 @@ impl TestConsumer for BlockingConsumer {
             None => self.0.commit_async(callback),
             Some(offsets) => self.0.commit_offsets_async(offsets, callback),
         })
+    }
+    fn build_with_listener<L: RebalanceListener + 'static>(
+        config: ConsumerConfig,
+        listener: L,
+    ) -> Result<Self, Error> {
+        ConsumerBuilder::<odradek_blocking::Consumer>::from_config(config)
+            .rebalance_listener(listener)
+            .build()
+            .map(BlockingConsumer)
+    }
+    fn poll_max(&self, timeout: Duration, max_records: usize) -> Result<ConsumerRecords, Error> {
+        self.0.poll_max(timeout, max_records)
+    }
+    fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        self.0.store_offset(record)
+    }
+    fn store_offsets(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), Error> {
+        self.0.store_offsets(offsets.clone())
+    }
+    fn close_with(&self, options: CloseOptions) -> Result<(), Error> {
+        self.0.close_with(options)
+    }
+    fn high_watermark(&self, partition: &TopicPartition) -> Option<i64> {
+        self.0.high_watermark(partition)
+    }
+    fn lag(&self, partition: &TopicPartition) -> Option<i64> {
+        self.0.lag(partition)
     }
     fn beginning_offsets_concurrently(
         &self,
