@@ -61,7 +61,7 @@ fn polled_topic(polled: &odradek_core::ConsumerRecords) -> &str {
 /// from what was stored.
 fn offset_store_builder_listener_and_close_without_commit<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
-    let _guard = HangGuard::new(&format!("offset store [{rt}]"), Duration::from_secs(150));
+    let _guard = HangGuard::new(format!("offset store [{rt}]"), Duration::from_secs(150));
     let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("driver");
     broker.create_topic("jobs", 2).expect("create topic");
@@ -112,14 +112,18 @@ fn offset_store_builder_listener_and_close_without_commit<C: TestConsumer>(kind:
         LIMIT,
         || {
             member.poll(Duration::from_millis(100)).expect("poll");
-            let committed = member.committed(&[p0.clone()]).expect("committed");
+            let committed = member
+                .committed(std::slice::from_ref(&p0))
+                .expect("committed");
             match committed[&p0].as_ref().map(|o| o.offset) {
                 Some(6) => Ok(()),
                 other => Err(format!("{other:?}")),
             }
         },
     );
-    let committed = member.committed(&[p1.clone()]).expect("committed");
+    let committed = member
+        .committed(std::slice::from_ref(&p1))
+        .expect("committed");
     assert_eq!(committed[&p1], None, "[{rt}] nothing stored for p1");
 
     // Stored but never committed: the close commits nothing.
@@ -182,7 +186,7 @@ fn keepalive_to(port: u16) -> Option<Vec<bool>> {
 /// partition, a close with a caller's timeout, and TCP keepalive.
 fn api_on_a_real_broker<C: TestConsumer>(kind: BrokerKind) {
     let rt = C::RUNTIME;
-    let _guard = HangGuard::new(&format!("api [{rt}]"), Duration::from_secs(120));
+    let _guard = HangGuard::new(format!("api [{rt}]"), Duration::from_secs(120));
     let broker = Broker::start(kind).expect("start broker");
     let mut conn = Connection::connect(broker.addr()).expect("driver");
     broker.create_topic("api", 2).expect("create topic");
