@@ -1004,6 +1004,18 @@ impl<T: FromConfig> ConsumerBuilder<T> {
     }
 
     /// One built-in assignment strategy (`partition.assignment.strategy`).
+    ///
+    /// ```
+    /// use odradek_core::{ConsumerConfig, PartitionAssignmentStrategy};
+    ///
+    /// let config = ConsumerConfig::builder()
+    ///     .bootstrap_servers("localhost:9092")
+    ///     .group_id("billing")
+    ///     .assignment_strategy(PartitionAssignmentStrategy::CooperativeSticky)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.partition_assignment_strategy.names(), ["cooperative-sticky"]);
+    /// ```
     pub fn assignment_strategy(mut self, strategy: PartitionAssignmentStrategy) -> Self {
         self.config.partition_assignment_strategy = strategy.into();
         self
@@ -1011,6 +1023,17 @@ impl<T: FromConfig> ConsumerBuilder<T> {
 
     /// Several built-in strategies, preferred first (the group uses the
     /// first every member supports).
+    ///
+    /// ```
+    /// use odradek_core::{ConsumerConfig, PartitionAssignmentStrategy as S};
+    ///
+    /// let config = ConsumerConfig::builder()
+    ///     .bootstrap_servers("localhost:9092")
+    ///     .assignment_strategies([S::Range, S::CooperativeSticky])
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.partition_assignment_strategy.names(), ["range", "cooperative-sticky"]);
+    /// ```
     pub fn assignment_strategies(
         mut self,
         strategies: impl IntoIterator<Item = PartitionAssignmentStrategy>,

@@ -253,6 +253,14 @@ impl ConsumerRecord {
     }
 
     /// The key's size in bytes, -1 for a null key (as Java).
+    ///
+    /// ```no_run
+    /// # fn f(record: &odradek_core::ConsumerRecord) {
+    /// if record.serialized_value_size() == -1 {
+    ///     println!("a tombstone for key of {} bytes", record.serialized_key_size());
+    /// }
+    /// # }
+    /// ```
     pub fn serialized_key_size(&self) -> i32 {
         size(self.key())
     }
@@ -396,6 +404,14 @@ impl ConsumerRecords {
 
     /// The records of one topic, in delivery order (Java's
     /// `records(String topic)`).
+    ///
+    /// ```no_run
+    /// # fn f(records: &odradek_core::ConsumerRecords) {
+    /// for record in records.by_topic("orders") {
+    ///     println!("order at {}", record.offset());
+    /// }
+    /// # }
+    /// ```
     pub fn by_topic<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a ConsumerRecord> + 'a {
         self.records.iter().filter(move |r| r.topic() == topic)
     }

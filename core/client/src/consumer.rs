@@ -164,6 +164,13 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
 
     /// Moves the partitions to the start of their logs; `&[]` moves every
     /// assigned partition (as Java and kafka-python).
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Consumer, Runtime, Waiting};
+    /// # fn f<R: Runtime, W: Waiting>(consumer: &Consumer<R, W>) -> Result<(), odradek_core::Error> {
+    /// consumer.seek_to_beginning(&[])?; // read everything assigned again
+    /// # Ok(()) }
+    /// ```
     pub fn seek_to_beginning(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
         self.command(|core, now| core.seek_to_beginning(partitions, now))
     }
@@ -285,7 +292,13 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
     }
 
     /// Commits the delivered positions without waiting; `callback` gets the
-    /// outcome. It runs on the driver (a task on tokio, a thread
+    /// outcome. Callbacks run in the order the commits were made. A
+    /// retriable failure is retried only while no newer commit of the same
+    /// partitions exists; otherwise it is reported as
+    /// `CommitFailed(Retriable | NoAnswer)`, since the newer commit carries
+    /// newer offsets (Java does not retry `commitAsync` at all).
+    ///
+    /// The callback runs on the driver (a task on tokio, a thread
     /// otherwise): keep it short. If it panics, the driver stops and
     /// waiting calls return [`Error::Runtime`].
     pub fn commit_async(
