@@ -269,7 +269,10 @@ pub fn consumer_group(data: &[u8]) {
 fn drive_consumer(data: &[u8], group: bool, sasl: bool) {
     use odradek_core::protocol::messages::{ApiVersionsResponse, api_versions::ApiVersion};
     use odradek_core::protocol::{RequestHeader, encode_response};
-    use odradek_core::{Consumer, ConsumerConfig, Io, OffsetReset, TopicPartition};
+    use odradek_core::{
+        CloseOptions, Consumer, ConsumerConfig, Io, OffsetAndMetadata, OffsetReset, TopicPartition,
+    };
+    use std::collections::BTreeMap;
 
     let mut input = data.iter().copied();
     let mut next = move || input.next();
@@ -284,6 +287,11 @@ fn drive_consumer(data: &[u8], group: bool, sasl: bool) {
     config.auto_offset_reset = OffsetReset::Earliest;
     if group {
         config.group_id = Some("g".into());
+        // Half the inputs run the offset store and end markers.
+        let flags = next().unwrap_or(0);
+        config.enable_auto_offset_store = flags & 1 == 0;
+        config.enable_partition_eof = flags & 2 != 0;
+        config.connections_max_idle = Some(Duration::from_millis(500));
     }
     let mut now = Instant::now();
     let mechanism = match sasl.then(|| next().unwrap_or(0) % 3) {
@@ -422,7 +430,9 @@ fn drive_consumer(data: &[u8], group: bool, sasl: bool) {
             6 => {
                 let tp = &partitions[usize::from(next().unwrap_or(0) % 2)];
                 let timeout = Duration::from_secs(5);
-                let _ = match next().unwrap_or(0) % if group { 9 } else { 4 } {
+                let offset = OffsetAndMetadata::new(i64::from(next().unwrap_or(0)));
+                let offsets = BTreeMap::from([(tp.clone(), offset)]);
+                let _ = match next().unwrap_or(0) % if group { 12 } else { 4 } {
                     0 => consumer.seek(tp, i64::from(next().unwrap_or(0)), now),
                     1 => consumer.pause(std::slice::from_ref(tp), now),
                     2 => consumer.resume(std::slice::from_ref(tp), now),
@@ -435,6 +445,11 @@ fn drive_consumer(data: &[u8], group: bool, sasl: bool) {
                         Ok(())
                     }
                     7 => consumer.unsubscribe(now),
+                    8 => consumer
+                        .commit_async(Some(offsets), timeout, now)
+                        .map(|_| ()),
+                    9 => consumer.commit(Some(offsets), timeout, now).map(|_| ()),
+                    10 => consumer.store_offsets(offsets),
                     _ => consumer.subscribe(["t", "u"], now),
                 };
             }
@@ -451,7 +466,12 @@ fn drive_consumer(data: &[u8], group: bool, sasl: bool) {
         );
     }
     if group {
-        consumer.close_gracefully(Duration::from_secs(1), now);
+        let options = CloseOptions::new().timeout(Duration::from_secs(1));
+        let options = match next() {
+            Some(b) if b % 2 == 0 => options.without_commit(),
+            _ => options,
+        };
+        consumer.close_with(options, now);
     }
     consumer.close(now);
 }
