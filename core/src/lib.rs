@@ -19,6 +19,8 @@
 //!   types ([`FromPayload`], JSON with the `json` feature).
 //! - [`CloseOptions`]: a close with a caller's timeout, or without the final
 //!   commit.
+//! - [`metrics`]: the snapshot [`Consumer::metrics`] returns, with the Java
+//!   metric names it maps to.
 //! - [`Error`]: everything the consumer can fail with.
 //! - [`group`]: consumer groups: the partition assignors (built-in and the
 //!   trait for custom ones) and [`RebalanceEvent`], what a rebalance tells
@@ -42,6 +44,7 @@ mod timer;
 mod types;
 
 pub mod group;
+pub mod metrics;
 pub mod payload;
 pub mod protocol;
 pub mod records;

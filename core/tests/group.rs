@@ -2305,3 +2305,79 @@ fn metadata_requests_allow_topic_creation_only_when_configured() {
         assert!(asked.iter().all(|&a| a == allow), "{allow}: {asked:?}");
     }
 }
+
+// ---- metrics --------------------------------------------------------------
+
+#[test]
+fn group_metrics_count_rebalances_heartbeats_and_commits() {
+    use odradek_core::metrics::GroupState;
+    let mut cluster = cluster(group_config(), 1);
+    let unjoined = cluster.consumer.metrics(cluster.now).group.unwrap();
+    assert_eq!(unjoined.state, GroupState::Unjoined);
+    assert_eq!((unjoined.rebalance_total, unjoined.generation), (0, -1));
+    join(&mut cluster);
+    let joined = cluster.consumer.metrics(cluster.now).group.unwrap();
+    assert_eq!(joined.state, GroupState::Stable);
+    assert_eq!(
+        (joined.generation, joined.member_id.as_str()),
+        (1, "member-1")
+    );
+    assert_eq!(joined.rebalance_total, 1);
+    assert!(joined.last_rebalance_duration.is_some());
+    records(&mut cluster, 20);
+
+    // Heartbeats every second, answered at once.
+    cluster.advance(Duration::from_millis(1_500));
+    let beating = cluster.consumer.metrics(cluster.now).group.unwrap();
+    assert!(beating.last_heartbeat_ago.unwrap() < Duration::from_secs(1));
+    assert_eq!(beating.heartbeat_latency_max, Some(Duration::ZERO));
+
+    // A commit answered 250 ms late, then one refused.
+    let delay = Duration::from_millis(250);
+    cluster
+        .group_scripts
+        .push(delay_nth(ApiKey::OffsetCommit, 0, delay));
+    let id = cluster
+        .consumer
+        .commit(at(5), Duration::from_secs(5), cluster.now)
+        .unwrap();
+    assert_eq!(commit_result(&mut cluster, id), Ok(()));
+    cluster
+        .group_scripts
+        .push(commit_errors(&[0], ErrorCode::INVALID_COMMIT_OFFSET_SIZE));
+    let id = cluster
+        .consumer
+        .commit(at(6), Duration::from_secs(5), cluster.now)
+        .unwrap();
+    assert!(commit_result(&mut cluster, id).is_err());
+    let committing = cluster.consumer.metrics(cluster.now);
+    let group = committing.group.as_ref().unwrap();
+    assert_eq!(group.commit_latency_max, Some(delay));
+    assert_eq!((group.commit_total, group.failed_commit_total), (2, 1));
+    assert_eq!(committing.partitions[&tp("t", 0)].committed, Some(5));
+    // Windowed figures forget what is older than 30 s; totals do not.
+    cluster.advance(Duration::from_secs(20));
+    let half = cluster.consumer.metrics(cluster.now).group.unwrap();
+    assert_eq!(half.commit_latency_max, Some(delay), "still in the window");
+    cluster.advance(Duration::from_secs(11));
+    let forgotten = cluster.consumer.metrics(cluster.now).group.unwrap();
+    assert_eq!(forgotten.commit_latency_max, None);
+    assert_eq!(forgotten.commit_latency_avg, None);
+    assert_eq!(forgotten.commit_total, 2);
+
+    // A second rebalance.
+    cluster
+        .group_scripts
+        .push(heartbeat_error(ErrorCode::REBALANCE_IN_PROGRESS));
+    cluster.advance(Duration::from_millis(1_500));
+    poll_events(&mut cluster);
+    cluster.consumer.ack_rebalance(cluster.now);
+    let rejoining = cluster.consumer.metrics(cluster.now).group.unwrap();
+    assert_ne!(rejoining.state, GroupState::Stable);
+    poll_until_assigned(&mut cluster);
+    let rejoined_at = cluster.now;
+    cluster.advance(Duration::from_millis(700));
+    let again = cluster.consumer.metrics(cluster.now).group.unwrap();
+    assert_eq!((again.rebalance_total, again.generation), (2, 2));
+    assert_eq!(again.last_rebalance_ago, Some(cluster.now - rejoined_at));
+}

@@ -202,6 +202,29 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
         self.shared.lock().core.buffered_bytes()
     }
 
+    /// A snapshot of the consumer's metrics: per partition (position,
+    /// committed offset, high watermark, lag, buffered records and bytes),
+    /// for the consumer (records and bytes consumed, fetch latency and
+    /// size, the buffer, connections, requests) and for its group
+    /// (state, rebalances, heartbeat and commit latency, failed commits).
+    /// Names follow the Java client's metrics; see
+    /// [`odradek_core::metrics`] for the mapping. Cheap: no request is
+    /// made, so it can be called every second.
+    ///
+    /// ```no_run
+    /// # use odradek_client::{Consumer, Runtime, Waiting};
+    /// # fn f<R: Runtime, W: Waiting>(consumer: &Consumer<R, W>) {
+    /// let metrics = consumer.metrics();
+    /// println!(
+    ///     "lag {:?}, {:.0} records/s",
+    ///     metrics.consumer.records_lag_max, metrics.consumer.records_consumed_rate
+    /// );
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> odradek_core::metrics::Metrics {
+        self.shared.lock().core.metrics(self.runtime.now())
+    }
+
     /// The high watermark of `partition` from the last fetch response, or
     /// `None` before one arrived (no request is made for it).
     pub fn high_watermark(&self, partition: &TopicPartition) -> Option<i64> {

@@ -212,6 +212,8 @@ pub(crate) struct InFlight<P> {
     pub(crate) correlation_id: i32,
     pub(crate) api: ApiKey,
     pub(crate) version: i16,
+    /// When it went out (for latency metrics).
+    pub(crate) sent_at: Instant,
     pub(crate) deadline: Instant,
     pub(crate) purpose: P,
 }
@@ -367,12 +369,26 @@ pub(crate) struct Connections<P> {
     outcomes: VecDeque<Outcome<P>>,
     /// The OAUTHBEARER token, shared by every connection.
     tokens: sasl::TokenCache,
+    /// Counters for the metrics.
+    stats: ConnStats,
+}
+
+/// What the connection layer counts for the metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ConnStats {
+    /// Connections opened.
+    pub(crate) created: u64,
+    /// Connections closed (failed, timed out, idle, or not needed).
+    pub(crate) closed: u64,
+    /// Requests that ran out of time.
+    pub(crate) request_timeouts: u64,
 }
 
 impl<P> Connections<P> {
     pub(crate) fn new(config: ConnConfig) -> Self {
         Self {
             tokens: sasl::TokenCache::default(),
+            stats: ConnStats::default(),
             config,
             conns: BTreeMap::new(),
             nodes: HashMap::new(),
@@ -380,6 +396,12 @@ impl<P> Connections<P> {
             io: VecDeque::new(),
             outcomes: VecDeque::new(),
         }
+    }
+
+    /// The counters, with the connections open and requests in flight now.
+    pub(crate) fn stats(&self) -> (ConnStats, usize, usize) {
+        let in_flight = self.conns.values().map(|c| c.in_flight.len()).sum();
+        (self.stats, self.conns.len(), in_flight)
     }
 
     pub(crate) fn poll_io(&mut self) -> Option<Io> {
@@ -430,6 +452,7 @@ impl<P> Connections<P> {
                 last_active: now,
             },
         );
+        self.stats.created += 1;
         self.rearm(id, timers);
         self.io.push_back(Io::Connect {
             conn: id,
@@ -501,6 +524,7 @@ impl<P> Connections<P> {
             correlation_id,
             api: R::API_KEY,
             version,
+            sent_at: now,
             deadline: now + self.config.request_timeout + extra_timeout,
             purpose,
         });
@@ -746,6 +770,7 @@ impl<P> Connections<P> {
             tracing::debug!(broker = %c.address, "closing an idle connection");
             let node = c.node;
             self.conns.remove(&conn);
+            self.stats.closed += 1;
             timers.stop(&Timer::Connection(conn));
             if let Some(state) = self.nodes.get_mut(&node) {
                 if state.conn == Some(conn) {
@@ -789,6 +814,10 @@ impl<P> Connections<P> {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        self.stats.closed += 1;
+        if matches!(problem, ConnectionProblem::RequestTimedOut(_)) {
+            self.stats.request_timeouts += 1;
+        }
         timers.stop(&Timer::Connection(conn));
         if close {
             self.io.push_back(Io::Close { conn });

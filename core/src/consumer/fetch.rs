@@ -30,6 +30,8 @@ pub(crate) struct BufferedBatch {
     records: Option<RecordsIntoIter>,
     /// Decompressed size, counted against the buffer bound.
     bytes: usize,
+    /// Records not yet handed out or passed (from the batch header).
+    left: usize,
 }
 
 impl BufferedBatch {
@@ -148,6 +150,11 @@ pub(crate) fn decode(
             leader_epoch: epoch,
             timestamp_type: batch.timestamp_type(),
             bytes: records.as_ref().map_or(0, |r| r.buffer().len()),
+            left: if records.is_some() {
+                batch.record_count() as usize
+            } else {
+                0
+            },
             records: records.map(IntoIterator::into_iter),
         });
         out.next_fetch_offset = batch.next_offset();
@@ -161,6 +168,8 @@ pub(crate) fn decode(
 pub(crate) struct PartitionBuffer {
     batches: VecDeque<BufferedBatch>,
     bytes: usize,
+    /// Records buffered (for the metrics).
+    records: usize,
 }
 
 /// Why delivery from a buffer stopped early.
@@ -173,7 +182,14 @@ pub(crate) struct DeliveryError {
 impl PartitionBuffer {
     pub(crate) fn push(&mut self, batch: BufferedBatch) {
         self.bytes += batch.bytes;
+        self.records += batch.left;
         self.batches.push_back(batch);
+    }
+
+    /// Records buffered (counted from batch headers) and their
+    /// decompressed bytes.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.records, self.bytes)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -185,6 +201,7 @@ impl PartitionBuffer {
         let freed = self.bytes;
         self.batches.clear();
         self.bytes = 0;
+        self.records = 0;
         freed
     }
 
@@ -228,6 +245,8 @@ impl PartitionBuffer {
                 while taken < max {
                     match records.next() {
                         Some(Ok(record)) => {
+                            front.left = front.left.saturating_sub(1);
+                            self.records = self.records.saturating_sub(1);
                             if record.offset() < *position {
                                 continue;
                             }
@@ -260,6 +279,7 @@ impl PartitionBuffer {
             *position = (*position).max(front.next_offset);
             *epoch = front.leader_epoch.or(*epoch);
             freed += front.bytes;
+            self.records = self.records.saturating_sub(front.left);
             self.batches.pop_front();
         }
         self.bytes -= freed;

@@ -122,6 +122,8 @@ pub(crate) struct Commits {
     committed_queries: BTreeMap<QueryId, CommittedQuery>,
     /// The lookup of committed offsets that start new partitions.
     positions_fetch: Retry,
+    /// Commits reported, and of those the failed ones (for the metrics).
+    completed: (u64, u64),
 }
 
 impl Commits {
@@ -134,7 +136,18 @@ impl Commits {
             last_committed: HashMap::new(),
             committed_queries: BTreeMap::new(),
             positions_fetch: Retry::new(Timer::PositionsFetchRetry),
+            completed: (0, 0),
         }
+    }
+
+    /// Commits reported so far, and how many of them failed.
+    pub(crate) fn completed(&self) -> (u64, u64) {
+        self.completed
+    }
+
+    /// The offset known to be committed for `tp`.
+    pub(crate) fn known_committed(&self, tp: &TopicPartition) -> Option<i64> {
+        self.last_committed.get(tp).copied()
     }
 
     /// Commits not reported yet (the application's and auto-commits).
@@ -519,6 +532,10 @@ impl Commits {
                 if self.newest_sent.get(tp) == Some(&id) {
                     self.newest_sent.remove(tp);
                 }
+            }
+            self.completed.0 += 1;
+            if result.is_err() {
+                self.completed.1 += 1;
             }
             match commit.kind {
                 CommitKind::Sync | CommitKind::Async => {

@@ -27,6 +27,7 @@ use crate::types::{BrokerAddress, ConnId, OffsetAndMetadata, TopicPartition};
 use super::commits::{CommitKind, CommitOutcome, Commits, FoundPositions};
 use super::coordinator::{Coordinator, Found, Term};
 use super::member::{Beat, Joined, Member, MemberState, Synced, not_a_member};
+use crate::metrics::{GroupMeters, GroupMetrics, GroupState, ago};
 
 /// The consumer's assignment, as the group sees it while it acts.
 pub(crate) trait Assigned {
@@ -163,6 +164,8 @@ pub(crate) struct ConsumerGroup {
     auto_commit_due: bool,
     /// The application closes without the final commit.
     no_final_commit: bool,
+    /// Rebalances, heartbeats and commit latencies, for the metrics.
+    meters: GroupMeters,
 }
 
 impl ConsumerGroup {
@@ -178,6 +181,7 @@ impl ConsumerGroup {
             closing: None,
             auto_commit_due: false,
             no_final_commit: false,
+            meters: GroupMeters::default(),
             id,
         }
     }
@@ -239,6 +243,63 @@ impl ConsumerGroup {
 
     pub(crate) fn metadata(&self) -> GroupMetadata {
         self.member.metadata()
+    }
+
+    /// The offset known to be committed for `tp`.
+    pub(crate) fn known_committed(&self, tp: &TopicPartition) -> Option<i64> {
+        self.commits.known_committed(tp)
+    }
+
+    /// An answer to a group request came `latency` after it went out.
+    pub(crate) fn record_latency(
+        &mut self,
+        purpose: &GroupPurpose,
+        latency: Duration,
+        now: Instant,
+    ) {
+        match purpose {
+            GroupPurpose::Heartbeat { .. } => {
+                self.meters.last_heartbeat = Some(now);
+                self.meters
+                    .heartbeat_latency
+                    .record(latency.as_secs_f64(), now);
+            }
+            GroupPurpose::Commit { .. } => {
+                self.meters
+                    .commit_latency
+                    .record(latency.as_secs_f64(), now);
+            }
+            _ => {}
+        }
+    }
+
+    /// The group's part of the metrics at `now`.
+    pub(crate) fn metrics(&self, now: Instant) -> GroupMetrics {
+        let m = &self.meters;
+        let (generation, member_id) = self.member.membership().unwrap_or((-1, String::new()));
+        let state = match self.member.state() {
+            MemberState::Unjoined => GroupState::Unjoined,
+            MemberState::Joining => GroupState::Joining,
+            MemberState::Assigning => GroupState::Assigning,
+            MemberState::Syncing => GroupState::Syncing,
+            MemberState::Stable => GroupState::Stable,
+        };
+        let (commit_total, failed_commit_total) = self.commits.completed();
+        GroupMetrics {
+            state,
+            generation,
+            member_id,
+            rebalance_total: m.rebalance_total,
+            last_rebalance_duration: m.last_rebalance_duration,
+            last_rebalance_ago: ago(m.last_rebalance_end, now),
+            last_heartbeat_ago: ago(m.last_heartbeat, now),
+            heartbeat_latency_avg: m.heartbeat_latency.avg_duration(now),
+            heartbeat_latency_max: m.heartbeat_latency.max_duration(now),
+            commit_latency_avg: m.commit_latency.avg_duration(now),
+            commit_latency_max: m.commit_latency.max_duration(now),
+            commit_total,
+            failed_commit_total,
+        }
     }
 
     // ---- commands -----------------------------------------------------
@@ -584,6 +645,7 @@ impl ConsumerGroup {
         let extra = ctx.config.max_poll_interval + Duration::from_secs(5);
         if ctx.send(conn, &request, version, extra, GroupPurpose::Join { term }) {
             self.member.join_sent();
+            self.meters.joining(ctx.now);
         }
     }
 
@@ -805,6 +867,7 @@ impl ConsumerGroup {
             Synced::PartitionsLost => self.lose_partitions(ctx),
             Synced::Failed(code) => self.on_rebalance_error(ApiKey::SyncGroup, code, term, ctx),
             Synced::Assigned(assigned) => {
+                self.meters.assigned(ctx.now);
                 let owned = ctx.assigned.partitions();
                 let change = self.member.assigned(assigned, owned, ctx);
                 if !change.revoked.is_empty() {
