@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::group::{Assignors, PartitionAssignmentStrategy, RebalanceListener};
+use crate::interceptor::ConsumerInterceptor;
 use crate::security::{
     AwsCredentials, AwsCredentialsProvider, AwsCredentialsSource, AwsMskIamConfig,
     OAuthBearerSource, OAuthBearerTokenProvider, Provider, SaslConfig, SaslMechanism, SecretString,
@@ -894,20 +895,34 @@ impl FromConfig for ConsumerConfig {
     }
 }
 
-/// A consumer that can be built with a rebalance listener
-/// ([`ConsumerBuilder::rebalance_listener`]): the listener hears the
-/// rebalances of every `subscribe` call that does not give its own.
-pub trait FromConfigWithListener: FromConfig {
-    /// Builds from a validated configuration and the builder's listener.
-    fn from_config_with_listener(
-        config: ConsumerConfig,
-        listener: Box<dyn RebalanceListener>,
-    ) -> Result<Self, Self::Error>;
+/// What a builder hands a consumer besides its configuration: the
+/// rebalance listener and the interceptors.
+#[derive(Default)]
+pub struct BuilderParts {
+    /// Hears the rebalances of every `subscribe` that gives no listener.
+    pub rebalance_listener: Option<Box<dyn RebalanceListener>>,
+    /// Run in this order on every poll's records and every commit.
+    pub interceptors: Vec<Box<dyn ConsumerInterceptor>>,
 }
 
-/// What builds the target once the builder has a listener.
-type BuildWithListener<T> =
-    Box<dyn FnOnce(ConsumerConfig) -> Result<T, <T as FromConfig>::Error> + Send>;
+impl fmt::Debug for BuilderParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuilderParts")
+            .field("rebalance_listener", &self.rebalance_listener.is_some())
+            .field("interceptors", &self.interceptors.len())
+            .finish()
+    }
+}
+
+/// A consumer that takes [`BuilderParts`] (a listener, interceptors) from
+/// its builder: the runtime crates' consumers.
+pub trait FromBuilder: FromConfig {
+    /// Builds from a validated configuration and the builder's parts.
+    fn from_builder(config: ConsumerConfig, parts: BuilderParts) -> Result<Self, Self::Error>;
+}
+
+/// How the builder finishes once it holds parts.
+type FromParts<T> = fn(ConsumerConfig, BuilderParts) -> Result<T, <T as FromConfig>::Error>;
 
 /// A typed builder for a consumer (or a bare [`ConsumerConfig`]).
 ///
@@ -927,8 +942,10 @@ type BuildWithListener<T> =
 pub struct ConsumerBuilder<T: FromConfig = ConsumerConfig> {
     config: ConsumerConfig,
     error: Option<ConfigError>,
-    /// Set by [`rebalance_listener`](Self::rebalance_listener).
-    with_listener: Option<BuildWithListener<T>>,
+    /// The listener and interceptors given.
+    parts: BuilderParts,
+    /// Set once parts are given (only targets that take them can).
+    from_parts: Option<FromParts<T>>,
     _target: PhantomData<fn() -> T>,
 }
 
@@ -937,7 +954,7 @@ impl<T: FromConfig> fmt::Debug for ConsumerBuilder<T> {
         f.debug_struct("ConsumerBuilder")
             .field("config", &self.config)
             .field("error", &self.error)
-            .field("rebalance_listener", &self.with_listener.is_some())
+            .field("parts", &self.parts)
             .finish()
     }
 }
@@ -958,13 +975,13 @@ macro_rules! setters {
     )*};
 }
 
-impl<T: FromConfigWithListener + 'static> ConsumerBuilder<T> {
+impl<T: FromBuilder> ConsumerBuilder<T> {
     /// The consumer's rebalance listener (krafka's builder option): it
     /// hears of assigned, revoked and lost partitions for every
     /// `subscribe` call that gives no listener of its own.
     ///
     /// ```no_run
-    /// # use odradek_core::{ConsumerBuilder, FromConfigWithListener, RebalanceContext, RebalanceListener, TopicPartition};
+    /// # use odradek_core::{ConsumerBuilder, FromBuilder, RebalanceContext, RebalanceListener, TopicPartition};
     /// struct Log;
     /// impl RebalanceListener for Log {
     ///     fn on_partitions_assigned(&mut self, _: &mut RebalanceContext<'_>, p: &[TopicPartition]) {
@@ -974,7 +991,7 @@ impl<T: FromConfigWithListener + 'static> ConsumerBuilder<T> {
     ///         println!("revoked {p:?}");
     ///     }
     /// }
-    /// # fn f<C: FromConfigWithListener + 'static>() -> Result<C, C::Error> {
+    /// # fn f<C: FromBuilder>() -> Result<C, C::Error> {
     /// // C: odradek_tokio::Consumer, odradek_async_std::Consumer, ...
     /// let consumer = ConsumerBuilder::<C>::new()
     ///     .bootstrap_servers("localhost:9092")
@@ -984,10 +1001,17 @@ impl<T: FromConfigWithListener + 'static> ConsumerBuilder<T> {
     /// # Ok(consumer) }
     /// ```
     pub fn rebalance_listener(mut self, listener: impl RebalanceListener + 'static) -> Self {
-        let listener: Box<dyn RebalanceListener> = Box::new(listener);
-        self.with_listener = Some(Box::new(move |config| {
-            T::from_config_with_listener(config, listener)
-        }));
+        self.parts.rebalance_listener = Some(Box::new(listener));
+        self.from_parts = Some(T::from_builder);
+        self
+    }
+
+    /// Adds an interceptor (see [`ConsumerInterceptor`]): it sees every
+    /// poll's records before the application and every commit once it
+    /// completes. Several run in the order added.
+    pub fn interceptor(mut self, interceptor: impl ConsumerInterceptor + 'static) -> Self {
+        self.parts.interceptors.push(Box::new(interceptor));
+        self.from_parts = Some(T::from_builder);
         self
     }
 }
@@ -998,7 +1022,8 @@ impl<T: FromConfig> ConsumerBuilder<T> {
         Self {
             config: ConsumerConfig::default(),
             error: None,
-            with_listener: None,
+            parts: BuilderParts::default(),
+            from_parts: None,
             _target: PhantomData,
         }
     }
@@ -1047,7 +1072,8 @@ impl<T: FromConfig> ConsumerBuilder<T> {
         Self {
             config,
             error: None,
-            with_listener: None,
+            parts: BuilderParts::default(),
+            from_parts: None,
             _target: PhantomData,
         }
     }
@@ -1309,8 +1335,8 @@ impl<T: FromConfig> ConsumerBuilder<T> {
             return Err(e.into());
         }
         self.config.validate()?;
-        match self.with_listener {
-            Some(build) => build(self.config),
+        match self.from_parts {
+            Some(from_parts) => from_parts(self.config, self.parts),
             None => T::from_config(self.config),
         }
     }

@@ -39,6 +39,7 @@ mod config;
 mod conn;
 mod consumer;
 mod error;
+mod interceptor;
 mod metadata;
 mod timer;
 mod types;
@@ -54,8 +55,8 @@ pub mod security;
 pub use rustls;
 
 pub use config::{
-    ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, FromConfig,
-    FromConfigWithListener, IsolationLevel, OffsetReset,
+    BuilderParts, ConfigError, ConfigErrorKind, ConsumerBuilder, ConsumerConfig, FromBuilder,
+    FromConfig, IsolationLevel, OffsetReset,
 };
 pub use conn::{AuthFailure, ConnectionProblem, HandshakeFailure, Io, TlsFailure};
 pub use consumer::{CommitId, CommittedResult, Consumer, Event, OffsetsResult, QueryId};
@@ -64,6 +65,7 @@ pub use group::{
     GroupMetadata, NoopListener, PartitionAssignmentStrategy, RebalanceContext, RebalanceEvent,
     RebalanceListener,
 };
+pub use interceptor::ConsumerInterceptor;
 pub use payload::{FromPayload, PayloadError};
 pub use types::{
     BrokerAddress, BrokerId, CloseOptions, ConnId, ConsumerRecord, ConsumerRecords, InvalidAddress,

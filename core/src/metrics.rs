@@ -122,6 +122,9 @@ pub struct ConsumerMetrics {
     pub last_poll_ago: Option<Duration>,
     /// `max.poll.interval.ms`, to compare it with.
     pub max_poll_interval: Duration,
+    /// Panics caught in interceptors (counted by the client layer, which
+    /// runs them; the core alone reports 0).
+    pub interceptor_panics_total: u64,
 }
 
 /// Where the member stands in its group.
@@ -354,4 +357,238 @@ impl GroupMeters {
 /// Time since `at`, if it happened.
 pub(crate) fn ago(at: Option<Instant>, now: Instant) -> Option<Duration> {
     at.map(|at| now.saturating_duration_since(at))
+}
+
+/// Milliseconds, for JSON.
+fn millis(d: Option<Duration>) -> serde_json::Value {
+    d.map_or(serde_json::Value::Null, |d| {
+        serde_json::json!(d.as_secs_f64() * 1e3)
+    })
+}
+
+impl Metrics {
+    /// The snapshot as JSON (librdkafka's `statistics.interval.ms` output
+    /// plays the same part): the fields as named here, durations in
+    /// milliseconds (`_ms`), `null` where unknown; partitions keyed
+    /// `"topic-partition"`.
+    ///
+    /// ```
+    /// # fn f(consumer: &mut odradek_core::Consumer, now: std::time::Instant) {
+    /// let json = consumer.metrics(now).to_json();
+    /// println!("{json}");
+    /// # }
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        let partitions: serde_json::Map<String, serde_json::Value> = self
+            .partitions
+            .iter()
+            .map(|(tp, p)| {
+                let value = serde_json::json!({
+                    "topic": tp.topic(),
+                    "partition": tp.partition(),
+                    "position": p.position,
+                    "committed": p.committed,
+                    "high_watermark": p.high_watermark,
+                    "last_stable_offset": p.last_stable_offset,
+                    "lag": p.lag,
+                    "buffered_records": p.buffered_records,
+                    "buffered_bytes": p.buffered_bytes,
+                    "paused": p.paused,
+                });
+                (tp.to_string(), value)
+            })
+            .collect();
+        let c = &self.consumer;
+        let consumer = serde_json::json!({
+            "records_consumed_total": c.records_consumed_total,
+            "records_consumed_rate": c.records_consumed_rate,
+            "bytes_consumed_total": c.bytes_consumed_total,
+            "bytes_consumed_rate": c.bytes_consumed_rate,
+            "records_lag_max": c.records_lag_max,
+            "fetch_total": c.fetch_total,
+            "fetch_rate": c.fetch_rate,
+            "fetch_latency_avg_ms": millis(c.fetch_latency_avg),
+            "fetch_latency_max_ms": millis(c.fetch_latency_max),
+            "fetch_size_avg": c.fetch_size_avg,
+            "fetch_size_max": c.fetch_size_max,
+            "buffered_bytes": c.buffered_bytes,
+            "buffer_max_bytes": c.buffer_max_bytes,
+            "connection_count": c.connection_count,
+            "connection_creation_total": c.connection_creation_total,
+            "connection_close_total": c.connection_close_total,
+            "requests_in_flight": c.requests_in_flight,
+            "request_timeouts_total": c.request_timeouts_total,
+            "last_poll_ago_ms": millis(c.last_poll_ago),
+            "max_poll_interval_ms": millis(Some(c.max_poll_interval)),
+            "interceptor_panics_total": c.interceptor_panics_total,
+        });
+        let group = self.group.as_ref().map(|g| {
+            serde_json::json!({
+                "state": format!("{:?}", g.state),
+                "generation": g.generation,
+                "member_id": g.member_id,
+                "rebalance_total": g.rebalance_total,
+                "last_rebalance_duration_ms": millis(g.last_rebalance_duration),
+                "last_rebalance_ago_ms": millis(g.last_rebalance_ago),
+                "last_heartbeat_ago_ms": millis(g.last_heartbeat_ago),
+                "heartbeat_latency_avg_ms": millis(g.heartbeat_latency_avg),
+                "heartbeat_latency_max_ms": millis(g.heartbeat_latency_max),
+                "commit_latency_avg_ms": millis(g.commit_latency_avg),
+                "commit_latency_max_ms": millis(g.commit_latency_max),
+                "commit_total": g.commit_total,
+                "failed_commit_total": g.failed_commit_total,
+            })
+        });
+        serde_json::json!({
+            "partitions": partitions,
+            "consumer": consumer,
+            "group": group,
+        })
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Metrics {
+    /// Records the snapshot through the [`metrics`](https://docs.rs/metrics)
+    /// crate's facade (the `metrics` cargo feature), so any exporter
+    /// (Prometheus, StatsD, ...) publishes it. Names are the Java client's,
+    /// prefixed `kafka.consumer.` (`kafka.consumer.records-lag-max`,
+    /// `kafka.consumer.fetch-latency-avg` in milliseconds, ...), labelled
+    /// `client_id`, and per partition also `topic` and `partition`.
+    /// Totals are counters; everything else is a gauge. Call it as often
+    /// as you want the exporter's figures refreshed.
+    pub fn export(&self, client_id: &str) {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+        let gauge = |name: &'static str, value: Option<f64>| {
+            if let Some(value) = value {
+                metrics::gauge!(name, "client_id" => client_id.to_string()).set(value);
+            }
+        };
+        let counter = |name: &'static str, value: u64| {
+            metrics::counter!(name, "client_id" => client_id.to_string()).absolute(value);
+        };
+        for (tp, p) in &self.partitions {
+            let labels = [
+                ("client_id", client_id.to_string()),
+                ("topic", tp.topic().to_string()),
+                ("partition", tp.partition().to_string()),
+            ];
+            let set = |name: &'static str, value: Option<f64>| {
+                if let Some(value) = value {
+                    metrics::gauge!(name, &labels).set(value);
+                }
+            };
+            set("kafka.consumer.records-lag", p.lag.map(|v| v as f64));
+            set("kafka.consumer.position", p.position.map(|v| v as f64));
+            set("kafka.consumer.committed", p.committed.map(|v| v as f64));
+            set(
+                "kafka.consumer.high-watermark",
+                p.high_watermark.map(|v| v as f64),
+            );
+            set(
+                "kafka.consumer.buffered-records",
+                Some(p.buffered_records as f64),
+            );
+            set(
+                "kafka.consumer.buffered-bytes",
+                Some(p.buffered_bytes as f64),
+            );
+        }
+        let c = &self.consumer;
+        counter(
+            "kafka.consumer.records-consumed-total",
+            c.records_consumed_total,
+        );
+        gauge(
+            "kafka.consumer.records-consumed-rate",
+            Some(c.records_consumed_rate),
+        );
+        counter(
+            "kafka.consumer.bytes-consumed-total",
+            c.bytes_consumed_total,
+        );
+        gauge(
+            "kafka.consumer.bytes-consumed-rate",
+            Some(c.bytes_consumed_rate),
+        );
+        gauge(
+            "kafka.consumer.records-lag-max",
+            c.records_lag_max.map(|v| v as f64),
+        );
+        counter("kafka.consumer.fetch-total", c.fetch_total);
+        gauge("kafka.consumer.fetch-rate", Some(c.fetch_rate));
+        gauge("kafka.consumer.fetch-latency-avg", ms(c.fetch_latency_avg));
+        gauge("kafka.consumer.fetch-latency-max", ms(c.fetch_latency_max));
+        gauge("kafka.consumer.fetch-size-avg", c.fetch_size_avg);
+        gauge(
+            "kafka.consumer.fetch-size-max",
+            c.fetch_size_max.map(|v| v as f64),
+        );
+        gauge(
+            "kafka.consumer.buffered-bytes",
+            Some(c.buffered_bytes as f64),
+        );
+        gauge(
+            "kafka.consumer.buffer-max-bytes",
+            Some(c.buffer_max_bytes as f64),
+        );
+        gauge(
+            "kafka.consumer.connection-count",
+            Some(c.connection_count as f64),
+        );
+        counter(
+            "kafka.consumer.connection-creation-total",
+            c.connection_creation_total,
+        );
+        counter(
+            "kafka.consumer.connection-close-total",
+            c.connection_close_total,
+        );
+        gauge(
+            "kafka.consumer.requests-in-flight",
+            Some(c.requests_in_flight as f64),
+        );
+        counter(
+            "kafka.consumer.request-timeouts-total",
+            c.request_timeouts_total,
+        );
+        gauge(
+            "kafka.consumer.last-poll-seconds-ago",
+            c.last_poll_ago.map(|d| d.as_secs_f64()),
+        );
+        counter(
+            "kafka.consumer.interceptor-panics-total",
+            c.interceptor_panics_total,
+        );
+        if let Some(g) = &self.group {
+            counter("kafka.consumer.rebalance-total", g.rebalance_total);
+            gauge(
+                "kafka.consumer.rebalance-latency-last",
+                ms(g.last_rebalance_duration),
+            );
+            gauge(
+                "kafka.consumer.last-rebalance-seconds-ago",
+                g.last_rebalance_ago.map(|d| d.as_secs_f64()),
+            );
+            gauge(
+                "kafka.consumer.last-heartbeat-seconds-ago",
+                g.last_heartbeat_ago.map(|d| d.as_secs_f64()),
+            );
+            gauge(
+                "kafka.consumer.heartbeat-response-time-max",
+                ms(g.heartbeat_latency_max),
+            );
+            gauge(
+                "kafka.consumer.commit-latency-avg",
+                ms(g.commit_latency_avg),
+            );
+            gauge(
+                "kafka.consumer.commit-latency-max",
+                ms(g.commit_latency_max),
+            );
+            counter("kafka.consumer.commit-total", g.commit_total);
+            counter("kafka.consumer.failed-commit-total", g.failed_commit_total);
+            gauge("kafka.consumer.generation", Some(f64::from(g.generation)));
+        }
+    }
 }

@@ -2381,3 +2381,54 @@ fn group_metrics_count_rebalances_heartbeats_and_commits() {
     assert_eq!((again.rebalance_total, again.generation), (2, 2));
     assert_eq!(again.last_rebalance_ago, Some(cluster.now - rejoined_at));
 }
+
+#[test]
+fn every_commit_is_reported_with_its_offsets_for_interceptors_in_order() {
+    let interval = Duration::from_secs(2);
+    let mut cluster = cluster(
+        with(|c| {
+            c.enable_auto_commit = true;
+            c.auto_commit_interval = interval;
+        }),
+        1,
+    );
+    join(&mut cluster);
+    records(&mut cluster, 20);
+    cluster.take_events();
+    cluster.advance(interval);
+    cluster.poll().unwrap();
+    cluster.drive();
+    let user = cluster
+        .consumer
+        .commit(at(3), Duration::from_secs(5), cluster.now)
+        .unwrap();
+    cluster.drive();
+    let reported: Vec<Event> = cluster
+        .take_events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Committed { .. } | Event::CommitDone { .. }))
+        .collect();
+    // Auto-commits carry the leader epoch of the last record (0 here).
+    let delivered = OffsetAndMetadata {
+        leader_epoch: Some(0),
+        ..OffsetAndMetadata::new(10)
+    };
+    let all = BTreeMap::from([(tp("t", 0), delivered.clone()), (tp("t", 1), delivered)]);
+    assert_eq!(
+        reported,
+        vec![
+            Event::Committed {
+                offsets: all,
+                result: Ok(())
+            },
+            Event::CommitDone {
+                id: user,
+                result: Ok(())
+            },
+            Event::Committed {
+                offsets: at(3).unwrap(),
+                result: Ok(())
+            },
+        ]
+    );
+}

@@ -134,3 +134,68 @@ fn a_request_timeout_counts_and_so_does_the_reconnect() {
     assert!(m.connection_close_total >= 1);
     assert!(m.connection_creation_total >= 2, "{m:?}");
 }
+
+#[test]
+fn the_snapshot_serializes_to_json_with_milliseconds_and_nulls() {
+    let mut cluster = Cluster::new(earliest(), 1);
+    cluster.in_order = true;
+    cluster.topic("m", 1);
+    cluster.log("m", 0).append_values(4);
+    cluster.consumer.assign([tp("m", 0)], cluster.now).unwrap();
+    cluster.poll_n(4, Duration::from_secs(5));
+    let json = cluster.consumer.metrics(cluster.now).to_json();
+    assert_eq!(json["partitions"]["m-0"]["position"], 4);
+    assert_eq!(json["partitions"]["m-0"]["lag"], 0);
+    assert_eq!(json["consumer"]["records_consumed_total"], 4);
+    assert!(json["consumer"]["fetch_latency_max_ms"].is_number());
+    assert!(json["group"].is_null());
+    let text = json.to_string();
+    let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, json);
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn export_records_the_java_names_through_the_metrics_facade() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let mut cluster = Cluster::new(earliest(), 1);
+    cluster.in_order = true;
+    cluster.topic("m", 1);
+    cluster.log("m", 0).append_values(4);
+    cluster.consumer.assign([tp("m", 0)], cluster.now).unwrap();
+    cluster.poll_n(4, Duration::from_secs(5));
+    let snapshot = cluster.consumer.metrics(cluster.now);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || snapshot.export("app-1"));
+    /// A metric's name, labels and value.
+    type Recorded = (String, Vec<(String, String)>, DebugValue);
+    let recorded: Vec<Recorded> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels = key
+                .labels()
+                .map(|l| (l.key().to_string(), l.value().to_string()))
+                .collect();
+            (key.name().to_string(), labels, value)
+        })
+        .collect();
+    let find = |name: &str| {
+        recorded
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} in {recorded:?}"))
+    };
+    let (_, labels, value) = find("kafka.consumer.records-consumed-total");
+    assert_eq!(value, &DebugValue::Counter(4));
+    assert!(labels.contains(&("client_id".into(), "app-1".into())));
+    let (_, labels, value) = find("kafka.consumer.records-lag");
+    assert_eq!(value, &DebugValue::Gauge(0.0.into()));
+    assert!(labels.contains(&("topic".into(), "m".into())));
+    assert!(labels.contains(&("partition".into(), "0".into())));
+    find("kafka.consumer.fetch-latency-avg");
+    find("kafka.consumer.records-lag-max");
+}

@@ -33,9 +33,9 @@ use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
 use std::sync::{Arc, Mutex};
 
 use odradek_core::{
-    CloseOptions, ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error,
-    GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetReset, Operation, RebalanceContext,
-    RebalanceEvent, RebalanceListener, TopicPartition,
+    CloseOptions, ConsumerBuilder, ConsumerConfig, ConsumerInterceptor, ConsumerRecord,
+    ConsumerRecords, Error, GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp, OffsetReset,
+    Operation, RebalanceContext, RebalanceEvent, RebalanceListener, TopicPartition,
 };
 
 use crate::Broker;
@@ -133,6 +133,12 @@ pub trait TestConsumer: Sized {
         config: ConsumerConfig,
         listener: L,
     ) -> Result<Self, Error>;
+    /// Built through the typed builder with each of `interceptors`, in
+    /// order.
+    fn build_with_interceptors(
+        config: ConsumerConfig,
+        interceptors: &[Arc<dyn ConsumerInterceptor>],
+    ) -> Result<Self, Error>;
     /// `poll_max(timeout, max_records)`.
     fn poll_max(&self, timeout: Duration, max_records: usize) -> Result<ConsumerRecords, Error>;
     /// `store_offset(record)`.
@@ -148,6 +154,8 @@ pub trait TestConsumer: Sized {
     fn high_watermark(&self, partition: &TopicPartition) -> Option<i64>;
     /// `lag(partition)`.
     fn lag(&self, partition: &TopicPartition) -> Option<i64>;
+    /// `metrics()`.
+    fn metrics(&self) -> odradek_core::metrics::Metrics;
 
     /// Two `beginning_offsets` calls in flight at once (async: joined in
     /// one task; blocking: on two threads).
@@ -472,6 +480,18 @@ impl TestConsumer for TokioConsumer {
             .build()?;
         Ok(TokioConsumer { consumer })
     }
+    fn build_with_interceptors(
+        config: ConsumerConfig,
+        interceptors: &[Arc<dyn ConsumerInterceptor>],
+    ) -> Result<Self, Error> {
+        let _inside = Self::runtime().enter();
+        let builder = ConsumerBuilder::<odradek_tokio::Consumer>::from_config(config);
+        let consumer = interceptors
+            .iter()
+            .fold(builder, |b, i| b.interceptor(i.clone()))
+            .build()?;
+        Ok(TokioConsumer { consumer })
+    }
     fn poll_max(&self, timeout: Duration, max_records: usize) -> Result<ConsumerRecords, Error> {
         self.block_on(self.consumer().poll_max(timeout, max_records))
     }
@@ -492,6 +512,9 @@ impl TestConsumer for TokioConsumer {
     }
     fn lag(&self, partition: &TopicPartition) -> Option<i64> {
         self.consumer().lag(partition)
+    }
+    fn metrics(&self) -> odradek_core::metrics::Metrics {
+        self.consumer().metrics()
     }
     fn beginning_offsets_concurrently(
         &self,
@@ -674,6 +697,17 @@ macro_rules! async_io_consumer {
                     .build()
                     .map($name)
             }
+            fn build_with_interceptors(
+                config: ConsumerConfig,
+                interceptors: &[Arc<dyn ConsumerInterceptor>],
+            ) -> Result<Self, Error> {
+                let builder = ConsumerBuilder::<odradek_async_std::Consumer>::from_config(config);
+                interceptors
+                    .iter()
+                    .fold(builder, |b, i| b.interceptor(i.clone()))
+                    .build()
+                    .map($name)
+            }
             fn poll_max(
                 &self,
                 timeout: Duration,
@@ -698,6 +732,9 @@ macro_rules! async_io_consumer {
             }
             fn lag(&self, partition: &TopicPartition) -> Option<i64> {
                 self.0.lag(partition)
+            }
+            fn metrics(&self) -> odradek_core::metrics::Metrics {
+                self.0.metrics()
             }
             fn beginning_offsets_concurrently(
                 &self,
@@ -913,6 +950,17 @@ impl TestConsumer for BlockingConsumer {
             .build()
             .map(BlockingConsumer)
     }
+    fn build_with_interceptors(
+        config: ConsumerConfig,
+        interceptors: &[Arc<dyn ConsumerInterceptor>],
+    ) -> Result<Self, Error> {
+        let builder = ConsumerBuilder::<odradek_blocking::Consumer>::from_config(config);
+        interceptors
+            .iter()
+            .fold(builder, |b, i| b.interceptor(i.clone()))
+            .build()
+            .map(BlockingConsumer)
+    }
     fn poll_max(&self, timeout: Duration, max_records: usize) -> Result<ConsumerRecords, Error> {
         self.0.poll_max(timeout, max_records)
     }
@@ -933,6 +981,9 @@ impl TestConsumer for BlockingConsumer {
     }
     fn lag(&self, partition: &TopicPartition) -> Option<i64> {
         self.0.lag(partition)
+    }
+    fn metrics(&self) -> odradek_core::metrics::Metrics {
+        self.0.metrics()
     }
     fn beginning_offsets_concurrently(
         &self,

@@ -7,13 +7,14 @@
 //! and TCP keepalive.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use odradek_core::payload::{Json, PayloadPart};
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
 use odradek_core::{
-    CloseOptions, ConsumerRecord, OffsetAndMetadata, PartitionAssignmentStrategy, RebalanceEvent,
-    TopicPartition,
+    CloseOptions, ConsumerInterceptor, ConsumerRecord, ConsumerRecords, OffsetAndMetadata,
+    PartitionAssignmentStrategy, RebalanceEvent, TopicPartition,
 };
 use odradek_tests::driver::Connection;
 use odradek_tests::interop::describe_group;
@@ -125,6 +126,10 @@ fn offset_store_builder_listener_and_close_without_commit<C: TestConsumer>(kind:
         .committed(std::slice::from_ref(&p1))
         .expect("committed");
     assert_eq!(committed[&p1], None, "[{rt}] nothing stored for p1");
+    let group = member.metrics().group.expect("group metrics");
+    assert!(group.rebalance_total >= 1, "[{rt}] {group:?}");
+    assert!(group.commit_total >= 1, "[{rt}] {group:?}");
+    assert_eq!(group.failed_commit_total, 0, "[{rt}] {group:?}");
 
     // Stored but never committed: the close commits nothing.
     member
@@ -246,6 +251,18 @@ fn api_on_a_real_broker<C: TestConsumer>(kind: BrokerKind) {
     assert_eq!((bad.offset, bad.part), (3, PayloadPart::Value), "[{rt}]");
     assert!(at(1, 3).value_as::<Json<BTreeMap<String, i64>>>().is_err());
 
+    // The metrics snapshot during real consumption.
+    let metrics = consumer.metrics();
+    assert_eq!(metrics.consumer.records_consumed_total, 14, "[{rt}]");
+    assert!(metrics.consumer.bytes_consumed_total > 0, "[{rt}]");
+    assert!(metrics.consumer.fetch_total > 0, "[{rt}]");
+    assert!(metrics.consumer.fetch_latency_max.is_some(), "[{rt}]");
+    assert!(metrics.consumer.connection_count >= 1, "[{rt}]");
+    assert_eq!(metrics.consumer.records_lag_max, Some(0), "[{rt}]");
+    assert_eq!(metrics.partitions[&p0].high_watermark, Some(10), "[{rt}]");
+    assert_eq!(metrics.partitions[&p0].position, Some(10), "[{rt}]");
+    assert!(metrics.group.is_none(), "[{rt}]");
+
     // Lag from the last fetch, no request of its own.
     assert_eq!(consumer.high_watermark(&p0), Some(10), "[{rt}]");
     assert_eq!(consumer.lag(&p0), Some(0), "[{rt}]");
@@ -275,7 +292,144 @@ fn api_on_a_real_broker<C: TestConsumer>(kind: BrokerKind) {
     assert!(started.elapsed() < Duration::from_secs(3), "[{rt}]");
 }
 
+/// What a recording interceptor saw: records per poll, and commits.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Consumed(usize),
+    Committed(BTreeMap<TopicPartition, i64>, bool),
+}
+
+/// Records what it sees under `name` in a trace shared with the others.
+struct Recording {
+    name: &'static str,
+    trace: Arc<Mutex<Vec<(&'static str, Seen)>>>,
+}
+
+impl ConsumerInterceptor for Recording {
+    fn on_consume(&self, records: &ConsumerRecords) {
+        let seen = Seen::Consumed(records.len());
+        self.trace.lock().unwrap().push((self.name, seen));
+    }
+    fn on_commit(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        result: &Result<(), odradek_core::Error>,
+    ) {
+        let offsets = offsets
+            .iter()
+            .map(|(tp, o)| (tp.clone(), o.offset))
+            .collect();
+        let seen = Seen::Committed(offsets, result.is_ok());
+        self.trace.lock().unwrap().push((self.name, seen));
+    }
+}
+
+/// Panics in both hooks.
+struct Panicking;
+
+impl ConsumerInterceptor for Panicking {
+    fn on_consume(&self, _: &ConsumerRecords) {
+        panic!("on_consume always fails");
+    }
+    fn on_commit(
+        &self,
+        _: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        _: &Result<(), odradek_core::Error>,
+    ) {
+        panic!("on_commit always fails");
+    }
+}
+
+/// Interceptors set on the builder see every poll's records and every
+/// commit (auto and asynchronous), in the order added; one that panics
+/// every time loses nothing and breaks nothing, and its panics are counted.
+fn interceptors_see_records_and_commits<C: TestConsumer>(kind: BrokerKind) {
+    let rt = C::RUNTIME;
+    let _guard = HangGuard::new(format!("interceptors [{rt}]"), Duration::from_secs(120));
+    let broker = Broker::start(kind).expect("start broker");
+    let mut conn = Connection::connect(broker.addr()).expect("driver");
+    broker.create_topic("seen", 2).expect("create topic");
+    for p in 0..2 {
+        produce_numbered(&mut conn, "seen", p, 0, &[10], Compression::None);
+    }
+    let (p0, p1) = (
+        TopicPartition::new("seen", 0),
+        TopicPartition::new("seen", 1),
+    );
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let first: Arc<dyn ConsumerInterceptor> = Arc::new(Recording {
+        name: "first",
+        trace: trace.clone(),
+    });
+    let last: Arc<dyn ConsumerInterceptor> = Arc::new(Recording {
+        name: "last",
+        trace: trace.clone(),
+    });
+    let panicking: Arc<dyn ConsumerInterceptor> = Arc::new(Panicking);
+    let member = C::build_with_interceptors(
+        group_config(&broker, "observers", true),
+        &[first, panicking, last],
+    )
+    .unwrap_or_else(|e| panic!("[{rt}] build: {e}"));
+    member
+        .subscribe(&["seen"], &RebalanceLog::default())
+        .expect("subscribe");
+    let (records, _) = read(&member, 20, 500);
+    assert_eq!(records.len(), 20, "[{rt}] nothing lost to the panics");
+
+    // Auto-commit (500 ms) at a poll, then an asynchronous commit.
+    // Auto-commits send only what changed: fold them.
+    let everything: BTreeMap<TopicPartition, i64> = [(p0.clone(), 10), (p1.clone(), 10)].into();
+    wait_for(&format!("[{rt}] the auto-commits seen"), LIMIT, || {
+        member.poll(Duration::from_millis(100)).expect("poll");
+        let seen = trace.lock().unwrap();
+        let mut committed = BTreeMap::new();
+        for (_, s) in seen.iter() {
+            if let Seen::Committed(offsets, true) = s {
+                committed.extend(offsets.clone());
+            }
+        }
+        if committed == everything {
+            Ok(())
+        } else {
+            Err(format!("{seen:?}"))
+        }
+    });
+    member
+        .commit_async(Some([(p0.clone(), OffsetAndMetadata::new(4))].into()))
+        .expect("commit_async");
+    let seen = trace.lock().unwrap().clone();
+    let consumed: usize = seen
+        .iter()
+        .filter(|(name, _)| *name == "first")
+        .map(|(_, s)| match s {
+            Seen::Consumed(n) => *n,
+            Seen::Committed(..) => 0,
+        })
+        .sum();
+    assert_eq!(consumed, 20, "[{rt}] {seen:?}");
+    // In the order added: each call of the first is followed by the last's.
+    for pair in seen.chunks(2) {
+        assert_eq!(pair[0].0, "first", "[{rt}] {seen:?}");
+        assert_eq!(
+            (pair[1].0, &pair[1].1),
+            ("last", &pair[0].1),
+            "[{rt}] {seen:?}"
+        );
+    }
+    let rewind = Seen::Committed([(p0.clone(), 4)].into(), true);
+    assert_eq!(
+        seen.last().map(|(_, s)| s),
+        Some(&rewind),
+        "[{rt}] {seen:?}"
+    );
+    let panics = member.metrics().consumer.interceptor_panics_total;
+    assert_eq!(panics as usize, seen.len() / 2, "[{rt}] one panic per call");
+    member.close().expect("close");
+}
+
 for_each_runtime!(
     offset_store_builder_listener_and_close_without_commit,
-    api_on_a_real_broker
+    api_on_a_real_broker,
+    interceptors_see_records_and_commits
 );

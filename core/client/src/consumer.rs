@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 use odradek_core::{
-    CloseOptions, ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords, Error,
-    FromConfig, FromConfigWithListener, GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp,
+    BuilderParts, CloseOptions, ConsumerBuilder, ConsumerConfig, ConsumerRecord, ConsumerRecords,
+    Error, FromBuilder, FromConfig, GroupMetadata, OffsetAndMetadata, OffsetAndTimestamp,
     OffsetsResult, Operation, QueryId, RebalanceListener, TopicPartition,
 };
 
@@ -70,16 +70,13 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
     /// consumers must be created inside a tokio runtime), or with
     /// [`Error::Runtime`] if the driver cannot start.
     pub fn new(config: ConsumerConfig) -> Result<Self, Error> {
-        Self::with_listener(config, None)
+        Self::with_parts(config, BuilderParts::default())
     }
 
-    /// A consumer with `config` whose subscriptions without a listener of
-    /// their own are heard by `listener` (see
-    /// [`ConsumerBuilder::rebalance_listener`]).
-    fn with_listener(
-        mut config: ConsumerConfig,
-        listener: Option<Box<dyn RebalanceListener>>,
-    ) -> Result<Self, Error> {
+    /// A consumer with `config` and the builder's `parts`: the listener of
+    /// subscriptions without their own (see
+    /// [`ConsumerBuilder::rebalance_listener`]) and the interceptors.
+    fn with_parts(mut config: ConsumerConfig, parts: BuilderParts) -> Result<Self, Error> {
         let runtime = R::start()?;
         if config.random_seed.is_none() {
             config.random_seed = Some(
@@ -94,7 +91,7 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
             }
             None => odradek_core::Consumer::new(config, runtime.now())?,
         };
-        let shared = Arc::new(Shared::new(core, listener));
+        let shared = Arc::new(Shared::new(core, parts));
         runtime.spawn_driver(Driver::new(runtime.clone(), shared.clone()))?;
         Ok(Consumer {
             shared,
@@ -222,7 +219,7 @@ impl<R: Runtime, W: Waiting> Consumer<R, W> {
     /// # }
     /// ```
     pub fn metrics(&self) -> odradek_core::metrics::Metrics {
-        self.shared.lock().core.metrics(self.runtime.now())
+        self.shared.lock().metrics(self.runtime.now())
     }
 
     /// The high watermark of `partition` from the last fetch response, or
@@ -805,12 +802,9 @@ impl<R: Runtime, W: Waiting> FromConfig for Consumer<R, W> {
     }
 }
 
-impl<R: Runtime, W: Waiting> FromConfigWithListener for Consumer<R, W> {
-    fn from_config_with_listener(
-        config: ConsumerConfig,
-        listener: Box<dyn RebalanceListener>,
-    ) -> Result<Self, Error> {
-        Self::with_listener(config, Some(listener))
+impl<R: Runtime, W: Waiting> FromBuilder for Consumer<R, W> {
+    fn from_builder(config: ConsumerConfig, parts: BuilderParts) -> Result<Self, Error> {
+        Self::with_parts(config, parts)
     }
 }
 

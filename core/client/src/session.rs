@@ -9,10 +9,11 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use odradek_core::group::dispatch_rebalance;
+use odradek_core::metrics::Metrics;
 use odradek_core::{
-    CloseOptions, CommitId, CommittedResult, Consumer, ConsumerRecords, Error, Event, Io,
-    NoopListener, OffsetAndMetadata, OffsetAndTimestamp, OffsetsResult, QueryId, RebalanceListener,
-    RuntimeFailure, TopicPartition,
+    BuilderParts, CloseOptions, CommitId, CommittedResult, Consumer, ConsumerInterceptor,
+    ConsumerRecords, Error, Event, Io, NoopListener, OffsetAndMetadata, OffsetAndTimestamp,
+    OffsetsResult, QueryId, RebalanceListener, RuntimeFailure, TopicPartition,
 };
 
 /// How much longer than the group's part of a close (its
@@ -124,6 +125,8 @@ pub(crate) struct Session {
     callbacks: HashMap<CommitId, CommitCallback>,
     /// The listener the builder gave (one that does nothing without).
     builder_listener: Box<dyn RebalanceListener>,
+    /// The builder's interceptors, in order.
+    interceptors: Interceptors,
     /// The current subscription's own listener; without one, the
     /// builder's hears.
     listener: Option<Box<dyn RebalanceListener>>,
@@ -147,14 +150,11 @@ pub(crate) struct Drained {
 }
 
 impl Session {
-    /// A session around `core`; `builder_listener` hears of rebalances of
-    /// subscriptions that give no listener, and `listener_owner` hears
-    /// when a listener runs.
-    pub(crate) fn new(
-        core: Consumer,
-        builder_listener: Option<Box<dyn RebalanceListener>>,
-        listener_owner: ListenerOwner,
-    ) -> Self {
+    /// A session around `core` with the builder's `parts` (its listener
+    /// hears of rebalances of subscriptions that give none; its
+    /// interceptors see records and commits); `listener_owner` hears when
+    /// a listener or interceptor runs.
+    pub(crate) fn new(core: Consumer, parts: BuilderParts, listener_owner: ListenerOwner) -> Self {
         Self {
             core,
             query_results: HashMap::new(),
@@ -162,7 +162,10 @@ impl Session {
             unwatched_commits: HashSet::new(),
             committed_results: HashMap::new(),
             callbacks: HashMap::new(),
-            builder_listener: builder_listener.unwrap_or_else(|| Box::new(NoopListener)),
+            builder_listener: parts
+                .rebalance_listener
+                .unwrap_or_else(|| Box::new(NoopListener)),
+            interceptors: Interceptors::new(parts.interceptors),
             listener: None,
             listener_owner,
             stopped: None,
@@ -190,6 +193,10 @@ impl Session {
                 }
                 Event::CommittedDone { id, result } => {
                     self.committed_results.insert(id, result);
+                }
+                Event::Committed { offsets, result } => {
+                    let _inside = self.listener_owner.enter();
+                    self.interceptors.on_commit(&offsets, &result);
                 }
                 Event::ConnectionError { broker, reason } => {
                     tracing::warn!(%broker, %reason, "broker connection problem");
@@ -227,7 +234,20 @@ impl Session {
         self.dispatch_rebalance(now);
         let records = self.core.take_records_up_to(max, now);
         self.dispatch_rebalance(now);
+        if let Ok(records) = &records {
+            if !records.is_empty() {
+                let _inside = self.listener_owner.enter();
+                self.interceptors.on_consume(records);
+            }
+        }
         records
+    }
+
+    /// The core's metrics, with what the session counts itself.
+    pub(crate) fn metrics(&self, now: Instant) -> Metrics {
+        let mut metrics = self.core.metrics(now);
+        metrics.consumer.interceptor_panics_total = self.interceptors.panics;
+        metrics
     }
 
     /// Subscribes to `topics`; `listener` (or the builder's, or a listener
@@ -363,4 +383,63 @@ pub(crate) fn offsets_only(
         .into_iter()
         .map(|(tp, o)| (tp, o.map_or(-1, |o| o.offset)))
         .collect()
+}
+
+/// The builder's interceptors, each run inside `catch_unwind`: a panic is
+/// logged the first time for each interceptor, counted, and otherwise
+/// ignored, so records and commits go on.
+struct Interceptors {
+    list: Vec<(Box<dyn ConsumerInterceptor>, bool)>,
+    panics: u64,
+}
+
+impl Interceptors {
+    fn new(list: Vec<Box<dyn ConsumerInterceptor>>) -> Self {
+        Self {
+            list: list.into_iter().map(|i| (i, false)).collect(),
+            panics: 0,
+        }
+    }
+
+    fn on_consume(&mut self, records: &ConsumerRecords) {
+        self.each("on_consume", |i| i.on_consume(records));
+    }
+
+    fn on_commit(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        result: &Result<(), Error>,
+    ) {
+        self.each("on_commit", |i| i.on_commit(offsets, result));
+    }
+
+    fn each(&mut self, hook: &'static str, call: impl Fn(&dyn ConsumerInterceptor)) {
+        for (index, (interceptor, reported)) in self.list.iter_mut().enumerate() {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                call(interceptor.as_ref());
+            }));
+            if let Err(payload) = outcome {
+                self.panics += 1;
+                if !*reported {
+                    *reported = true;
+                    let message = panic_message(payload.as_ref());
+                    tracing::error!(
+                        interceptor = index,
+                        hook,
+                        %message,
+                        "an interceptor panicked; it keeps being called, and its panics only counted"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The text of a panic payload, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }

@@ -27,13 +27,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        core: odradek_core::Consumer,
-        listener: Option<Box<dyn odradek_core::RebalanceListener>>,
-    ) -> Self {
+    pub(crate) fn new(core: odradek_core::Consumer, parts: odradek_core::BuilderParts) -> Self {
         let listener_owner = ListenerOwner::default();
         Self {
-            state: Mutex::new(Session::new(core, listener, listener_owner.clone())),
+            state: Mutex::new(Session::new(core, parts, listener_owner.clone())),
             changed: Event::new(),
             inbox: Arc::new(Inbox::default()),
             listener_owner,

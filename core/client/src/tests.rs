@@ -112,7 +112,7 @@ fn driver(properties: &[(&str, &str)]) -> (Fake, Arc<Shared>, Driver<Fake>) {
     let mut config = ConsumerConfig::from_properties(all).unwrap();
     config.random_seed = Some(7);
     let core = odradek_core::Consumer::new(config, fake.now()).unwrap();
-    let shared = Arc::new(Shared::new(core, None));
+    let shared = Arc::new(Shared::new(core, odradek_core::BuilderParts::default()));
     shared
         .lock()
         .core

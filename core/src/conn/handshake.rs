@@ -131,6 +131,13 @@ impl<P> Connections<P> {
             state.failures = 0;
         }
         timers.stop(&Timer::Reconnect(node));
+        tracing::debug!(
+            broker = %c.address,
+            %conn,
+            tls = c.tls.is_some(),
+            apis = c.versions.len(),
+            "connection ready"
+        );
         self.outcomes.push_back(Outcome::Ready);
     }
 

@@ -214,6 +214,9 @@ pub(crate) struct InFlight<P> {
     pub(crate) version: i16,
     /// When it went out (for latency metrics).
     pub(crate) sent_at: Instant,
+    /// The request's span (API, version, broker, correlation id), closed
+    /// with its answer.
+    pub(crate) span: tracing::Span,
     pub(crate) deadline: Instant,
     pub(crate) purpose: P,
 }
@@ -453,6 +456,7 @@ impl<P> Connections<P> {
             },
         );
         self.stats.created += 1;
+        tracing::debug!(broker = %address, %id, ?node, "connecting");
         self.rearm(id, timers);
         self.io.push_back(Io::Connect {
             conn: id,
@@ -520,11 +524,20 @@ impl<P> Connections<P> {
             return Err(purpose);
         };
         c.last_active = now;
+        let span = tracing::debug_span!(
+            "request",
+            api = %R::API_KEY,
+            version,
+            broker = %c.address,
+            correlation_id,
+        );
+        span.in_scope(|| tracing::debug!("request sent"));
         c.in_flight.push_back(InFlight {
             correlation_id,
             api: R::API_KEY,
             version,
             sent_at: now,
+            span,
             deadline: now + self.config.request_timeout + extra_timeout,
             purpose,
         });
@@ -719,6 +732,14 @@ impl<P> Connections<P> {
                 let Some(request) = c.in_flight.pop_front() else {
                     return Ok(());
                 };
+                request.span.in_scope(|| {
+                    let latency = now.saturating_duration_since(request.sent_at);
+                    tracing::debug!(
+                        latency_ms = latency.as_secs_f64() * 1e3,
+                        bytes = frame.len(),
+                        "response received"
+                    );
+                });
                 self.outcomes.push_back(Outcome::Response {
                     node,
                     request,
@@ -818,6 +839,13 @@ impl<P> Connections<P> {
         if matches!(problem, ConnectionProblem::RequestTimedOut(_)) {
             self.stats.request_timeouts += 1;
         }
+        tracing::debug!(
+            broker = %c.address,
+            %conn,
+            cause = %problem,
+            unanswered = c.in_flight.len(),
+            "connection closed"
+        );
         timers.stop(&Timer::Connection(conn));
         if close {
             self.io.push_back(Io::Close { conn });

@@ -533,6 +533,13 @@ impl Consumer {
             return;
         };
         state.retry.succeeded(&mut self.timers);
+        tracing::trace!(
+            partition = %tp,
+            batches = decoded.batches.len(),
+            bytes = decoded.batches.iter().map(BufferedBatch::bytes).sum::<usize>(),
+            high_watermark = state.high_watermark,
+            "fetched"
+        );
         for batch in decoded.batches {
             self.buffered_bytes += batch.bytes();
             state.buffer.push(batch);
@@ -597,6 +604,7 @@ impl Consumer {
                 return;
             }
             let offset = state.position;
+            tracing::info!(partition = %tp, offset, policy = ?reset, "offset out of range");
             let phase = match reset {
                 OffsetReset::None => Phase::OutOfRange { offset },
                 strategy => reset_phase(strategy),
@@ -612,6 +620,7 @@ impl Consumer {
         if code.is_retriable() {
             self.metadata.request_update();
         } else {
+            tracing::warn!(partition = %tp, %code, "fetch refused");
             self.poll_error.get_or_insert(Error::Partition {
                 api: ApiKey::Fetch,
                 partition: tp.clone(),

@@ -155,6 +155,7 @@ impl Consumer {
                 GroupAction::InterestChanged => self.update_wanted_metadata(),
                 GroupAction::Fatal(error) => self.set_fatal(error),
                 GroupAction::PollError(error) => {
+                    tracing::warn!(%error, "a group error for the next poll");
                     self.poll_error.get_or_insert(error);
                 }
                 GroupAction::WakePoll => self.signal_poll_ready(),
@@ -170,6 +171,7 @@ impl Consumer {
         if self.stopped.is_some() {
             return;
         }
+        tracing::error!(%error, "the consumer cannot go on");
         self.stopped = Some(error.clone());
         for (id, _) in std::mem::take(&mut self.queries) {
             self.events.push_back(Event::OffsetsQueryDone {

@@ -96,6 +96,15 @@ pub enum Event {
         /// Its outcome.
         result: Result<(), Error>,
     },
+    /// Any commit that sent offsets finished: the application's (after
+    /// its [`CommitDone`](Self::CommitDone)) and auto-commits, in the
+    /// order they were made, for interceptors and logs.
+    Committed {
+        /// What it asked to commit.
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        /// Its outcome.
+        result: Result<(), Error>,
+    },
     /// A committed-offsets lookup finished.
     CommittedDone {
         /// The lookup.
@@ -1204,6 +1213,7 @@ impl Consumer {
             request_timeouts_total: conns.request_timeouts,
             last_poll_ago: crate::metrics::ago(m.last_poll, now),
             max_poll_interval: self.config.max_poll_interval,
+            interceptor_panics_total: 0,
         };
         Metrics {
             partitions,

@@ -259,6 +259,7 @@ impl Consumer {
                     state.position_leader = Some(leader);
                     state.fetch_offset = state.position;
                     state.retry.succeeded(&mut self.timers);
+                    tracing::info!(partition = %tp, offset = state.position, "position reset");
                     self.events.push_back(Event::PositionsChanged);
                 }
                 OffsetsTarget::Query { id } => {

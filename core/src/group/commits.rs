@@ -37,6 +37,8 @@ pub(crate) enum CommitKind {
 /// A commit not reported yet; its deadline is [`Timer::CommitDeadline`].
 #[derive(Debug)]
 struct PendingCommit {
+    /// What the commit asked for, as made (reported with its outcome).
+    requested: BTreeMap<TopicPartition, OffsetAndMetadata>,
     /// What is still to be sent. A newer commit that went out with one of
     /// these partitions takes it over (see [`Commits::newest_sent`]).
     offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
@@ -50,6 +52,8 @@ struct PendingCommit {
     /// Newer commits that took over some of its partitions: their outcomes
     /// are part of its own.
     superseded_by: BTreeSet<CommitId>,
+    /// Its span: what it sent and how it ended are logged inside.
+    span: tracing::Span,
 }
 
 /// A committed-offsets lookup; its deadline is [`Timer::CommittedDeadline`].
@@ -184,6 +188,8 @@ impl Commits {
         self.commits.insert(
             id,
             PendingCommit {
+                span: tracing::debug_span!("commit", group = %self.group_id, commit = id.0, ?kind),
+                requested: offsets.clone(),
                 offsets,
                 kind,
                 retry: Retry::new(Timer::CommitRetry(id)),
@@ -368,6 +374,8 @@ impl Commits {
     pub(crate) fn sent(&mut self, id: CommitId) {
         if let Some(c) = self.commits.get_mut(&id) {
             c.retry.sent();
+            c.span
+                .in_scope(|| tracing::debug!(offsets = ?c.offsets, "commit sent"));
             for tp in c.offsets.keys() {
                 let newest = self.newest_sent.entry(tp.clone()).or_insert(id);
                 *newest = (*newest).max(id);
@@ -537,15 +545,21 @@ impl Commits {
             if result.is_err() {
                 self.completed.1 += 1;
             }
-            match commit.kind {
-                CommitKind::Sync | CommitKind::Async => {
-                    ctx.events.push_back(Event::CommitDone { id, result })
-                }
-                CommitKind::Auto => {
-                    if let Err(error) = result {
-                        tracing::warn!(%error, "auto-commit failed");
-                    }
-                }
+            commit.span.in_scope(|| match &result {
+                Ok(()) => tracing::debug!("commit done"),
+                Err(error) => tracing::warn!(%error, "commit failed"),
+            });
+            if commit.kind != CommitKind::Auto {
+                ctx.events.push_back(Event::CommitDone {
+                    id,
+                    result: result.clone(),
+                });
+            }
+            if !commit.requested.is_empty() {
+                ctx.events.push_back(Event::Committed {
+                    offsets: commit.requested,
+                    result,
+                });
             }
         }
     }

@@ -166,6 +166,9 @@ pub(crate) struct ConsumerGroup {
     no_final_commit: bool,
     /// Rebalances, heartbeats and commit latencies, for the metrics.
     meters: GroupMeters,
+    /// The rebalance under way, from its first JoinGroup to the
+    /// assignment: its steps are logged inside it.
+    rebalance_span: Option<tracing::Span>,
 }
 
 impl ConsumerGroup {
@@ -182,6 +185,7 @@ impl ConsumerGroup {
             auto_commit_due: false,
             no_final_commit: false,
             meters: GroupMeters::default(),
+            rebalance_span: None,
             id,
         }
     }
@@ -243,6 +247,14 @@ impl ConsumerGroup {
 
     pub(crate) fn metadata(&self) -> GroupMetadata {
         self.member.metadata()
+    }
+
+    /// Logs inside the rebalance under way, if any.
+    fn in_rebalance(&self, log: impl FnOnce()) {
+        match &self.rebalance_span {
+            Some(span) => span.in_scope(log),
+            None => log(),
+        }
     }
 
     /// The offset known to be committed for `tp`.
@@ -406,6 +418,7 @@ impl ConsumerGroup {
         if partitions.is_empty() {
             return;
         }
+        self.in_rebalance(|| tracing::info!(group = %self.id, ?partitions, "revoking partitions"));
         self.commit_before_revoke(&partitions, ctx);
         let positions = self.delivered(Some(&partitions), ctx.assigned);
         self.commits.forget(&partitions);
@@ -430,6 +443,13 @@ impl ConsumerGroup {
     /// The membership is gone: the partitions are lost, never committed.
     fn lose_partitions(&mut self, ctx: &mut GroupCtx<'_>) {
         let owned = ctx.assigned.partitions();
+        if !owned.is_empty() {
+            tracing::warn!(
+                group = %self.id,
+                partitions = ?owned,
+                "partitions lost (the membership is gone); they are not committed"
+            );
+        }
         self.commits.forget(&owned);
         // Commits for the old generation would be refused anyway.
         self.commits.drop_auto_commits(ctx);
@@ -646,6 +666,17 @@ impl ConsumerGroup {
         if ctx.send(conn, &request, version, extra, GroupPurpose::Join { term }) {
             self.member.join_sent();
             self.meters.joining(ctx.now);
+            let group = self.id.as_str();
+            let span = self
+                .rebalance_span
+                .get_or_insert_with(|| tracing::info_span!("rebalance", %group));
+            span.in_scope(|| {
+                tracing::info!(
+                    member_id = %request.member_id,
+                    owned = ctx.assigned.partitions().len(),
+                    "joining the group"
+                );
+            });
         }
     }
 
@@ -839,7 +870,16 @@ impl ConsumerGroup {
         response: Option<JoinGroupResponse>,
         ctx: &mut GroupCtx<'_>,
     ) {
-        match self.member.on_join(response, ctx) {
+        let joined = self.member.on_join(response, ctx);
+        if matches!(joined, Joined::Lead | Joined::Follow { .. }) {
+            let leader = matches!(joined, Joined::Lead);
+            self.in_rebalance(|| {
+                let generation = self.member.generation();
+                let member_id = self.member.member_id();
+                tracing::info!(generation, %member_id, leader, "joined the group");
+            });
+        }
+        match joined {
             Joined::Nothing => {}
             Joined::CoordinatorLost => self.coordinator_lost(term),
             Joined::PartitionsLost => self.lose_partitions(ctx),
@@ -870,6 +910,19 @@ impl ConsumerGroup {
                 self.meters.assigned(ctx.now);
                 let owned = ctx.assigned.partitions();
                 let change = self.member.assigned(assigned, owned, ctx);
+                if let Some(span) = self.rebalance_span.take() {
+                    let (generation, member_id) = self.member.membership().unwrap_or_default();
+                    span.in_scope(|| {
+                        tracing::info!(
+                            generation,
+                            %member_id,
+                            added = ?change.added,
+                            revoked = ?change.revoked,
+                            took_ms = self.meters.last_rebalance_duration.unwrap_or_default().as_secs_f64() * 1e3,
+                            "assignment received"
+                        );
+                    });
+                }
                 if !change.revoked.is_empty() {
                     // Cooperative: give these up now; their new owner gets
                     // them in the next generation, which we join after the

@@ -205,6 +205,11 @@ impl Member {
         self.generation
     }
 
+    /// The member id the coordinator gave (empty before).
+    pub(crate) fn member_id(&self) -> &str {
+        &self.member_id
+    }
+
     pub(crate) fn has_member_id(&self) -> bool {
         !self.member_id.is_empty()
     }
