@@ -464,6 +464,9 @@ fn drive_consumer(data: &[u8], group: bool, sasl: bool) {
             consumer.buffered_bytes() <= 4 << 20,
             "buffer bound exceeded"
         );
+        // The metrics snapshot holds up whatever state the input reached.
+        let metrics = consumer.metrics(now);
+        assert_eq!(metrics.consumer.buffered_bytes, consumer.buffered_bytes());
     }
     if group {
         let options = CloseOptions::new().timeout(Duration::from_secs(1));

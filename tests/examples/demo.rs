@@ -12,8 +12,9 @@
 //! last fifth back until all three are in): one member subscribes, and each
 //! next one once the group has been settled for 2 s, so the group
 //! rebalances twice. Each member has a live line (runtime,
-//! partitions, records, rate; redrawn on a terminal, printed every second
-//! otherwise), and every rebalance callback is printed as it happens.
+//! partitions, records, rate, and its largest partition lag from
+//! `metrics()`; redrawn on a terminal, printed every second otherwise), and
+//! every rebalance callback is printed as it happens.
 //!
 //! Auto-commit commits the delivered positions before every revocation, so
 //! a partition's next owner starts where the last one stopped. At the end
@@ -249,6 +250,7 @@ fn run_tokio(
         while !board.stop.load(Ordering::SeqCst) {
             let records = consumer.poll(POLL_TIMEOUT).await?;
             member.take(board, &records)?;
+            member.observe(&consumer.metrics());
         }
         member.finish(consumer.assignment(), board);
         consumer.close().await?;
@@ -267,6 +269,7 @@ fn run_async_std(
         while !board.stop.load(Ordering::SeqCst) {
             let records = consumer.poll(POLL_TIMEOUT).await?;
             member.take(board, &records)?;
+            member.observe(&consumer.metrics());
         }
         member.finish(consumer.assignment(), board);
         consumer.close().await?;
@@ -284,6 +287,7 @@ fn run_blocking(
     while !board.stop.load(Ordering::SeqCst) {
         let records = consumer.poll(POLL_TIMEOUT)?;
         member.take(board, &records)?;
+        member.observe(&consumer.metrics());
     }
     member.finish(consumer.assignment(), board);
     consumer.close()?;
@@ -302,6 +306,8 @@ struct MemberState {
     subscribed: bool,
     assigned: BTreeSet<i32>,
     records: usize,
+    /// The largest partition lag, from `metrics()` after each poll.
+    lag: Option<i64>,
     /// The assignment when the demo stopped, before any member left.
     final_assignment: Option<Vec<i32>>,
 }
@@ -337,6 +343,11 @@ impl Member {
         }
         self.state().records += records.len();
         Ok(())
+    }
+
+    /// Keeps what the live line shows from the consumer's metrics.
+    fn observe(&self, metrics: &odradek_core::metrics::Metrics) {
+        self.state().lag = metrics.consumer.records_lag_max;
     }
 
     /// Records the final assignment, then waits (bounded) until every
@@ -602,12 +613,14 @@ impl Screen {
             } else {
                 ranges(&state.assigned.iter().copied().collect::<Vec<_>>())
             };
+            let lag = state.lag.map_or("-".to_string(), |lag| lag.to_string());
             lines.push(format!(
-                "           {:<22} {:<20} {:>9} records {:>9.0} records/s",
+                "           {:<22} {:<20} {:>9} records {:>9.0} records/s  lag {:>7}",
                 member.label(),
                 partitions,
                 state.records,
-                per_second
+                per_second,
+                lag
             ));
         }
         lines
