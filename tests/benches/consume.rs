@@ -1,10 +1,11 @@
 //! End-to-end consumer benchmark: odradek-tokio (default settings) against
-//! rskafka, consuming the same 6-partition topic from a local broker: tansu
+//! rskafka, consuming the same topic (6 partitions, or `--partitions N` for
+//! a wide one) from a local broker: tansu
 //! (one partition per Fetch response, in-memory log) and crabka (every
 //! partition in each response, on-disk log, so the client sets the pace).
 //!
 //! ```text
-//! cargo bench -p odradek-tests --bench consume [-- --records N --runs N --codecs none,lz4,zstd --brokers tansu,crabka,crabka-tls]
+//! cargo bench -p odradek-tests --bench consume [-- --records N --runs N --partitions N --codecs none,lz4,zstd --brokers tansu,crabka,crabka-tls]
 //! ```
 //!
 //! `crabka-tls` measures TLS instead: crabka with its secure listeners
@@ -12,11 +13,11 @@
 //! PLAINTEXT listener (`odradek`) and over the SSL listener (`odradek-tls`,
 //! TLS 1.3 with the ring provider) in the same run.
 //!
-//! The parent process starts a fresh broker per broker kind and codec, creates a
-//! 6-partition topic and writes `N` records (100-byte values, small keys) in
+//! The parent process starts a fresh broker per broker kind and codec, creates the
+//! topic and writes `N` records (100-byte values, small keys) in
 //! batches of 1000 compressed with that codec, using Odradek's batch encoder
 //! and the blocking test driver (one Produce per batch, batch `b` to
-//! partition `b % 6`). Then it runs each client in its own child process (this
+//! partition `b % partitions`). Then it runs each client in its own child process (this
 //! binary re-executed with `--child CLIENT ...`), alternating which client goes
 //! first, so peak RSS and CPU time belong to one client only. A child reads
 //! every partition from offset 0 (assign mode), touches each record's key and
@@ -29,13 +30,16 @@
 //!   from `/proc/self/task/*/schedstat` (nanoseconds); `cpu_ticks_s` is the
 //!   same from `/proc/self/stat` (user + system, 10 ms ticks) as a check;
 //!   `cpu_by_thread_s` splits it by thread name (`main` runs the poll loop);
-//! * `peak_rss_kib`: `VmHWM` from `/proc/self/status` after the last record.
+//! * `peak_rss_kib`: `VmHWM` from `/proc/self/status` after the last record;
+//! * `peak_heap_kib`: the most heap the child held at once, from a counting
+//!   global allocator (`cap`).
 //!
 //! The parent also samples the broker's CPU (`/proc/PID/stat`) around each
 //! child, and prints `/proc/loadavg` at the start and the end. Environment
 //! variables `ODRADEK_BENCH_RECORDS`, `ODRADEK_BENCH_RUNS`,
-//! `ODRADEK_BENCH_CODECS` and `ODRADEK_BENCH_BROKERS` set the same knobs as
-//! the flags (defaults: 1,000,000 records, 7 runs per client, none,lz4,zstd,
+//! `ODRADEK_BENCH_PARTITIONS`, `ODRADEK_BENCH_CODECS` and
+//! `ODRADEK_BENCH_BROKERS` set the same knobs as the flags (defaults:
+//! 1,000,000 records, 7 runs per client, 6 partitions, none,lz4,zstd,
 //! tansu,crabka); `--hold` pauses
 //! after producing each topic (until a line on stdin) and prints the child
 //! command line, to run a client by hand under a profiler.
@@ -59,7 +63,13 @@ use serde_json::{Value, json};
 type BoxError = Box<dyn Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
 
-const PARTITIONS: i32 = 6;
+/// The topic's partitions unless `--partitions` says otherwise.
+const DEFAULT_PARTITIONS: i32 = 6;
+
+/// Every allocation of a child counted, for its peak heap (both clients run
+/// under the same allocator, so the cost is the same for each).
+#[global_allocator]
+static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
 const BATCH: usize = 1000;
 const VALUE_SIZE: usize = 100;
 /// Bounds one client run (child process).
@@ -111,6 +121,7 @@ fn main() {
 
 struct Settings {
     records: usize,
+    partitions: i32,
     runs: usize,
     codecs: Vec<Compression>,
     brokers: Vec<Target>,
@@ -125,6 +136,7 @@ fn settings(args: &[String]) -> Res<Settings> {
     let mut runs = env("ODRADEK_BENCH_RUNS");
     let mut codecs = env("ODRADEK_BENCH_CODECS");
     let mut brokers = env("ODRADEK_BENCH_BROKERS");
+    let mut partitions = env("ODRADEK_BENCH_PARTITIONS");
     let mut hold = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -133,6 +145,7 @@ fn settings(args: &[String]) -> Res<Settings> {
             "--runs" => &mut runs,
             "--codecs" => &mut codecs,
             "--brokers" => &mut brokers,
+            "--partitions" => &mut partitions,
             "--hold" => {
                 hold = true;
                 continue;
@@ -166,6 +179,9 @@ fn settings(args: &[String]) -> Res<Settings> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Settings {
         records: records.map_or(Ok(1_000_000), |r| r.parse())?,
+        partitions: partitions
+            .map_or(Ok(DEFAULT_PARTITIONS), |p| p.parse())?
+            .max(1),
         runs: runs.map_or(Ok(7), |r| r.parse())?.max(1),
         codecs,
         brokers,
@@ -183,9 +199,9 @@ fn parent(args: &[String]) -> Res<()> {
     let settings = settings(args)?;
     println!("load at start (/proc/loadavg): {}", loadavg());
     println!(
-        "{} records per codec, {VALUE_SIZE}-byte values, {PARTITIONS} partitions, batches of {BATCH}; \
+        "{} records per codec, {VALUE_SIZE}-byte values, {} partitions, batches of {BATCH}; \
          {} runs per client, medians shown",
-        settings.records, settings.runs
+        settings.records, settings.partitions, settings.runs
     );
     let mut verdicts = Vec::new();
     for &kind in &settings.brokers {
@@ -238,6 +254,9 @@ impl Run {
     fn rss_mib(&self) -> f64 {
         self.f("peak_rss_kib") / 1024.0
     }
+    fn heap_mib(&self) -> f64 {
+        self.f("peak_heap_kib") / 1024.0
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -271,13 +290,21 @@ fn bench_codec(
     };
     let tls = secure.is_some();
     let clients = if tls { TLS_CLIENTS } else { CLIENTS };
-    broker.create_topic(&topic, PARTITIONS as u32)?;
+    broker.create_topic(&topic, settings.partitions as u32)?;
     let started = Instant::now();
-    let ends = produce(broker, &topic, codec, settings.records)?;
+    let ends = produce(broker, &topic, codec, settings.records, settings.partitions)?;
     let produce_s = started.elapsed().as_secs_f64();
+    // A wide topic's list of end offsets would fill the screen.
+    let shown_ends = if ends.len() <= 12 {
+        format!("{ends:?}")
+    } else {
+        let min = ends.iter().min().copied().unwrap_or_default();
+        let max = ends.iter().max().copied().unwrap_or_default();
+        format!("{} partitions, {min}..{max} each", ends.len())
+    };
     println!();
     println!(
-        "== {kind}, codec {name}: produced {} records to {topic} in {produce_s:.1} s; end offsets {ends:?}; \
+        "== {kind}, codec {name}: produced {} records to {topic} in {produce_s:.1} s; end offsets {shown_ends}; \
          broker RSS {:.0} MiB",
         settings.records,
         broker
@@ -381,17 +408,25 @@ fn bench_codec(
     let med = |client: &str, f: &dyn Fn(&Run) -> f64| median(runs[client].iter().map(f).collect());
     println!();
     println!(
-        "  {:<10} {:>12} {:>9} {:>14} {:>14} {:>9} {:>15}",
-        "client", "records/s", "MB/s", "CPU s/M rec", "peak RSS MiB", "wall s", "broker CPU s"
+        "  {:<10} {:>12} {:>9} {:>14} {:>14} {:>15} {:>9} {:>15}",
+        "client",
+        "records/s",
+        "MB/s",
+        "CPU s/M rec",
+        "peak RSS MiB",
+        "peak heap MiB",
+        "wall s",
+        "broker CPU s"
     );
     for client in clients {
         println!(
-            "  {:<11} {:>12.0} {:>9.1} {:>14.3} {:>14.1} {:>9.3} {:>15.2}",
+            "  {:<11} {:>12.0} {:>9.1} {:>14.3} {:>14.1} {:>15.1} {:>9.3} {:>15.2}",
             client,
             med(client, &Run::rate),
             med(client, &Run::mb_s),
             med(client, &Run::cpu_per_m),
             med(client, &Run::rss_mib),
+            med(client, &Run::heap_mib),
             med(client, &|r| r.f("wall_s")),
             med(client, &|r| r.broker_cpu_s),
         );
@@ -442,14 +477,20 @@ fn value(i: usize) -> Vec<u8> {
 }
 
 /// Writes `total` records in batches of [`BATCH`], batch `b` to partition
-/// `b % PARTITIONS`; returns each partition's end offset.
-fn produce(broker: &Broker, topic: &str, codec: Compression, total: usize) -> Res<Vec<i64>> {
+/// `b % partitions`; returns each partition's end offset.
+fn produce(
+    broker: &Broker,
+    topic: &str,
+    codec: Compression,
+    total: usize,
+    partitions: i32,
+) -> Res<Vec<i64>> {
     let mut conn = Connection::connect(broker.addr())?;
-    let mut ends = vec![0i64; PARTITIONS as usize];
+    let mut ends = vec![0i64; partitions as usize];
     let mut written = 0;
     let mut batch_no = 0usize;
     while written < total {
-        let partition = (batch_no % PARTITIONS as usize) as i32;
+        let partition = (batch_no % partitions as usize) as i32;
         let count = BATCH.min(total - written);
         let batch = RecordBatchBuilder::new(0)
             .compression(codec)
@@ -701,6 +742,7 @@ fn child(args: &[String]) -> Res<()> {
             "cpu_by_thread_s": by_thread,
             "cpu_ticks_s": (cpu1 - cpu0) as f64 / CLOCK_TICKS_PER_S,
             "peak_rss_kib": peak_rss,
+            "peak_heap_kib": HEAP.max_allocated() / 1024,
         })
     );
     // Shut down without waiting for background tasks (rskafka's
