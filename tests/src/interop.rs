@@ -17,7 +17,7 @@ use std::fmt;
 use std::time::Duration;
 
 use odradek_core::protocol::messages::DescribeGroupsRequest;
-use odradek_core::{Error, GroupMetadata, TopicPartition};
+use odradek_core::{Error, GroupMetadata, RebalanceEvent, TopicPartition};
 
 use crate::driver::Connection;
 use crate::suite::{RebalanceLog, TestConsumer, check_numbered};
@@ -117,6 +117,24 @@ impl<C: TestConsumer> OdradekMember<C> {
     /// Its current assignment.
     pub fn assignment(&self) -> BTreeSet<TopicPartition> {
         self.consumer.assignment().into_iter().collect()
+    }
+
+    /// The partitions its rebalance listener was told it owns. The core
+    /// takes an assignment at the SyncGroup answer; the listener hears of
+    /// it at the next poll, so the two differ for one poll.
+    pub fn heard_assignment(&self) -> BTreeSet<TopicPartition> {
+        let mut owned = BTreeSet::new();
+        for event in self.log.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            match event {
+                RebalanceEvent::Assigned(p) => owned.extend(p.iter().cloned()),
+                RebalanceEvent::Revoked(p) | RebalanceEvent::Lost(p) => {
+                    for tp in p {
+                        owned.remove(tp);
+                    }
+                }
+            }
+        }
+        owned
     }
 
     /// Its group membership, once it has joined.

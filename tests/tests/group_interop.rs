@@ -225,6 +225,12 @@ impl<C: TestConsumer> Group<C> {
             .odradek
             .group_metadata()
             .filter(|m| m.generation_id >= 0 && !m.member_id.is_empty())?;
+        // Not before Odradek's listener heard of its assignment (at the
+        // poll after the SyncGroup answer): a rebalance mark counted later
+        // would look like a rebalance after convergence.
+        if self.odradek.heard_assignment() != self.odradek.assignment() {
+            return None;
+        }
         let views = self.views();
         let total: usize = views.values().map(BTreeSet::len).sum();
         let union: BTreeSet<TopicPartition> = views.values().flatten().cloned().collect();
