@@ -69,6 +69,9 @@ pub(crate) struct Retry {
     timer: Timer,
     failures: u32,
     in_flight: bool,
+    /// The backoff timer may be set: without it, `ready` needs no lookup
+    /// in the timer table (a hash of the timer) on every scan.
+    backing_off: bool,
 }
 
 impl Retry {
@@ -78,12 +81,14 @@ impl Retry {
             timer,
             failures: 0,
             in_flight: false,
+            backing_off: false,
         }
     }
 
     /// Neither in flight nor backing off.
     pub(crate) fn ready(&self, timers: &TimerTable) -> bool {
-        !self.in_flight && !timers.is_set(&self.timer)
+        let backing_off = self.backing_off && timers.is_set(&self.timer);
+        !self.in_flight && !backing_off
     }
 
     /// Whether the request is out and not answered yet.
@@ -106,7 +111,13 @@ impl Retry {
     pub(crate) fn succeeded(&mut self, timers: &mut TimerTable) {
         self.in_flight = false;
         self.failures = 0;
-        timers.stop(&self.timer);
+        self.stop(timers);
+    }
+
+    fn stop(&mut self, timers: &mut TimerTable) {
+        if std::mem::take(&mut self.backing_off) {
+            timers.stop(&self.timer);
+        }
     }
 
     /// The request failed: it may go again after a backoff that grows with
@@ -125,6 +136,7 @@ impl Retry {
         backoff: &mut Backoff,
         timers: &mut TimerTable,
     ) {
+        self.backing_off = true;
         timers.set(self.timer.clone(), now + backoff.delay(self.failures));
     }
 
@@ -137,7 +149,7 @@ impl Retry {
     pub(crate) fn reset(&mut self, timers: &mut TimerTable) {
         self.in_flight = false;
         self.failures = 0;
-        timers.stop(&self.timer);
+        self.stop(timers);
     }
 
     /// Stops the backoff timer (the request is gone for good).

@@ -69,6 +69,9 @@ pub(crate) struct Metadata {
     /// `exclude.internal.topics`: a pattern never matches internal topics
     /// (`__consumer_offsets`, `__transaction_state`).
     exclude_internal: bool,
+    /// Bumped whenever a leader may have changed, so callers can keep a
+    /// partition's leader and look it up again only after a change.
+    generation: u64,
 }
 
 impl Metadata {
@@ -85,6 +88,7 @@ impl Metadata {
             max_age,
             requested: true,
             retry: Retry::new(Timer::MetadataRetry),
+            generation: 0,
         }
     }
 
@@ -191,6 +195,7 @@ impl Metadata {
         timers: &mut TimerTable,
     ) -> Applied {
         self.retry.settled();
+        self.generation += 1;
         timers.set(Timer::MetadataRefresh, now + self.max_age);
         if !response.brokers.is_empty() {
             self.brokers = response
@@ -284,6 +289,11 @@ impl Metadata {
         applied
     }
 
+    /// Changes whenever [`leader`](Self::leader) may answer differently.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// The leader of a partition, if metadata names one.
     pub(crate) fn leader(&self, tp: &TopicPartition) -> Option<Leader> {
         let p = self
@@ -320,8 +330,14 @@ impl Metadata {
             if known && p.epoch.is_none_or(|e| epoch > e) {
                 p.leader = Some(broker);
                 p.epoch = Some(epoch);
+                self.generation += 1;
             }
         }
+    }
+
+    /// How many brokers metadata knows.
+    pub(crate) fn broker_count(&self) -> usize {
+        self.brokers.len()
     }
 
     pub(crate) fn broker(&self, id: BrokerId) -> Option<&BrokerAddress> {

@@ -70,7 +70,8 @@ pub struct PartitionMetrics {
     pub lag: Option<i64>,
     /// Records fetched and not yet returned (counted from batch headers).
     pub buffered_records: usize,
-    /// Their decompressed bytes.
+    /// Their batches' bytes: as fetched, decompressed once a batch's turn
+    /// to be delivered came.
     pub buffered_bytes: usize,
     /// Paused by the application.
     pub paused: bool,
@@ -101,9 +102,15 @@ pub struct ConsumerMetrics {
     pub fetch_size_avg: Option<f64>,
     /// The largest over the window.
     pub fetch_size_max: Option<u64>,
-    /// Decompressed bytes buffered for the application.
+    /// Bytes the fetched data holds: each fetch response while any of its
+    /// records is buffered, and the decompressed records of the batches
+    /// being delivered.
     pub buffered_bytes: usize,
-    /// The bound on them (`queued.max.messages.kbytes`).
+    /// The most that the fetches in flight may bring, reserved when they
+    /// went out.
+    pub fetch_reserved_bytes: usize,
+    /// The bound on `buffered_bytes` plus `fetch_reserved_bytes`
+    /// (`queued.max.messages.kbytes`).
     pub buffer_max_bytes: usize,
     /// Connections open or opening now.
     pub connection_count: usize,
@@ -412,6 +419,7 @@ impl Metrics {
             "fetch_size_avg": c.fetch_size_avg,
             "fetch_size_max": c.fetch_size_max,
             "buffered_bytes": c.buffered_bytes,
+            "fetch_reserved_bytes": c.fetch_reserved_bytes,
             "buffer_max_bytes": c.buffer_max_bytes,
             "connection_count": c.connection_count,
             "connection_creation_total": c.connection_creation_total,
@@ -527,6 +535,10 @@ impl Metrics {
         gauge(
             "kafka.consumer.buffered-bytes",
             Some(c.buffered_bytes as f64),
+        );
+        gauge(
+            "kafka.consumer.fetch-reserved-bytes",
+            Some(c.fetch_reserved_bytes as f64),
         );
         gauge(
             "kafka.consumer.buffer-max-bytes",

@@ -108,12 +108,15 @@ impl Consumer {
     }
 
     fn apply_group_actions(&mut self, actions: VecDeque<GroupAction>, now: Instant) {
+        if !actions.is_empty() {
+            self.scan_due = true;
+        }
         for action in actions {
             match action {
                 GroupAction::Remove(partitions) => {
                     for tp in &partitions {
                         if let Some(mut state) = self.partitions.remove(tp) {
-                            self.buffered_bytes -= state.buffer.clear();
+                            state.buffer.clear();
                             state.retry.cancel(&mut self.timers);
                         }
                     }

@@ -4,6 +4,7 @@
 
 mod fetch;
 mod membership;
+mod memory;
 mod offsets;
 mod validation;
 
@@ -36,6 +37,7 @@ use crate::types::{
 };
 use crate::types::{CloseOptions, OffsetAndMetadata};
 use fetch::PartitionBuffer;
+use memory::{Charge, MemoryLedger};
 use offsets::{OffsetsTarget, Query};
 use validation::ValidatedPartition;
 
@@ -123,6 +125,9 @@ pub(crate) enum Purpose {
     Fetch {
         broker: BrokerId,
         partitions: Vec<FetchedPartition>,
+        /// The most the response may bring, held against the memory bound
+        /// until it is handled (or the request is gone).
+        reserved: Charge,
     },
     ListOffsets {
         partitions: Vec<(TopicPartition, OffsetsTarget)>,
@@ -218,6 +223,21 @@ struct PartitionState {
     /// The position at which reaching the partition's end was last
     /// reported (`enable.partition.eof`).
     end_reported_at: Option<i64>,
+    /// The leader metadata named at the generation kept with it, so scans
+    /// over every partition need no map lookup until metadata changes.
+    leader_seen: (u64, Option<Leader>),
+    /// In [`Consumer::ready`] (perhaps with a stale entry, skipped there).
+    queued: bool,
+}
+
+/// Which rare phases some partition is in, as of the last full scan. A
+/// flag may stay set after its partition moved on (that costs a scan); it
+/// is never clear while one is there.
+#[derive(Debug, Default, Clone, Copy)]
+struct PhaseSummary {
+    awaiting_committed: bool,
+    /// Needs a seek, out of range, corrupt, or truncated.
+    stopped: bool,
 }
 
 impl PartitionState {
@@ -235,6 +255,11 @@ impl PartitionState {
             && end >= 0
             && self.position >= end
             && self.end_reported_at != Some(self.position)
+    }
+
+    /// Whether the partition has buffered batches to deliver or pass.
+    fn can_deliver(&self) -> bool {
+        !self.paused && matches!(self.phase, Phase::Fetching) && !self.buffer.is_empty()
     }
 
     /// Whether the last fetch found nothing after `fetch_offset` (the high
@@ -261,7 +286,22 @@ impl PartitionState {
             log_start_offset: -1,
             stored: None,
             end_reported_at: None,
+            leader_seen: (u64::MAX, None),
+            queued: false,
         }
+    }
+
+    /// The partition's leader per `metadata`, at its `generation`.
+    fn leader(
+        &mut self,
+        tp: &TopicPartition,
+        metadata: &Metadata,
+        generation: u64,
+    ) -> Option<Leader> {
+        if self.leader_seen.0 != generation {
+            self.leader_seen = (generation, metadata.leader(tp));
+        }
+        self.leader_seen.1
     }
 }
 
@@ -407,9 +447,12 @@ pub struct Consumer {
     partitions: BTreeMap<TopicPartition, PartitionState>,
     /// Brokers with a fetch in flight (one per broker).
     fetching_from: HashSet<BrokerId>,
-    fetch_rotation: usize,
-    delivery_rotation: usize,
-    buffered_bytes: usize,
+    /// Per leader, the last partition its latest fetch carried.
+    fetch_cursor: BTreeMap<BrokerId, TopicPartition>,
+    /// What the fetched data holds against the memory bound.
+    memory: MemoryLedger,
+    /// What fetches in flight may bring, reserved against the bound.
+    reserved: MemoryLedger,
     queries: BTreeMap<QueryId, Query>,
     next_query: u64,
     events: VecDeque<Event>,
@@ -420,6 +463,16 @@ pub struct Consumer {
     /// [`Error::is_fatal`] is true get here.
     stopped: Option<Error>,
     poll_ready_signalled: bool,
+    /// Something happened that may need a request for some partition (a
+    /// command, a response, a timer): the next step scans every partition.
+    /// Steps after bytes that completed no response, or after a poll,
+    /// skip those scans, so their cost does not grow with the partitions.
+    scan_due: bool,
+    /// What the last scan found, for the steps that skip it.
+    summary: PhaseSummary,
+    /// Partitions with buffered batches, in the order they take turns
+    /// delivering records.
+    ready: VecDeque<TopicPartition>,
     /// Counters and windows for [`metrics`](Self::metrics).
     meters: crate::metrics::Meters,
     /// Membership, commits and committed offsets, with `group.id` set.
@@ -515,15 +568,18 @@ impl Consumer {
             ),
             partitions: BTreeMap::new(),
             fetching_from: HashSet::new(),
-            fetch_rotation: 0,
-            delivery_rotation: 0,
-            buffered_bytes: 0,
+            fetch_cursor: BTreeMap::new(),
+            memory: MemoryLedger::default(),
+            reserved: MemoryLedger::default(),
             queries: BTreeMap::new(),
             next_query: 1,
             events: VecDeque::new(),
             poll_error: None,
             stopped: None,
             poll_ready_signalled: false,
+            scan_due: true,
+            summary: PhaseSummary::default(),
+            ready: VecDeque::new(),
             meters: crate::metrics::Meters::default(),
             group: config
                 .group_id
@@ -558,7 +614,7 @@ impl Consumer {
     pub fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         self.conns
             .handle_received(conn, data, now, &mut self.timers);
-        self.progress(now);
+        self.step(now);
     }
 
     /// Connection `conn` closed or broke.
@@ -625,7 +681,7 @@ impl Consumer {
             .collect();
         for tp in removed {
             if let Some(mut state) = self.partitions.remove(&tp) {
-                self.buffered_bytes -= state.buffer.clear();
+                state.buffer.clear();
                 state.retry.cancel(&mut self.timers);
             }
         }
@@ -682,11 +738,10 @@ impl Consumer {
             .partitions
             .get_mut(tp)
             .ok_or_else(|| not_assigned(tp))?;
-        let freed = Self::restart(state, Phase::Fetching, &mut self.timers);
+        Self::restart(state, Phase::Fetching, &mut self.timers);
         state.position = offset;
         state.position_epoch = None;
         state.fetch_offset = offset;
-        self.buffered_bytes -= freed;
         self.events.push_back(Event::PositionsChanged);
         self.progress(now);
         Ok(())
@@ -734,8 +789,7 @@ impl Consumer {
             let Some(state) = self.partitions.get_mut(tp) else {
                 continue;
             };
-            let freed = Self::restart(state, reset_phase(strategy), &mut self.timers);
-            self.buffered_bytes -= freed;
+            Self::restart(state, reset_phase(strategy), &mut self.timers);
         }
         self.progress(now);
         Ok(())
@@ -753,10 +807,9 @@ impl Consumer {
             Phase::Fetching => {
                 // Skipped batches (control, aborted) at the front move the
                 // position without any record to deliver.
-                let freed = state
+                state
                     .buffer
                     .skip_empty(&mut state.position, &mut state.position_epoch);
-                self.buffered_bytes -= freed;
                 Ok(Some(state.position))
             }
             // A position being validated may still move (truncation).
@@ -810,7 +863,7 @@ impl Consumer {
             state.paused = true;
             state.fence += 1;
             state.retry.settled();
-            self.buffered_bytes -= state.buffer.clear();
+            state.buffer.clear();
             state.pending_corruption = None;
             state.fetch_offset = state.position;
         }
@@ -915,47 +968,52 @@ impl Consumer {
             self.progress(now);
             return Err(e);
         }
-        if let Some(e) = self.take_truncation() {
-            self.progress(now);
-            return Err(e);
-        }
-        if let Some(e) = self.blocking_error() {
-            return Err(e);
+        if self.summary.stopped {
+            if let Some(e) = self.take_truncation() {
+                self.progress(now);
+                return Err(e);
+            }
+            if let Some(e) = self.blocking_error() {
+                return Err(e);
+            }
         }
         let max = max.clamp(1, self.config.max_poll_records);
         let mut out: Vec<ConsumerRecord> = Vec::new();
-        let candidates: Vec<TopicPartition> = self
-            .partitions
-            .iter()
-            .filter(|(_, s)| {
-                !s.paused && matches!(s.phase, Phase::Fetching) && !s.buffer.is_empty()
-            })
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        let n = candidates.len();
-        if n > 0 {
-            let start = self.delivery_rotation % n;
-            self.delivery_rotation = self.delivery_rotation.wrapping_add(1);
-            let mut remaining_partitions = n;
-            for i in 0..n {
-                if out.len() >= max {
-                    break;
+        // Partitions take turns: each delivers as much as the poll still
+        // takes, then goes to the back of the line if it has more. A poll
+        // so touches few partitions however many are assigned.
+        let mut turns = self.ready.len();
+        while out.len() < max && turns > 0 {
+            turns -= 1;
+            let Some(tp) = self.ready.pop_front() else {
+                break;
+            };
+            if !self
+                .partitions
+                .get(&tp)
+                .is_some_and(PartitionState::can_deliver)
+            {
+                if let Some(state) = self.partitions.get_mut(&tp) {
+                    state.queued = false;
                 }
-                let tp = &candidates[(start + i) % n];
-                // An even share of what is left, so one busy partition
-                // cannot crowd out the others.
-                let quota = (max - out.len()).div_ceil(remaining_partitions);
-                remaining_partitions -= 1;
-                self.deliver(tp, quota, &mut out);
+                continue;
             }
-            // Whatever share went unused goes to anyone with more.
-            for i in 0..n {
-                if out.len() >= max {
-                    break;
+            // A partition back for the rest of a batch delivers only that.
+            let quota = match self.partitions.get(&tp).and_then(|s| s.buffer.open_left()) {
+                Some(left) => left.clamp(1, max - out.len()),
+                None => max - out.len(),
+            };
+            self.deliver(&tp, quota, &mut out);
+            if let Some(state) = self.partitions.get_mut(&tp) {
+                if !state.can_deliver() {
+                    state.queued = false;
+                } else if state.buffer.in_batch() {
+                    // A partition keeps its turn until its batch is done:
+                    // one batch open (decompressed) at a time.
+                    self.ready.push_front(tp);
+                } else {
+                    self.ready.push_back(tp);
                 }
-                let tp = &candidates[(start + i) % n];
-                let quota = max - out.len();
-                self.deliver(tp, quota, &mut out);
             }
         }
         if out.is_empty() {
@@ -979,7 +1037,7 @@ impl Consumer {
                 }
             }
         }
-        self.progress(now);
+        self.step(now);
         Ok(ConsumerRecords::new(out, reached_end))
     }
 
@@ -988,20 +1046,22 @@ impl Consumer {
         self.poll_error.is_some()
             || self.stopped.is_some()
             || self.group.as_ref().is_some_and(ConsumerGroup::wants_poll)
-            || self.blocking_error().is_some()
-            || self.partitions.values().any(|s| {
-                matches!(
-                    s.phase,
-                    Phase::Truncated {
-                        reported: false,
-                        ..
-                    }
-                )
+            || (self.summary.stopped
+                && (self.blocking_error().is_some()
+                    || self.partitions.values().any(|s| {
+                        matches!(
+                            s.phase,
+                            Phase::Truncated {
+                                reported: false,
+                                ..
+                            }
+                        )
+                    })))
+            || self.ready.iter().any(|tp| {
+                self.partitions
+                    .get(tp)
+                    .is_some_and(|s| s.can_deliver() && s.buffer.has_records())
             })
-            || self
-                .partitions
-                .values()
-                .any(|s| !s.paused && matches!(s.phase, Phase::Fetching) && s.buffer.has_records())
             || (self.config.enable_partition_eof
                 && self
                     .partitions
@@ -1009,9 +1069,6 @@ impl Consumer {
                     .any(|s| s.end_unreported(self.config.isolation_level)))
     }
 
-    /// The first log truncation no poll has reported yet, marked reported:
-    /// each is returned once, while its partition stays stopped until the
-    /// application seeks.
     fn take_truncation(&mut self) -> Option<Error> {
         self.partitions.iter_mut().find_map(|(tp, state)| {
             let Phase::Truncated {
@@ -1122,7 +1179,6 @@ impl Consumer {
         for state in self.partitions.values_mut() {
             state.buffer.clear();
         }
-        self.buffered_bytes = 0;
         self.with_group(now, |g, ctx| g.fail_requests(ctx, &Error::Closed));
         self.events.push_back(Event::Closed);
     }
@@ -1132,9 +1188,13 @@ impl Consumer {
         matches!(self.stopped, Some(Error::Closed))
     }
 
-    /// Decompressed bytes of fetched records held for the application.
+    /// Bytes the fetched data holds against the memory bound
+    /// ([`ConsumerConfig::fetch_buffer_max_bytes`]): fetch responses kept
+    /// for their buffered records, and the decompressed records of batches
+    /// being delivered. The bound also counts, on top, the most that the
+    /// fetches in flight may bring.
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered_bytes
+        self.memory.in_use()
     }
 
     /// The high watermark last reported for `tp` by a fetch, if any.
@@ -1204,7 +1264,8 @@ impl Consumer {
             fetch_latency_max: m.fetch_latency.max_duration(now),
             fetch_size_avg: m.fetch_size.avg(now),
             fetch_size_max: m.fetch_size.max(now).map(|b| b as u64),
-            buffered_bytes: self.buffered_bytes,
+            buffered_bytes: self.memory.in_use(),
+            fetch_reserved_bytes: self.reserved.in_use(),
             buffer_max_bytes: self.config.fetch_buffer_max_bytes,
             connection_count,
             connection_creation_total: conns.created,
@@ -1247,8 +1308,8 @@ impl Consumer {
     }
 
     /// Invalidates a partition's fetched and in-flight data and moves it to
-    /// `phase`. Returns the buffered bytes freed.
-    fn restart(state: &mut PartitionState, phase: Phase, timers: &mut TimerTable) -> usize {
+    /// `phase`.
+    fn restart(state: &mut PartitionState, phase: Phase, timers: &mut TimerTable) {
         state.fence += 1;
         state.phase = phase;
         state.pending_corruption = None;
@@ -1256,7 +1317,7 @@ impl Consumer {
         state.last_fetched_epoch = None;
         // Whatever position comes next has not been seen under any leader.
         state.position_leader = None;
-        state.buffer.clear()
+        state.buffer.clear();
     }
 
     fn note_needs_seek(&mut self) {
@@ -1290,6 +1351,14 @@ impl Consumer {
     /// Reacts to everything the connections reported, then sends whatever
     /// is due. Called after every input and command.
     fn progress(&mut self, now: Instant) {
+        self.scan_due = true;
+        self.step(now);
+    }
+
+    /// [`progress`](Self::progress) after an input that changes no
+    /// partition by itself: the scans over every partition run only if a
+    /// timer or a response asks for them.
+    fn step(&mut self, now: Instant) {
         self.now = now;
         if self.is_closed() {
             return;
@@ -1298,33 +1367,53 @@ impl Consumer {
         // so the earliest deadline left is always in the future.
         self.timers.advance(now);
         while let Some(timer) = self.timers.pop_expired() {
+            self.scan_due = true;
             self.fire(timer, now);
             if self.is_closed() {
                 return;
             }
         }
         while let Some(outcome) = self.conns.poll_outcome() {
+            self.scan_due = true;
             self.on_outcome(outcome, now);
         }
         if self.stopped.is_some() {
             return;
         }
         self.send_metadata(now);
-        let awaiting = self
-            .partitions
-            .values()
-            .any(|s| matches!(s.phase, Phase::AwaitingCommitted));
+        let scan = std::mem::take(&mut self.scan_due);
+        if scan {
+            self.summary.awaiting_committed = self
+                .partitions
+                .values()
+                .any(|s| matches!(s.phase, Phase::AwaitingCommitted));
+        }
+        let awaiting = self.summary.awaiting_committed;
         self.with_group(now, |g, ctx| g.send_due(awaiting, ctx));
         if self.is_closed() {
             return;
         }
-        self.send_list_offsets(now);
-        self.check_leaders();
-        self.send_validations(now);
+        if scan || self.scan_due {
+            self.send_list_offsets(now);
+            self.check_leaders();
+            self.send_validations(now);
+        }
         self.send_fetches(now);
         // Sending can fail synchronously (a connection vanished): react.
         while let Some(outcome) = self.conns.poll_outcome() {
+            self.scan_due = true;
             self.on_outcome(outcome, now);
+        }
+        if scan || self.scan_due {
+            self.summary.stopped = self.partitions.values().any(|s| {
+                matches!(
+                    s.phase,
+                    Phase::NeedsSeek
+                        | Phase::OutOfRange { .. }
+                        | Phase::Corrupt { .. }
+                        | Phase::Truncated { .. }
+                )
+            });
         }
         if self.has_pending() {
             self.signal_poll_ready();
@@ -1408,7 +1497,9 @@ impl Consumer {
                     .update_failed(now, &mut self.retry_backoff, &mut self.timers);
             }
             Purpose::Group(purpose) => self.on_group_reply(node, purpose, None, now),
-            Purpose::Fetch { broker, partitions } => {
+            Purpose::Fetch {
+                broker, partitions, ..
+            } => {
                 self.fetching_from.remove(&broker);
                 for p in partitions {
                     if let Some(state) = self.partitions.get_mut(&p.tp) {
@@ -1457,14 +1548,31 @@ impl Consumer {
                         .update_failed(now, &mut self.retry_backoff, &mut self.timers);
                 }
             },
-            Purpose::Fetch { broker, partitions } => {
+            Purpose::Fetch {
+                broker,
+                partitions,
+                reserved,
+            } => {
                 self.fetching_from.remove(&broker);
                 self.meters.fetched(latency, frame.len(), now);
+                // The response takes over from the reservation: held until
+                // the last batch in it leaves the buffer.
+                let held = Arc::new(self.memory.charge(frame.len()));
+                drop(reserved);
                 match decode_response::<FetchRequest>(frame, version) {
-                    Ok((_, response)) => self.on_fetch(response, partitions, now),
+                    Ok((_, response)) => self.on_fetch(response, partitions, &held, now),
                     Err(e) => {
                         self.protocol_error(node, e);
-                        self.on_failed(node, Purpose::Fetch { broker, partitions }, now);
+                        let reserved = self.reserved.charge(0);
+                        self.on_failed(
+                            node,
+                            Purpose::Fetch {
+                                broker,
+                                partitions,
+                                reserved,
+                            },
+                            now,
+                        );
                     }
                 }
             }

@@ -79,12 +79,12 @@ impl Consumer {
     /// flight from the old leader are dropped: they lie past the position,
     /// where the new leader's log may differ.
     pub(super) fn check_leaders(&mut self) {
-        let mut freed = 0;
+        let generation = self.metadata.generation();
         for (tp, state) in &mut self.partitions {
             if !matches!(state.phase, Phase::Fetching) {
                 continue;
             }
-            let Some(leader) = self.metadata.leader(tp) else {
+            let Some(leader) = state.leader(tp, &self.metadata, generation) else {
                 continue;
             };
             if state.position_leader == Some(leader) {
@@ -92,7 +92,7 @@ impl Consumer {
             }
             let position = state.position;
             if state.position_epoch.is_none() || leader.epoch.is_none() {
-                freed += Self::restart(state, Phase::Fetching, &mut self.timers);
+                Self::restart(state, Phase::Fetching, &mut self.timers);
                 state.fetch_offset = position;
                 state.position_leader = Some(leader);
                 continue;
@@ -105,10 +105,9 @@ impl Consumer {
                 leader_epoch = ?leader.epoch,
                 "validating the position under a new leader"
             );
-            freed += Self::restart(state, Phase::Validating, &mut self.timers);
+            Self::restart(state, Phase::Validating, &mut self.timers);
             state.fetch_offset = position;
         }
-        self.buffered_bytes -= freed;
     }
 
     /// One OffsetForLeaderEpoch per leader broker for the partitions
@@ -347,8 +346,7 @@ impl Consumer {
                 reset_phase(strategy)
             }
         };
-        let freed = Self::restart(state, phase, &mut self.timers);
-        self.buffered_bytes -= freed;
+        Self::restart(state, phase, &mut self.timers);
         if let (Phase::Fetching, Some((offset, epoch))) = (&state.phase, divergent) {
             tracing::info!(
                 partition = %tp,

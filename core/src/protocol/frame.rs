@@ -34,6 +34,11 @@ pub enum FrameError {
 /// The size prefix is checked against the maximum before any room is made
 /// for the frame, and the buffer only grows with bytes that actually
 /// arrive, so a peer announcing a huge frame costs nothing until it sends it.
+/// A frame that arrives in pieces is assembled in a buffer of its own that
+/// grows by doubling but never past the announced size, so a received
+/// frame holds exactly its own bytes, never a doubled capacity or the start
+/// of the next frame (a fetch response stays alive while any record in it
+/// is buffered, and is counted at its size).
 ///
 /// ```
 /// use odradek_core::protocol::FrameDecoder;
@@ -48,8 +53,13 @@ pub enum FrameError {
 #[derive(Debug)]
 pub struct FrameDecoder {
     max_frame_size: usize,
+    /// Received bytes not yet in a frame: size prefixes, and frames that
+    /// arrived whole.
     buf: BytesMut,
-    /// Size of the frame being assembled, once its prefix was read.
+    /// The frame being assembled, once its prefix was read and it did not
+    /// arrive whole.
+    body: Vec<u8>,
+    /// Size of the frame in `body`.
     pending: Option<usize>,
 }
 
@@ -59,45 +69,61 @@ impl FrameDecoder {
         Self {
             max_frame_size,
             buf: BytesMut::new(),
+            body: Vec::new(),
             pending: None,
         }
     }
 
     /// Appends received bytes.
-    pub fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        if let Some(size) = self.pending {
+            let take = (size - self.body.len()).min(bytes.len());
+            let needed = self.body.len() + take;
+            if needed > self.body.capacity() {
+                let target = needed.max(self.body.capacity() * 2).min(size);
+                self.body.reserve_exact(target - self.body.len());
+            }
+            self.body.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes received but not yet returned in a frame (including a partial prefix).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.body.len()
     }
 
     /// The next complete frame (without its size prefix), if one has arrived.
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
-        let size = match self.pending {
-            Some(size) => size,
-            None => {
-                if self.buf.len() < 4 {
-                    return Ok(None);
-                }
-                let raw = self.buf.get_i32();
-                let size = usize::try_from(raw).map_err(|_| FrameError::NegativeSize(raw))?;
-                if size > self.max_frame_size {
-                    return Err(FrameError::TooLarge {
-                        size,
-                        max: self.max_frame_size,
-                    });
-                }
-                self.pending = Some(size);
-                size
+        if let Some(size) = self.pending {
+            if self.body.len() < size {
+                return Ok(None);
             }
-        };
-        if self.buf.len() < size {
+            self.pending = None;
+            return Ok(Some(Bytes::from(std::mem::take(&mut self.body))));
+        }
+        if self.buf.len() < 4 {
             return Ok(None);
         }
-        self.pending = None;
-        Ok(Some(self.buf.split_to(size).freeze()))
+        let raw = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+        let size = usize::try_from(raw).map_err(|_| FrameError::NegativeSize(raw))?;
+        if size > self.max_frame_size {
+            return Err(FrameError::TooLarge {
+                size,
+                max: self.max_frame_size,
+            });
+        }
+        self.buf.advance(4);
+        if self.buf.len() >= size {
+            return Ok(Some(self.buf.split_to(size).freeze()));
+        }
+        // The rest comes later: assemble it apart from the read buffer.
+        self.body = Vec::with_capacity(self.buf.len());
+        self.body.extend_from_slice(&self.buf);
+        self.buf.clear();
+        self.pending = Some(size);
+        Ok(None)
     }
 }
 

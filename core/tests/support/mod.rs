@@ -506,7 +506,13 @@ impl Cluster {
 
     /// Adds a topic with `partitions` partitions led by broker 1.
     pub fn topic(&mut self, name: &str, partitions: usize) -> &mut Vec<PartitionLog> {
-        let id = Uuid([name.len() as u8 + 1; 16]);
+        // Distinct names get distinct ids (an FNV-1a hash of the name).
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut id = [name.len() as u8 + 1; 16];
+        id[8..].copy_from_slice(&hash.to_be_bytes());
+        let id = Uuid(id);
         let logs = (0..partitions)
             .map(|_| PartitionLog {
                 leader: 1,
@@ -598,7 +604,7 @@ impl Cluster {
     /// comes first. The consumer's deadline is always in the future after a
     /// drain (its timer table fires what expired on every input), so time
     /// always moves and no timer can livelock a test.
-    fn next_wakeup(&self) -> Option<Instant> {
+    pub fn next_wakeup(&self) -> Option<Instant> {
         let timer = self.consumer.poll_timeout();
         if let Some(at) = timer {
             assert!(
