@@ -76,9 +76,15 @@ pub struct ConsumerConfig {
     pub max_partition_fetch_bytes: i32,
     /// `fetch.max.wait.ms`: how long the broker may hold a fetch for `fetch.min.bytes`.
     pub fetch_max_wait: Duration,
-    /// `queued.max.messages.kbytes` (as in librdkafka): the bound on fetched
-    /// records buffered in the consumer, counted in decompressed bytes. When
-    /// the buffer is full no new fetch goes out.
+    /// `queued.max.messages.kbytes` (as in librdkafka): the one bound on
+    /// the memory fetched data takes in the consumer. It counts each fetch
+    /// response while any of its records is buffered, the decompressed
+    /// records of the batch being delivered, and the most each fetch in
+    /// flight may bring (the sum of its partitions' limits, reserved when it
+    /// goes out). Fetches are sized from what is left; when nothing is, no
+    /// fetch goes out. Beyond it go at most one batch larger than its
+    /// partition's limit (Kafka returns such a batch whole) and one
+    /// decompressed batch larger than the bound.
     pub fetch_buffer_max_bytes: usize,
     /// `check.crcs`: verify each batch's CRC-32C.
     pub check_crcs: bool,
@@ -1120,7 +1126,7 @@ impl<T: FromConfig> ConsumerBuilder<T> {
         max_partition_fetch_bytes: i32;
         /// `fetch.max.wait.ms`.
         fetch_max_wait: std::time::Duration;
-        /// The fetch buffer bound in decompressed bytes (`queued.max.messages.kbytes` × 1024).
+        /// The memory bound on fetched data in bytes (`queued.max.messages.kbytes` × 1024).
         fetch_buffer_max_bytes: usize;
         /// `check.crcs`.
         check_crcs: bool;

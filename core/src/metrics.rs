@@ -92,6 +92,14 @@ pub struct ConsumerMetrics {
     pub records_lag_max: Option<i64>,
     /// Fetch responses received.
     pub fetch_total: u64,
+    /// Fetches that failed before their response was complete (the
+    /// connection broke, or the response timed out).
+    pub fetch_failed_total: u64,
+    /// Leaders whose fetches now ask for less because recent ones failed
+    /// that way (a slow or faulty link): each failure in a row halves what
+    /// the next fetch asks for, and a run of complete responses doubles it
+    /// back.
+    pub fetch_shrunk_brokers: usize,
     /// Fetch responses per second over the window.
     pub fetch_rate: f64,
     /// Time from sending a Fetch to its response, averaged over the window.
@@ -306,6 +314,7 @@ pub(crate) struct Meters {
     pub(crate) bytes_consumed_total: u64,
     pub(crate) bytes_consumed: Windowed,
     pub(crate) fetch_total: u64,
+    pub(crate) fetch_failed_total: u64,
     /// Fetch round trips, in seconds.
     pub(crate) fetch_latency: Windowed,
     /// Fetch response sizes, in bytes.
@@ -413,6 +422,8 @@ impl Metrics {
             "bytes_consumed_rate": c.bytes_consumed_rate,
             "records_lag_max": c.records_lag_max,
             "fetch_total": c.fetch_total,
+            "fetch_failed_total": c.fetch_failed_total,
+            "fetch_shrunk_brokers": c.fetch_shrunk_brokers,
             "fetch_rate": c.fetch_rate,
             "fetch_latency_avg_ms": millis(c.fetch_latency_avg),
             "fetch_latency_max_ms": millis(c.fetch_latency_max),
@@ -524,6 +535,11 @@ impl Metrics {
             c.records_lag_max.map(|v| v as f64),
         );
         counter("kafka.consumer.fetch-total", c.fetch_total);
+        counter("kafka.consumer.fetch-failed-total", c.fetch_failed_total);
+        gauge(
+            "kafka.consumer.fetch-shrunk-brokers",
+            Some(c.fetch_shrunk_brokers as f64),
+        );
         gauge("kafka.consumer.fetch-rate", Some(c.fetch_rate));
         gauge("kafka.consumer.fetch-latency-avg", ms(c.fetch_latency_avg));
         gauge("kafka.consumer.fetch-latency-max", ms(c.fetch_latency_max));

@@ -53,17 +53,22 @@ fn value(partition: i32, offset: i64, size: usize) -> Vec<u8> {
     v
 }
 
+fn zeros(ends: &BTreeMap<i32, i64>) -> BTreeMap<i32, i64> {
+    ends.keys().map(|&p| (p, 0)).collect()
+}
+
 /// Consumes everything assigned, checking order and content, and after
 /// every step that the bytes held plus those reserved stay within
 /// `bound + slack`. Returns the highest figure seen.
 fn consume_within(
     cluster: &mut Cluster,
+    from: &BTreeMap<i32, i64>,
     ends: &BTreeMap<i32, i64>,
     value_size: usize,
     bound: usize,
     slack: usize,
 ) -> usize {
-    let mut next: BTreeMap<i32, i64> = ends.keys().map(|&p| (p, 0)).collect();
+    let mut next = from.clone();
     let mut peak = 0;
     let mut check = |c: &mut Cluster| {
         let m = c.consumer.metrics(c.now).consumer;
@@ -128,7 +133,7 @@ fn responses_and_fetches_in_flight_stay_within_the_bound() {
     cluster.consumer.assign(all, cluster.now).unwrap();
     // Batches (about 1.3 KB) are below the partition limit, so nothing may
     // overshoot: every response fits what was reserved for it.
-    let peak = consume_within(&mut cluster, &ends, 100, bound, 0);
+    let peak = consume_within(&mut cluster, &zeros(&ends), &ends, 100, bound, 0);
     assert!(peak > bound / 2, "the bound was used: peak {peak}");
 
     // No request asks for more than half the bound, so one can be in
@@ -270,7 +275,7 @@ fn decompressed_batches_larger_than_the_bound_still_go_through() {
     }
     let all: Vec<TopicPartition> = (0..4).map(|p| tp("z", p)).collect();
     cluster.consumer.assign(all, cluster.now).unwrap();
-    consume_within(&mut cluster, &ends, 1000, bound, largest);
+    consume_within(&mut cluster, &zeros(&ends), &ends, 1000, bound, largest);
 }
 
 #[test]
@@ -309,4 +314,78 @@ fn caught_up_partitions_share_one_request() {
     cluster.log("quiet", 297).append_values(3);
     let records = cluster.poll_n(3, Duration::from_secs(10));
     assert!(records.iter().all(|r| r.partition() == 297));
+}
+
+// ---- a faulty link -----------------------------------------------------
+
+#[test]
+fn fetches_shrink_on_a_link_that_breaks_mid_response_and_grow_back() {
+    // Every response is cut after 64 KiB and the connection closed: three
+    // partitions of 100 KB each can only come through in smaller fetches.
+    let mut cluster = Cluster::new(with(|_| {}), 1);
+    cluster.topic("f", 3);
+    let mut ends = BTreeMap::new();
+    for p in 0..3 {
+        fill(
+            cluster.log("f", p as usize),
+            p,
+            10,
+            20,
+            500,
+            Compression::None,
+        );
+        ends.insert(p, 200);
+    }
+    cluster.broker(1).script.push(Box::new(|h, _| {
+        (h.api_key == odradek_core::protocol::ApiKey::Fetch.code())
+            .then_some(Action::PartialThenDisconnect(64 * 1024))
+    }));
+    let all: Vec<TopicPartition> = (0..3).map(|p| tp("f", p)).collect();
+    cluster.consumer.assign(all, cluster.now).unwrap();
+    consume_within(&mut cluster, &zeros(&ends), &ends, 500, 64 << 20, 0);
+    let m = cluster.consumer.metrics(cluster.now).consumer;
+    assert!(m.fetch_failed_total >= 3, "{m:?}");
+    assert_eq!(
+        m.fetch_shrunk_brokers, 1,
+        "still shrunk while the link is bad"
+    );
+    let asked = |f: &odradek_core::protocol::messages::FetchRequest| -> i64 {
+        f.topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| i64::from(p.partition_max_bytes))
+            .sum()
+    };
+    let fetches: Vec<i64> = cluster.broker(1).fetches().into_iter().map(asked).collect();
+    assert!(fetches[0] >= 3 << 20, "the first fetch asks for everything");
+    assert!(fetches.iter().any(|&a| a < 64 * 1024), "{fetches:?}");
+
+    // The link heals: after a few complete responses fetches grow back.
+    cluster.broker(1).script.clear();
+    for p in 0..3 {
+        fill(
+            cluster.log("f", p as usize),
+            p,
+            30,
+            20,
+            500,
+            Compression::None,
+        );
+        ends.insert(p, 800);
+    }
+    let before = cluster.broker(1).fetches().len();
+    let from = ends.keys().map(|&p| (p, 200)).collect();
+    consume_within(&mut cluster, &from, &ends, 500, 64 << 20, 0);
+    // Caught up, the empty answers to long polls count as complete too.
+    cluster.advance(Duration::from_secs(5));
+    let m = cluster.consumer.metrics(cluster.now).consumer;
+    assert_eq!(m.fetch_shrunk_brokers, 0, "grown back");
+    let last = cluster
+        .broker(1)
+        .fetches()
+        .last()
+        .map(|f| asked(f))
+        .unwrap();
+    assert!(last >= 3 << 20, "asks for everything again: {last}");
+    assert!(cluster.broker(1).fetches().len() > before);
 }

@@ -372,6 +372,9 @@ pub(crate) const RESPONSE_BYTES_PER_PARTITION: usize = 64;
 /// response header.
 pub(crate) const RESPONSE_BYTES_PER_TOPIC: usize = 300;
 
+/// The least a fetch asks for however often fetches failed.
+pub(crate) const SHRUNK_REQUEST_BYTES: usize = 16 * 1024;
+
 /// The smallest per-partition limit given to a caught-up partition when
 /// many share what is left of a request's budget. Smaller limits would
 /// miss batches larger than it: Kafka returns an oversized first batch
@@ -460,10 +463,12 @@ impl Consumer {
                 .enumerate()
                 .map(|(i, (tp, leader, quiet))| (i, tp, leader, quiet))
                 .collect();
+            // Halved for each fetch from this leader that failed in a row.
+            let shrink = self.fetch_health.get(&broker).map_or(0, |h| h.shrink);
+            let budget = room.min(request_cap);
+            let budget = (budget >> shrink).max(SHRUNK_REQUEST_BYTES.min(budget));
             // Room for the response's own fields besides the records.
-            let budget = room
-                .min(request_cap)
-                .saturating_sub(RESPONSE_BYTES_PER_TOPIC);
+            let budget = budget.saturating_sub(RESPONSE_BYTES_PER_TOPIC);
             let each = |limit: usize| limit + RESPONSE_BYTES_PER_PARTITION;
             let limit = full_limit.min(budget.saturating_sub(RESPONSE_BYTES_PER_PARTITION).max(1));
             // Partitions with records first, each at the full limit...

@@ -230,6 +230,24 @@ struct PartitionState {
     queued: bool,
 }
 
+/// How a leader's recent fetches went. Each fetch in a row that fails
+/// before its response is complete halves what the next one asks for (a
+/// link that breaks every few hundred kilobytes still lets small responses
+/// through); every [`FetchHealth::GROW_AFTER`] complete responses double it
+/// back.
+#[derive(Debug, Default, Clone, Copy)]
+struct FetchHealth {
+    /// How many times the request budget is halved.
+    shrink: u32,
+    /// Complete responses since the last change.
+    good: u32,
+}
+
+impl FetchHealth {
+    const MAX_SHRINK: u32 = 10;
+    const GROW_AFTER: u32 = 4;
+}
+
 /// Which rare phases some partition is in, as of the last full scan. A
 /// flag may stay set after its partition moved on (that costs a scan); it
 /// is never clear while one is there.
@@ -449,6 +467,8 @@ pub struct Consumer {
     fetching_from: HashSet<BrokerId>,
     /// Per leader, the last partition its latest fetch carried.
     fetch_cursor: BTreeMap<BrokerId, TopicPartition>,
+    /// Per leader, how its recent fetches went.
+    fetch_health: BTreeMap<BrokerId, FetchHealth>,
     /// What the fetched data holds against the memory bound.
     memory: MemoryLedger,
     /// What fetches in flight may bring, reserved against the bound.
@@ -569,6 +589,7 @@ impl Consumer {
             partitions: BTreeMap::new(),
             fetching_from: HashSet::new(),
             fetch_cursor: BTreeMap::new(),
+            fetch_health: BTreeMap::new(),
             memory: MemoryLedger::default(),
             reserved: MemoryLedger::default(),
             queries: BTreeMap::new(),
@@ -1259,6 +1280,8 @@ impl Consumer {
             bytes_consumed_rate: m.bytes_consumed.rate(now),
             records_lag_max: partitions.values().filter_map(|p| p.lag).max(),
             fetch_total: m.fetch_total,
+            fetch_failed_total: m.fetch_failed_total,
+            fetch_shrunk_brokers: self.fetch_health.values().filter(|h| h.shrink > 0).count(),
             fetch_rate: m.fetch_latency.count_rate(now),
             fetch_latency_avg: m.fetch_latency.avg_duration(now),
             fetch_latency_max: m.fetch_latency.max_duration(now),
@@ -1501,6 +1524,20 @@ impl Consumer {
                 broker, partitions, ..
             } => {
                 self.fetching_from.remove(&broker);
+                self.meters.fetch_failed_total += 1;
+                let health = self.fetch_health.entry(broker).or_default();
+                health.good = 0;
+                if health.shrink < FetchHealth::MAX_SHRINK {
+                    health.shrink += 1;
+                    if health.shrink >= 2 {
+                        tracing::warn!(
+                            broker = broker.0,
+                            failures = health.shrink,
+                            asking_for_at_most = fetch::REQUEST_TARGET_BYTES >> health.shrink,
+                            "fetches keep failing before their response is complete: asking for less"
+                        );
+                    }
+                }
                 for p in partitions {
                     if let Some(state) = self.partitions.get_mut(&p.tp) {
                         if state.fence == p.fence {
@@ -1560,7 +1597,20 @@ impl Consumer {
                 let held = Arc::new(self.memory.charge(frame.len()));
                 drop(reserved);
                 match decode_response::<FetchRequest>(frame, version) {
-                    Ok((_, response)) => self.on_fetch(response, partitions, &held, now),
+                    Ok((_, response)) => {
+                        if let Some(health) = self.fetch_health.get_mut(&broker) {
+                            health.good += 1;
+                            if health.good >= FetchHealth::GROW_AFTER {
+                                health.good = 0;
+                                health.shrink = health.shrink.saturating_sub(1);
+                                if health.shrink == 0 {
+                                    tracing::info!(broker = broker.0, "fetches complete again");
+                                    self.fetch_health.remove(&broker);
+                                }
+                            }
+                        }
+                        self.on_fetch(response, partitions, &held, now);
+                    }
                     Err(e) => {
                         self.protocol_error(node, e);
                         let reserved = self.reserved.charge(0);
