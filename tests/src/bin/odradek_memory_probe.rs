@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! odradek_memory_probe --bootstrap HOST:PORT --topic T --partitions N \
-//!     --records R --bound BYTES --runtime tokio|async-std|smol|blocking
+//!     --records R --bound BYTES --partition-limit BYTES \
+//!     --runtime tokio|async-std|smol|blocking
 //! ```
 //!
 //! It runs in a process of its own so that a counting allocator sees the
@@ -26,6 +27,7 @@ struct Args {
     partitions: i32,
     records: u64,
     bound: usize,
+    partition_limit: i32,
     runtime: String,
 }
 
@@ -44,6 +46,7 @@ fn args() -> Result<Args, String> {
         partitions: number(take("--partitions")?, "--partitions")? as i32,
         records: number(take("--records")?, "--records")?,
         bound: number(take("--bound")?, "--bound")? as usize,
+        partition_limit: number(take("--partition-limit")?, "--partition-limit")? as i32,
         runtime: take("--runtime")?,
     })
 }
@@ -55,6 +58,7 @@ fn run<C: TestConsumer>(args: &Args) -> Result<(u64, usize), String> {
         .auto_offset_reset(OffsetReset::Earliest)
         .fetch_max_wait(Duration::from_millis(100))
         .fetch_buffer_max_bytes(args.bound)
+        .max_partition_fetch_bytes(args.partition_limit)
         .build()
         .map_err(|e| e.to_string())?;
     let baseline = HEAP.allocated();
