@@ -582,8 +582,16 @@ impl Consumer {
             {
                 self.fetching_from.insert(broker);
                 room = room.saturating_sub(reserved);
-                if let Some((_, last, _, _)) = chosen.last() {
-                    self.fetch_cursor.insert(broker, last.clone());
+                // The next request starts after the last partition this one
+                // carried; when it carried them all, after its first (tansu
+                // fills only the first partition with records in a request).
+                let next_after = if chosen.len() == candidates.len() {
+                    chosen.first()
+                } else {
+                    chosen.last()
+                };
+                if let Some((_, tp, _, _)) = next_after {
+                    self.fetch_cursor.insert(broker, tp.clone());
                 }
                 for (_, tp, _, _) in &chosen {
                     if let Some(state) = self.partitions.get_mut(tp) {
