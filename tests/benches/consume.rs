@@ -39,8 +39,8 @@
 //! variables `ODRADEK_BENCH_RECORDS`, `ODRADEK_BENCH_RUNS`,
 //! `ODRADEK_BENCH_PARTITIONS`, `ODRADEK_BENCH_CODECS` and
 //! `ODRADEK_BENCH_BROKERS` set the same knobs as the flags (defaults:
-//! 1,000,000 records, 7 runs per client, 6 partitions, none,lz4,zstd,
-//! tansu,crabka); `--hold` pauses
+//! 5,000,000 records (fewer are dominated by start-up at these rates), 3
+//! runs per client, 6 partitions, none,lz4,zstd, tansu,crabka); `--hold` pauses
 //! after producing each topic (until a line on stdin) and prints the child
 //! command line, to run a client by hand under a profiler.
 //!
@@ -178,11 +178,11 @@ fn settings(args: &[String]) -> Res<Settings> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Settings {
-        records: records.map_or(Ok(1_000_000), |r| r.parse())?,
+        records: records.map_or(Ok(5_000_000), |r| r.parse())?,
         partitions: partitions
             .map_or(Ok(DEFAULT_PARTITIONS), |p| p.parse())?
             .max(1),
-        runs: runs.map_or(Ok(7), |r| r.parse())?.max(1),
+        runs: runs.map_or(Ok(3), |r| r.parse())?.max(1),
         codecs,
         brokers,
         hold,
