@@ -464,7 +464,8 @@ impl ConsumerGroup {
     /// a due auto-commit goes out with the positions earlier polls returned
     /// (this poll's records are not taken yet).
     pub(crate) fn on_poll(&mut self, ctx: &mut GroupCtx<'_>) {
-        if let Some(revoke) = self.member.on_poll(ctx.assigned.partitions(), ctx) {
+        let assigned = ctx.assigned;
+        if let Some(revoke) = self.member.on_poll(|| assigned.partitions(), ctx) {
             // The revocation commits what was delivered; a due auto-commit
             // waits for the rebalance to end.
             self.revoke(revoke, ctx);

@@ -387,9 +387,11 @@ impl Member {
     /// The application polled: the poll timer restarts, and a pending
     /// rejoin starts. Returns the partitions to revoke before joining
     /// (eager: all of them; cooperative: those no longer subscribed).
+    /// `assigned` is only called then, so a poll costs nothing per
+    /// partition.
     pub(crate) fn on_poll(
         &mut self,
-        assigned: Vec<TopicPartition>,
+        assigned: impl FnOnce() -> Vec<TopicPartition>,
         ctx: &mut GroupCtx<'_>,
     ) -> Option<Vec<TopicPartition>> {
         self.poll_expired = false;
@@ -405,8 +407,8 @@ impl Member {
         self.join_prepared = true;
         let subscription = self.subscription.clone().unwrap_or_default();
         Some(match self.protocol {
-            RebalanceProtocol::Eager => assigned,
-            RebalanceProtocol::Cooperative => assigned
+            RebalanceProtocol::Eager => assigned(),
+            RebalanceProtocol::Cooperative => assigned()
                 .into_iter()
                 .filter(|tp| !subscription.contains(tp.topic()))
                 .collect(),
