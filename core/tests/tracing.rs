@@ -2,7 +2,8 @@
 //! `tracing` subscriber: the steps inside a `rebalance` span and a `commit`
 //! span, with generation and member id, at the levels the README gives
 //! (`info` for rebalance steps, `debug` for requests and commits), and
-//! nothing at `info` in steady state.
+//! nothing at `info` in steady state; and the warning for fetches that keep
+//! failing before their response is complete.
 
 mod support;
 
@@ -127,6 +128,40 @@ fn a_rebalance_and_a_commit_are_logged_inside_their_spans() {
         assert!(
             commit.iter().any(|l| l.contains("commit done")),
             "{committing}"
+        );
+    });
+}
+
+#[test]
+fn fetches_failing_mid_response_are_logged_once_they_repeat() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut cluster = Cluster::new(config(), 1);
+        cluster.topic("t", 1);
+        for _ in 0..20 {
+            cluster.log("t", 0).append_values(50);
+        }
+        // Every response is cut after 4 KiB and the connection closed.
+        cluster.broker(1).script.push(Box::new(|h, _| {
+            (h.api_key == odradek_core::protocol::ApiKey::Fetch.code())
+                .then_some(Action::PartialThenDisconnect(4096))
+        }));
+        cluster.consumer.assign([tp("t", 0)], cluster.now).unwrap();
+        cluster.advance(Duration::from_secs(5));
+        let log = captured.take();
+        let warnings = lines_with(&log, "asking for less");
+        assert!(!warnings.is_empty(), "no warning:\n{log}");
+        assert!(
+            warnings
+                .iter()
+                .all(|l| l.contains("WARN") && l.contains("broker=1")),
+            "{warnings:?}"
         );
     });
 }
