@@ -11,7 +11,8 @@
 #
 #     ${ODRADEK_CACHE:-$HOME/.cache/odradek}/crabka-target
 #
-# and copied to ${ODRADEK_CACHE:-$HOME/.cache/odradek}/bin/crabka. A cold
+# and copied to ${ODRADEK_CACHE:-$HOME/.cache/odradek}/bin/crabka (the build
+# directory is then removed). A cold
 # build takes about 10 minutes on 2 cores; afterwards the binary is reused
 # until the launcher's sources or lock change (a stamp file holds their hash).
 #
@@ -63,5 +64,8 @@ built="$TARGET/release/odradek-crabka"
 cp "$built" "$BIN.tmp.$$"
 mv -f "$BIN.tmp.$$" "$BIN"
 printf '%s\n' "$want" >"$STAMP"
+# The build directory is a few GB and only the binary is used; a rebuild
+# happens only when the launcher changes, and then starts cold anyway.
+rm -rf "$TARGET"
 log "installed $BIN"
 printf '%s\n' "$(cd "$BIN_DIR" && pwd -P)/crabka"

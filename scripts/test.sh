@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 fuzz_seconds=${FUZZ_SECONDS:-20}
 step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS" >&2; }
 
-step "toolchain"
+step "toolchain (disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free)"
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 cargo --version
@@ -42,4 +42,4 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     bash scripts/fuzz.sh "$fuzz_seconds"
 fi
 
-step "all checks passed"
+step "all checks passed (target: $(du -sh target 2>/dev/null | cut -f1), disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free)"
