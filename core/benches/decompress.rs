@@ -6,45 +6,27 @@
 //! the size a producer writes by default, so per-call costs (a zstd
 //! context, the output buffer) weigh as they do when consuming.
 //!
-//! lz4_flex's own unsafe decoder cannot sit beside its safe one in one
-//! build (a cargo feature picks it); to measure it, drop `safe-decode`
-//! from the workspace's lz4_flex features and run again.
+//! lz4_flex's `safe-decode` decoder cannot sit beside its default one in
+//! one build (a cargo feature picks it); to measure it, add `safe-decode`
+//! to the workspace's lz4_flex features and run again.
 
 use std::hint::black_box;
 use std::io::Read;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_main};
-use odradek_core::records::{
-    Compression, NewRecord, RecordBatch, RecordBatchBuilder, RecordBatchReader,
-};
+use odradek_core::records::{Compression, RecordBatch, RecordBatchBuilder, RecordBatchReader};
+
+mod sample;
 
 const RECORDS: usize = 1_000;
 /// The v2 batch header before the records section.
 const HEADER: usize = 61;
 
-fn value(i: usize) -> Vec<u8> {
-    let mut v = format!(
-        "{{\"id\":{i},\"user\":\"user-{:04}\",\"event\":\"click\",\"ts\":{},\"page\":\"/p/{}\"",
-        i * 7919 % 10_000,
-        1_700_000_000_000u64 + i as u64 * 13,
-        i % 97
-    )
-    .into_bytes();
-    v.resize(99, b' ');
-    v.push(b'}');
-    v
-}
-
 fn batch(codec: Compression) -> (RecordBatch, Bytes) {
     let bytes = RecordBatchBuilder::new(0)
         .compression(codec)
-        .records((0..RECORDS).map(|i| {
-            NewRecord::new()
-                .with_key(format!("key-{i:05}"))
-                .with_value(value(i))
-                .with_timestamp(1_700_000_000_000 + i as i64)
-        }))
+        .records(sample::records(RECORDS))
         .encode()
         .expect("encode");
     let section = bytes.slice(HEADER..);

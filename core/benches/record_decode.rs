@@ -9,33 +9,17 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_main};
-use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder, RecordBatchReader};
+use odradek_core::records::{Compression, RecordBatchBuilder, RecordBatchReader};
+
+mod sample;
 
 const RECORDS: usize = 10_000;
-
-fn value(i: usize) -> Vec<u8> {
-    let mut v = format!(
-        "{{\"id\":{i},\"user\":\"user-{:04}\",\"event\":\"click\",\"ts\":{},\"page\":\"/p/{}\"",
-        i * 7919 % 10_000,
-        1_700_000_000_000u64 + i as u64 * 13,
-        i % 97
-    )
-    .into_bytes();
-    v.resize(99, b' ');
-    v.push(b'}');
-    v
-}
 
 fn batch(codec: Compression) -> Bytes {
     RecordBatchBuilder::new(1_000_000)
         .compression(codec)
         .producer(4242, 0, 0)
-        .records((0..RECORDS).map(|i| {
-            NewRecord::new()
-                .with_key(format!("key-{i:05}"))
-                .with_value(value(i))
-                .with_timestamp(1_700_000_000_000 + i as i64)
-        }))
+        .records(sample::records(RECORDS))
         .encode()
         .expect("encode")
 }

@@ -406,6 +406,39 @@ pub enum BrokerKind {
     Crabka,
 }
 
+/// One value per broker kind, made on first use and kept for the whole test
+/// binary: a broker with its topics written once, shared by every runtime's
+/// test.
+pub struct PerBroker<T> {
+    tansu: OnceLock<T>,
+    crabka: OnceLock<T>,
+}
+
+impl<T> PerBroker<T> {
+    /// Nothing made yet.
+    pub const fn new() -> Self {
+        Self {
+            tansu: OnceLock::new(),
+            crabka: OnceLock::new(),
+        }
+    }
+
+    /// `kind`'s value, made by `make` if this is its first use (concurrent
+    /// callers wait for the first one).
+    pub fn get_or_init(&self, kind: BrokerKind, make: impl FnOnce() -> T) -> &T {
+        match kind {
+            BrokerKind::Tansu => self.tansu.get_or_init(make),
+            BrokerKind::Crabka => self.crabka.get_or_init(make),
+        }
+    }
+}
+
+impl<T> Default for PerBroker<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl BrokerKind {
     /// Both brokers.
     pub const ALL: [BrokerKind; 2] = [BrokerKind::Tansu, BrokerKind::Crabka];

@@ -9,7 +9,6 @@
 //! is read-only); the broker's watchdog kills it when the process exits.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use odradek_core::records::{
@@ -22,7 +21,7 @@ use odradek_tests::suite::{
     HangGuard, OffsetTracker, TestConsumer, build, config, expect_no_records, partitions,
     poll_until,
 };
-use odradek_tests::{Broker, BrokerKind};
+use odradek_tests::{Broker, BrokerKind, PerBroker};
 
 const PARTITIONS: u32 = 6;
 const PER_TOPIC: u64 = 20_000;
@@ -43,13 +42,8 @@ impl Bulk {
 
 /// The records, produced once per broker kind.
 fn bulk(kind: BrokerKind) -> &'static Bulk {
-    static TANSU: OnceLock<Bulk> = OnceLock::new();
-    static CRABKA: OnceLock<Bulk> = OnceLock::new();
-    let cell = match kind {
-        BrokerKind::Tansu => &TANSU,
-        BrokerKind::Crabka => &CRABKA,
-    };
-    cell.get_or_init(|| {
+    static BY_KIND: PerBroker<Bulk> = PerBroker::new();
+    BY_KIND.get_or_init(kind, || {
         let started = Instant::now();
         let broker = Broker::start(kind).expect("start broker");
         let mut specs = Vec::new();

@@ -12,13 +12,12 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use odradek_core::records::{Compression, NewRecord, RecordBatchBuilder};
 use odradek_tests::driver::Connection;
 use odradek_tests::suite::{HangGuard, TestConsumer};
-use odradek_tests::{Broker, BrokerKind};
+use odradek_tests::{Broker, BrokerKind, PerBroker};
 
 const PARTITIONS: i32 = 1000;
 /// Two batches of 75 records (about 9 KB each) per partition.
@@ -62,13 +61,8 @@ fn value(partition: i32, i: usize) -> Vec<u8> {
 
 /// One broker per kind with a topic per codec, written once per test binary.
 fn broker(kind: BrokerKind) -> &'static Broker {
-    static TANSU: OnceLock<Broker> = OnceLock::new();
-    static CRABKA: OnceLock<Broker> = OnceLock::new();
-    let cell = match kind {
-        BrokerKind::Tansu => &TANSU,
-        BrokerKind::Crabka => &CRABKA,
-    };
-    cell.get_or_init(|| {
+    static BY_KIND: PerBroker<Broker> = PerBroker::new();
+    BY_KIND.get_or_init(kind, || {
         let started = Instant::now();
         let broker = Broker::start(kind).expect("start broker");
         let mut conn = Connection::connect(broker.addr()).expect("driver");
