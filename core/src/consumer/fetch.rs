@@ -800,6 +800,47 @@ impl Consumer {
         }
     }
 
+    /// Fills `out` with up to `max` records. Partitions take turns: each
+    /// delivers as much as the poll still takes, then goes to the back of
+    /// the line if it has more, so a poll touches few partitions however
+    /// many are assigned.
+    pub(super) fn take_turns(&mut self, max: usize, out: &mut Vec<ConsumerRecord>) {
+        let mut turns = self.ready.len();
+        while out.len() < max && turns > 0 {
+            turns -= 1;
+            let Some(tp) = self.ready.pop_front() else {
+                break;
+            };
+            if !self
+                .partitions
+                .get(&tp)
+                .is_some_and(PartitionState::can_deliver)
+            {
+                if let Some(state) = self.partitions.get_mut(&tp) {
+                    state.queued = false;
+                }
+                continue;
+            }
+            // A partition back for the rest of a batch delivers only that.
+            let quota = match self.partitions.get(&tp).and_then(|s| s.buffer.open_left()) {
+                Some(left) => left.clamp(1, max - out.len()),
+                None => max - out.len(),
+            };
+            self.deliver(&tp, quota, out);
+            if let Some(state) = self.partitions.get_mut(&tp) {
+                if !state.can_deliver() {
+                    state.queued = false;
+                } else if state.buffer.in_batch() {
+                    // A partition keeps its turn until its batch is done:
+                    // one batch open (decompressed) at a time.
+                    self.ready.push_front(tp);
+                } else {
+                    self.ready.push_back(tp);
+                }
+            }
+        }
+    }
+
     pub(super) fn deliver(
         &mut self,
         tp: &TopicPartition,

@@ -1000,43 +1000,7 @@ impl Consumer {
         }
         let max = max.clamp(1, self.config.max_poll_records);
         let mut out: Vec<ConsumerRecord> = Vec::new();
-        // Partitions take turns: each delivers as much as the poll still
-        // takes, then goes to the back of the line if it has more. A poll
-        // so touches few partitions however many are assigned.
-        let mut turns = self.ready.len();
-        while out.len() < max && turns > 0 {
-            turns -= 1;
-            let Some(tp) = self.ready.pop_front() else {
-                break;
-            };
-            if !self
-                .partitions
-                .get(&tp)
-                .is_some_and(PartitionState::can_deliver)
-            {
-                if let Some(state) = self.partitions.get_mut(&tp) {
-                    state.queued = false;
-                }
-                continue;
-            }
-            // A partition back for the rest of a batch delivers only that.
-            let quota = match self.partitions.get(&tp).and_then(|s| s.buffer.open_left()) {
-                Some(left) => left.clamp(1, max - out.len()),
-                None => max - out.len(),
-            };
-            self.deliver(&tp, quota, &mut out);
-            if let Some(state) = self.partitions.get_mut(&tp) {
-                if !state.can_deliver() {
-                    state.queued = false;
-                } else if state.buffer.in_batch() {
-                    // A partition keeps its turn until its batch is done:
-                    // one batch open (decompressed) at a time.
-                    self.ready.push_front(tp);
-                } else {
-                    self.ready.push_back(tp);
-                }
-            }
-        }
+        self.take_turns(max, &mut out);
         if out.is_empty() {
             if let Some(e) = self.poll_error.take() {
                 self.progress(now);
