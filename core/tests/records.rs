@@ -14,16 +14,8 @@ use odradek_core::records::{
 };
 use proptest::prelude::*;
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
-
 fn codec() -> impl Strategy<Value = Compression> {
-    prop::sample::select(CODECS.to_vec())
+    prop::sample::select(Compression::ALL.to_vec())
 }
 
 fn kp_codec(c: Compression) -> KpCompression {

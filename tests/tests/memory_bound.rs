@@ -33,14 +33,6 @@ const BOUND: usize = 8 << 20;
 /// records, one response assembling, and one decompressed batch.
 const CONSTANT: usize = 4 << 20;
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
-
 fn topic(codec: Compression) -> String {
     format!("bound-{}", format!("{codec:?}").to_lowercase())
 }
@@ -66,7 +58,7 @@ fn broker(kind: BrokerKind) -> &'static Broker {
         let started = Instant::now();
         let broker = Broker::start(kind).expect("start broker");
         let mut conn = Connection::connect(broker.addr()).expect("driver");
-        for codec in CODECS {
+        for codec in Compression::ALL {
             let topic = topic(codec);
             broker
                 .create_topic(&topic, PARTITIONS as u32)
@@ -88,7 +80,7 @@ fn broker(kind: BrokerKind) -> &'static Broker {
         }
         eprintln!(
             "memory_bound: wrote {} records into {kind} in {:?}",
-            CODECS.len() * PARTITIONS as usize * PER_PARTITION,
+            Compression::ALL.len() * PARTITIONS as usize * PER_PARTITION,
             started.elapsed()
         );
         broker
@@ -104,7 +96,7 @@ fn small_bound_holds_for_every_codec<C: TestConsumer>(kind: BrokerKind) {
     let broker = broker(kind);
     let probe = Path::new(env!("CARGO_BIN_EXE_odradek_memory_probe"));
     let records = PARTITIONS as usize * PER_PARTITION;
-    for codec in CODECS {
+    for codec in Compression::ALL {
         let topic = topic(codec);
         let output = Command::new(probe)
             .args(["--bootstrap", &broker.bootstrap(), "--topic", &topic])
